@@ -1,0 +1,2 @@
+//! The WebApp operator (placeholder until the operator lands).
+fn main() {}

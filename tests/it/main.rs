@@ -1,0 +1,1 @@
+//! Cross-crate behavior: the example operators driven by the real kubectl.
