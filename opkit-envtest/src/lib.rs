@@ -11,3 +11,4 @@ pub mod resources;
 pub mod schema;
 pub mod selector;
 pub mod table;
+pub mod tools;
