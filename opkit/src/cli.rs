@@ -1,0 +1,354 @@
+//! The command line of every operator binary: `run` (default), `crd`, `rbac`.
+//!
+//! ```text
+//! my-operator                 # run against the in-cluster config or the current kubeconfig context
+//! my-operator crd             # the CRD YAML of every kind the binary manages
+//! my-operator rbac            # least-privilege ServiceAccount, ClusterRole and binding
+//! my-operator --log-format json
+//! ```
+//!
+//! With the `embedded` feature an [`App`] can default to an embedded API server instead (the
+//! examples do): `--cluster` then selects the current kubeconfig context, and
+//! `--write-kubeconfig PATH` says where to write the embedded server's kubeconfig.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
+
+use crate::error::{Error, Result};
+use crate::manager::Manager;
+use crate::manifests::{self, Rule};
+use crate::operator::Reconcile;
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Command-line arguments of an operator binary.
+///
+/// ```
+/// use clap::Parser;
+/// let cli = opkit::cli::Cli::parse_from(["op", "rbac", "--namespace", "ops"]);
+/// assert!(matches!(cli.command, Some(opkit::cli::Command::Rbac { .. })));
+/// ```
+#[derive(Clone, Debug, Parser)]
+#[command(about = "A Kubernetes operator built with opkit")]
+pub struct Cli {
+    /// What to do (default: run).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, env = "OPKIT_LOG_FORMAT", global = true)]
+    pub log_format: LogFormat,
+    /// Use the current kubeconfig context (or in-cluster config) even when the binary defaults to an embedded API server.
+    #[arg(long)]
+    pub cluster: bool,
+    /// Where to write the embedded API server's kubeconfig.
+    #[arg(long, value_name = "PATH")]
+    pub write_kubeconfig: Option<PathBuf>,
+}
+
+/// Subcommands.
+#[derive(Clone, Debug, Subcommand)]
+pub enum Command {
+    /// Run the controllers until SIGINT/SIGTERM.
+    Run,
+    /// Print the CustomResourceDefinitions.
+    Crd,
+    /// Print the ServiceAccount, ClusterRole and ClusterRoleBinding the operator needs.
+    Rbac {
+        /// Namespace of the operator's ServiceAccount.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+    },
+}
+
+type Configure = Box<dyn FnOnce(Manager) -> Manager + Send>;
+#[cfg(feature = "embedded")]
+type Install = Box<
+    dyn Fn(
+            &crate::embedded::Embedded,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + '_>>
+        + Send,
+>;
+#[cfg(feature = "embedded")]
+type Progress = Box<
+    dyn FnOnce(Client) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send,
+>;
+
+/// An operator binary: its controllers, manifests and command line.
+///
+/// ```no_run
+/// # use opkit::prelude::*;
+/// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+/// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+/// # pub struct AppSpec { pub replicas: i32 }
+/// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+/// fn main() -> std::process::ExitCode {
+///     opkit::App::new("app-operator").operator::<App>().run()
+/// }
+/// ```
+pub struct App {
+    name: String,
+    configure: Vec<Configure>,
+    crds: Vec<CustomResourceDefinition>,
+    rules: Vec<Rule>,
+    #[cfg(feature = "embedded")]
+    progress: Vec<Progress>,
+    #[cfg(feature = "embedded")]
+    installs: Vec<Install>,
+    #[cfg(feature = "embedded")]
+    embedded: bool,
+    #[cfg(feature = "embedded")]
+    samples: Vec<String>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs the single operator `K` with the standard command line; for `fn main`.
+///
+/// ```no_run
+/// # use opkit::prelude::*;
+/// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+/// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+/// # pub struct AppSpec { pub replicas: i32 }
+/// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+/// fn main() -> std::process::ExitCode {
+///     opkit::run::<App>()
+/// }
+/// ```
+pub fn run<K: Reconcile>() -> ExitCode {
+    App::new(format!("{}-operator", K::descriptor().name))
+        .operator::<K>()
+        .run()
+}
+
+impl App {
+    /// An operator binary named `name` (the name of its ServiceAccount and ClusterRole).
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            configure: Vec::new(),
+            crds: Vec::new(),
+            rules: Vec::new(),
+            #[cfg(feature = "embedded")]
+            progress: Vec::new(),
+            #[cfg(feature = "embedded")]
+            installs: Vec::new(),
+            #[cfg(feature = "embedded")]
+            embedded: false,
+            #[cfg(feature = "embedded")]
+            samples: Vec::new(),
+        }
+    }
+
+    /// Adds the controller of `K`, its CRD and its RBAC rules.
+    pub fn operator<K: Reconcile>(mut self) -> Self {
+        self.configure.push(Box::new(|m| m.operator::<K>()));
+        self.crds.push(manifests::crd::<K>());
+        self.rules.extend(manifests::rules::<K>());
+        #[cfg(feature = "embedded")]
+        self.progress.push(Box::new(|client| {
+            Box::pin(crate::progress::follow::<K>(client))
+        }));
+        #[cfg(feature = "embedded")]
+        self.installs
+            .push(Box::new(|server| Box::pin(server.install_crd::<K>())));
+        self
+    }
+
+    /// Hands `value` to every reconcile ([`Context::data`](crate::Context::data)).
+    pub fn data<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.configure.push(Box::new(move |m| m.data(value)));
+        self
+    }
+
+    /// Defaults to an embedded API server (for demos and local development); `--cluster` opts out.
+    #[cfg(feature = "embedded")]
+    pub fn embedded(mut self) -> Self {
+        self.embedded = true;
+        self
+    }
+
+    /// YAML applied to the embedded API server once the controllers run.
+    #[cfg(feature = "embedded")]
+    pub fn sample(mut self, yaml: impl Into<String>) -> Self {
+        self.samples.push(yaml.into());
+        self
+    }
+
+    /// The CRD YAML of every kind.
+    pub fn crd_yaml(&self) -> Result<String> {
+        manifests::to_yaml(&self.crds)
+    }
+
+    /// The RBAC YAML for a ServiceAccount in `namespace`.
+    pub fn rbac_yaml(&self, namespace: &str) -> Result<String> {
+        let rules = manifests::merge(self.rules.clone());
+        manifests::to_yaml(&manifests::rbac_objects(&self.name, namespace, &rules))
+    }
+
+    /// Parses the process arguments and runs; for `fn main`.
+    pub fn run(self) -> ExitCode {
+        self.run_with(Cli::parse())
+    }
+
+    /// Runs with already parsed arguments.
+    pub fn run_with(self, cli: Cli) -> ExitCode {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(error) => {
+                eprintln!("error: cannot start the async runtime: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match runtime.block_on(self.execute(cli)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    /// Does what the arguments ask.
+    pub async fn execute(self, cli: Cli) -> Result<()> {
+        match &cli.command {
+            Some(Command::Crd) => {
+                print!("{}", self.crd_yaml()?);
+                Ok(())
+            }
+            Some(Command::Rbac { namespace }) => {
+                print!("{}", self.rbac_yaml(namespace)?);
+                Ok(())
+            }
+            Some(Command::Run) | None => self.serve(cli).await,
+        }
+    }
+
+    async fn serve(self, cli: Cli) -> Result<()> {
+        #[cfg(feature = "embedded")]
+        if self.embedded && !cli.cluster {
+            init_logging(cli.log_format, "warn");
+            return self.serve_embedded(cli.write_kubeconfig).await;
+        }
+        if cli.write_kubeconfig.is_some() {
+            return Err(Error::Config(
+                "--write-kubeconfig only applies to the embedded API server".to_owned(),
+            ));
+        }
+        init_logging(cli.log_format, "info");
+        let client = Client::try_default()
+            .await
+            .map_err(|e| Error::kube("loading the in-cluster config or kubeconfig", e))?;
+        let manager = self
+            .configure
+            .into_iter()
+            .fold(Manager::new(client), |m, configure| configure(m));
+        tracing::info!(controllers = ?manager.controllers(), "running");
+        let running = manager.start();
+        shutdown_signal().await;
+        tracing::info!("shutting down; waiting for in-flight reconciles");
+        running.shutdown().await;
+        Ok(())
+    }
+
+    #[cfg(feature = "embedded")]
+    async fn serve_embedded(self, kubeconfig: Option<PathBuf>) -> Result<()> {
+        use crate::embedded::Embedded;
+        println!("Starting the embedded API server...");
+        let server = Embedded::start().await?;
+        for install in &self.installs {
+            install(&server).await?;
+        }
+        let path = match kubeconfig {
+            Some(path) => path,
+            None => std::env::temp_dir().join(format!("{}-kubeconfig.yaml", self.name)),
+        };
+        server.write_kubeconfig(&path)?;
+        println!("API server at {}; CRDs installed.", server.url());
+        println!(
+            "In another terminal:\n\n    export KUBECONFIG={}\n",
+            path.display()
+        );
+        let client = server.client();
+        tokio::spawn(crate::progress::events(client.clone()));
+        for follow in self.progress {
+            tokio::spawn(follow(client.clone()));
+        }
+        let manager = self
+            .configure
+            .into_iter()
+            .fold(Manager::new(client.clone()), |m, configure| configure(m));
+        println!("Operator running: {}", manager.controllers().join(", "));
+        let running = manager.start();
+        for sample in &self.samples {
+            for applied in manifests::apply_yaml(&client, &self.name, sample).await? {
+                println!("Applied {applied}");
+            }
+        }
+        println!("Press Ctrl-C to stop.");
+        shutdown_signal().await;
+        println!("Shutting down...");
+        running.shutdown().await;
+        Ok(())
+    }
+}
+
+fn init_logging(format: LogFormat, default: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A subscriber may already be installed (tests, embedding applications); keep theirs.
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,298 @@
+//! The `Context` a reconcile receives: client, caches, dependents, status, events, metrics, data.
+
+use std::any::{Any, TypeId};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Client, ResourceExt};
+use serde_json::Value;
+
+use crate::backoff::FailureTracker;
+use crate::ensure::{Ensure, Ensured};
+use crate::error::{Error, Result};
+use crate::events::{EventType, Events};
+use crate::metrics::Metrics;
+use crate::operator::{ApiScope, CleanupFn, Descriptor, Object};
+use crate::status::{self, Draft, Shape, StatusWriter};
+
+/// Reflector stores of the owned and watched kinds, by type.
+#[derive(Clone, Default)]
+pub struct Caches {
+    stores: Arc<Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>>,
+}
+
+impl std::fmt::Debug for Caches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caches").finish_non_exhaustive()
+    }
+}
+
+impl Caches {
+    pub(crate) fn insert<C: Object>(&self, store: Store<C>) {
+        self.stores
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(TypeId::of::<C>(), Box::new(store));
+    }
+
+    /// The cache of kind `C`, when the operator owns or watches it.
+    ///
+    /// ```
+    /// let caches = opkit::context::Caches::default();
+    /// assert!(caches.get::<k8s_openapi::api::apps::v1::Deployment>().is_none());
+    /// ```
+    pub fn get<C: Object>(&self) -> Option<Store<C>> {
+        self.stores
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&TypeId::of::<C>())
+            .and_then(|s| s.downcast_ref::<Store<C>>())
+            .cloned()
+    }
+}
+
+/// Values an operator hands to every reconcile (its own configuration, clients of external systems).
+#[derive(Clone, Default)]
+pub(crate) struct Data {
+    values: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+}
+
+impl Data {
+    pub fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
+        self.values.insert(TypeId::of::<T>(), Arc::new(value));
+    }
+
+    fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.values
+            .get(&TypeId::of::<T>())
+            .and_then(|v| v.downcast_ref::<T>())
+    }
+}
+
+/// What one controller shares between its reconciles.
+pub(crate) struct Shared<K: Object> {
+    pub client: Client,
+    pub descriptor: Descriptor,
+    pub events: Events,
+    pub metrics: Metrics,
+    pub caches: Caches,
+    pub primary: Store<K>,
+    pub data: Data,
+    pub failures: FailureTracker,
+    pub ready_seen: Mutex<HashSet<String>>,
+    pub cleanups: Vec<CleanupFn>,
+    pub shape: Shape,
+}
+
+/// Everything a reconcile needs besides the object itself.
+///
+/// ```
+/// use opkit::prelude::*;
+/// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+/// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+/// # pub struct AppSpec { pub secret: String }
+/// async fn needs_secret(app: &App, ctx: &Context<App>) -> opkit::Result<()> {
+///     let secrets: Api<Secret> = ctx.api(app.namespace().as_deref());
+///     if secrets.get_opt(&app.spec.secret).await?.is_none() {
+///         return Err(opkit::Error::invalid_spec(format!("secret {} not found", app.spec.secret)));
+///     }
+///     Ok(())
+/// }
+/// ```
+pub struct Context<K: Object> {
+    object: Arc<K>,
+    shared: Arc<Shared<K>>,
+    draft: Mutex<Draft>,
+}
+
+impl<K: Object> std::fmt::Debug for Context<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("controller", &self.shared.descriptor.name)
+            .field("object", &ObjectRef::from_obj(&*self.object))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Object> Context<K> {
+    pub(crate) fn new(object: Arc<K>, shared: Arc<Shared<K>>) -> Self {
+        Self {
+            object,
+            shared,
+            draft: Mutex::new(Draft::default()),
+        }
+    }
+
+    /// The client, as configured for the operator.
+    pub fn client(&self) -> &Client {
+        &self.shared.client
+    }
+
+    /// The object being reconciled (the same as `self` in `Reconcile::reconcile`).
+    pub fn object(&self) -> &K {
+        &self.object
+    }
+
+    /// The controller's name.
+    pub fn controller(&self) -> &str {
+        &self.shared.descriptor.name
+    }
+
+    /// The field manager used for server-side apply.
+    pub fn field_manager(&self) -> &str {
+        &self.shared.descriptor.field_manager
+    }
+
+    /// An `Api` for kind `C` in `namespace` (ignored for cluster-scoped kinds), or across all namespaces.
+    pub fn api<C: Object>(&self, namespace: Option<&str>) -> Api<C> {
+        <C::Scope as ApiScope>::api::<C>(self.shared.client.clone(), namespace)
+    }
+
+    /// The metrics registry, to record the operator's own metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// A value given to the manager with `Manager::data` (the operator's configuration).
+    pub fn data<T: Send + Sync + 'static>(&self) -> Result<&T> {
+        self.shared.data.get::<T>().ok_or_else(|| {
+            Error::Config(format!(
+                "no value of type {} was given to the manager",
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+
+    /// The controller's cache of primaries.
+    pub fn store(&self) -> &Store<K> {
+        &self.shared.primary
+    }
+
+    /// Primaries in the cache matching `predicate`: a secondary lookup such as "all WebApps
+    /// using image X" without a request to the API server.
+    pub fn find(&self, predicate: impl Fn(&K) -> bool) -> Vec<Arc<K>> {
+        self.shared
+            .primary
+            .state()
+            .into_iter()
+            .filter(|o| predicate(o))
+            .collect()
+    }
+
+    /// An object of an owned or watched kind from the controller's cache.
+    pub fn cached<C: Object>(&self, namespace: Option<&str>, name: &str) -> Option<Arc<C>> {
+        let store = self.shared.caches.get::<C>()?;
+        let mut reference = ObjectRef::<C>::new(name);
+        if let Some(ns) = namespace.filter(|_| <C::Scope as ApiScope>::NAMESPACED) {
+            reference = reference.within(ns);
+        }
+        store.get(&reference)
+    }
+
+    /// Makes the dependent `dependent` exist as desired; see [`Ensure`].
+    pub async fn ensure<D: Ensure>(&self, dependent: D) -> Result<Ensured<D::Object>> {
+        crate::ensure::ensure(self, &dependent).await
+    }
+
+    /// The status of the object being reconciled; see [`StatusWriter`].
+    pub fn status(&self) -> StatusWriter<'_, K> {
+        StatusWriter::new(self)
+    }
+
+    /// Publishes an event about the object being reconciled.
+    pub async fn event(&self, type_: EventType, reason: &str, note: &str) {
+        let reference = self.object.object_ref(&());
+        self.shared
+            .events
+            .publish(&reference, type_, reason, note)
+            .await;
+    }
+
+    pub(crate) fn shared(&self) -> &Shared<K> {
+        &self.shared
+    }
+
+    pub(crate) fn with_draft<T>(&self, f: impl FnOnce(&mut Draft) -> T) -> T {
+        f(&mut self.draft.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The status of the object as received.
+    pub(crate) fn live_status(&self) -> Option<Value> {
+        serde_json::to_value(&*self.object)
+            .ok()?
+            .get("status")
+            .cloned()
+    }
+
+    pub(crate) async fn flush_status(&self) -> Result<bool> {
+        let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
+        let generation = self.object.meta().generation;
+        let (base, new) = {
+            let draft = self.draft.lock().unwrap_or_else(|p| p.into_inner());
+            let base = draft
+                .base
+                .clone()
+                .or_else(|| self.live_status())
+                .unwrap_or(Value::Null);
+            let new = status::compute(&base, &draft, &self.shared.shape, generation, &now)?;
+            (base, new)
+        };
+        let unchanged = match &base {
+            Value::Null => new.as_object().is_some_and(|m| m.is_empty()),
+            base => *base == new,
+        };
+        if unchanged {
+            return Ok(false);
+        }
+        let name = self
+            .object
+            .meta()
+            .name
+            .clone()
+            .ok_or(Error::MissingField("metadata.name"))?;
+        let api: Api<K> = self.api(self.object.namespace().as_deref());
+        let patch = serde_json::json!({ "status": status::merge_patch(&base, &new) });
+        api.patch_status(
+            &name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .map_err(|e| {
+            Error::kube(
+                format!(
+                    "writing the status of {}",
+                    ObjectRef::from_obj(&*self.object)
+                ),
+                e,
+            )
+        })?;
+        self.observe_first_ready(&base, &new);
+        self.with_draft(|d| d.base = Some(new));
+        Ok(true)
+    }
+
+    fn observe_first_ready(&self, old: &Value, new: &Value) {
+        if status::condition_is_true(old, status::READY)
+            || !status::condition_is_true(new, status::READY)
+        {
+            return;
+        }
+        let Some(uid) = self.object.uid() else { return };
+        let first = self
+            .shared
+            .ready_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(uid);
+        if let (true, Some(created)) = (first, self.object.meta().creation_timestamp.as_ref()) {
+            let took = jiff::Timestamp::now().duration_since(created.0);
+            if let Ok(took) = std::time::Duration::try_from(took) {
+                self.shared
+                    .metrics
+                    .record_time_to_ready(&self.shared.descriptor.name, took);
+            }
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! One controller: kube-runtime's `applier` fed by filtered watch streams, around the operator's
+//! reconcile with finalizers, status, backoff, metrics, events, spans and panic isolation.
+//!
+//! kube-runtime's `Controller` cannot filter its primary stream without unstable features, so
+//! opkit composes the same public parts it is built from: `watcher` + `reflector` for each kind,
+//! `predicate_filter` on the primary (status-only changes never trigger), `trigger_self` /
+//! `trigger_with` to map events to requests, and `applier` for scheduling, deduplication and the
+//! concurrency limit.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::{BoxFuture, Shared as SharedFuture};
+use futures::{FutureExt, StreamExt};
+use kube::runtime::controller::{Action as KubeAction, trigger_self};
+use kube::runtime::finalizer::{self, Event as FinalizerEvent};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{WatchStreamExt, applier, watcher};
+use kube::{Api, Client, ResourceExt};
+use tracing::Instrument;
+
+use crate::context::{Caches, Context, Data, Shared};
+use crate::error::{Error, Result, retry_after_hint};
+use crate::events::{EventType, Events};
+use crate::metrics::{Metrics, ReconcileResult};
+use crate::operator::{Action, Reconcile, Triggers, primary_predicate};
+use crate::status::{self, Shape};
+
+/// A future resolving once shutdown was requested.
+pub(crate) type Shutdown = SharedFuture<BoxFuture<'static, ()>>;
+
+/// Runs the controller of `K` until `shutdown` resolves; in-flight reconciles finish first.
+pub(crate) fn run<K: Reconcile>(
+    client: Client,
+    metrics: Metrics,
+    data: Data,
+    shutdown: Shutdown,
+) -> BoxFuture<'static, ()> {
+    let descriptor = K::descriptor();
+    let (store, writer) = reflector::store::<K>();
+    let caches = Caches::default();
+    let (streams, cleanups) = Triggers::<K>::of().start(&client, &caches, &store);
+    let primary = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            primary_predicate::<K>(descriptor.filter_labels, descriptor.filter_annotations),
+            Default::default(),
+        );
+    let mut queue = futures::stream::select_all(streams);
+    queue.push(trigger_self(primary, ()).boxed());
+    let queue = queue.take_until(shutdown);
+    metrics.set_max_concurrent(&descriptor.name, descriptor.concurrency);
+    let config = kube::runtime::Config::default().concurrency(descriptor.concurrency);
+    let name = descriptor.name.clone();
+    let shared = Arc::new(Shared {
+        events: Events::new(client.clone(), &descriptor.field_manager),
+        client,
+        descriptor,
+        metrics,
+        caches,
+        primary: store.clone(),
+        data,
+        failures: Default::default(),
+        ready_seen: Default::default(),
+        cleanups,
+        shape: Shape::of::<K>(),
+    });
+    tracing::info!(controller = %name, kind = %K::kind(&()), "starting controller");
+    applier(
+        |obj, shared| Box::pin(reconcile::<K>(obj, shared)),
+        |_obj, _err, _shared| KubeAction::requeue(Duration::from_secs(1)),
+        shared,
+        store,
+        queue,
+        config,
+    )
+    .for_each(move |result| {
+        if let Err(error) = result {
+            match error {
+                kube::runtime::controller::Error::ObjectNotFound(_) => {
+                    tracing::debug!(%error, "object gone")
+                }
+                error => tracing::warn!(controller = %name, %error, "controller"),
+            }
+        }
+        futures::future::ready(())
+    })
+    .boxed()
+}
+
+/// One reconcile of one object; never fails (failures are turned into a retry `Action`).
+async fn reconcile<K: Reconcile>(obj: Arc<K>, shared: Arc<Shared<K>>) -> Result<KubeAction> {
+    let controller = shared.descriptor.name.clone();
+    let _busy = shared.metrics.worker_started(&controller);
+    let started = Instant::now();
+    let key = obj
+        .uid()
+        .unwrap_or_else(|| ObjectRef::from_obj(&*obj).to_string());
+    let deleting = obj.meta().deletion_timestamp.is_some();
+    let span = tracing::info_span!(
+        "reconcile",
+        controller = %controller,
+        kind = %K::kind(&()),
+        namespace = obj.namespace().unwrap_or_default(),
+        name = obj.name_any(),
+        generation = obj.meta().generation.unwrap_or_default(),
+        resource_version = obj.resource_version().unwrap_or_default(),
+    );
+    let ctx = Context::new(obj, shared.clone());
+    let outcome = AssertUnwindSafe(run_once(&ctx, deleting))
+        .catch_unwind()
+        .instrument(span.clone())
+        .await
+        .unwrap_or_else(|panic| {
+            shared.metrics.record_panic(&controller);
+            Err(Error::Panicked(panic_message(panic.as_ref())))
+        });
+    let action = async {
+        match outcome {
+            Ok(action) => succeeded(&ctx, &key, action, deleting, started).await,
+            Err(error) => failed(&ctx, &key, error, deleting, started).await,
+        }
+    }
+    .instrument(span)
+    .await;
+    Ok(action)
+}
+
+async fn run_once<K: Reconcile>(ctx: &Context<K>, deleting: bool) -> Result<Option<Action>> {
+    let shared = ctx.shared();
+    let Some(finalizer_name) = shared.descriptor.finalizer.clone() else {
+        if deleting {
+            return Ok(Some(Action::await_change()));
+        }
+        return ctx.object().reconcile(ctx).await.map(Some);
+    };
+    let obj = Arc::new(ctx.object().clone());
+    let api: Api<K> = ctx.api(obj.namespace().as_deref());
+    let mut user_action = None;
+    let slot = &mut user_action;
+    let result = finalizer::finalizer(&api, &finalizer_name, obj, move |event| async move {
+        match event {
+            FinalizerEvent::Apply(o) => {
+                *slot = Some(o.reconcile(ctx).await?);
+                Ok(KubeAction::await_change())
+            }
+            FinalizerEvent::Cleanup(o) => {
+                let cleaned = cleanup(ctx, &o).await;
+                shared
+                    .metrics
+                    .record_cleanup(&shared.descriptor.name, cleaned.is_ok());
+                cleaned.map(|()| KubeAction::await_change())
+            }
+        }
+    })
+    .await;
+    match result {
+        Ok(_) => Ok(user_action),
+        Err(finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e)) => Err(e),
+        Err(finalizer::Error::AddFinalizer(e)) => Err(Error::kube("adding the finalizer", e)),
+        Err(finalizer::Error::RemoveFinalizer(e)) => Err(Error::kube("removing the finalizer", e)),
+        Err(finalizer::Error::UnnamedObject) => Err(Error::MissingField("metadata.name")),
+        Err(finalizer::Error::InvalidFinalizer) => Err(Error::Config(format!(
+            "invalid finalizer name {finalizer_name:?}"
+        ))),
+    }
+}
+
+/// Deletes dependents that carry owner labels (no owner reference could be used), then runs the
+/// operator's cleanup.
+async fn cleanup<K: Reconcile>(ctx: &Context<K>, obj: &K) -> Result<()> {
+    if let Some(uid) = obj.uid() {
+        for delete_labelled in &ctx.shared().cleanups {
+            let deleted = delete_labelled(ctx.client().clone(), uid.clone())
+                .await
+                .map_err(|e| {
+                    Error::kube("deleting dependents outside the primary's namespace", e)
+                })?;
+            if deleted > 0 {
+                tracing::info!(deleted, "deleted labelled dependents");
+            }
+        }
+    }
+    obj.cleanup(ctx).await
+}
+
+async fn succeeded<K: Reconcile>(
+    ctx: &Context<K>,
+    key: &str,
+    action: Option<Action>,
+    deleting: bool,
+    started: Instant,
+) -> KubeAction {
+    let shared = ctx.shared();
+    shared.failures.reset(key);
+    if !deleting
+        && (ctx.with_draft(|d| !d.conditions.is_empty()) || has_condition(ctx, status::DEGRADED))
+    {
+        ctx.status().condition(
+            status::DEGRADED,
+            false,
+            "ReconcileSucceeded",
+            "the last reconcile succeeded",
+        );
+    }
+    let mut requeue_soon = false;
+    if !deleting && let Err(error) = ctx.flush_status().await {
+        tracing::warn!(%error, "could not write status");
+        requeue_soon = true;
+    }
+    let (result, next) = match action.map(|a| a.requeue()) {
+        _ if requeue_soon => (
+            ReconcileResult::Requeue,
+            KubeAction::requeue(shared.descriptor.backoff.delay(1)),
+        ),
+        None | Some(None) => (
+            ReconcileResult::Success,
+            KubeAction::requeue(shared.descriptor.requeue),
+        ),
+        Some(Some(None)) => (ReconcileResult::Success, KubeAction::await_change()),
+        Some(Some(Some(after))) => (ReconcileResult::Requeue, KubeAction::requeue(after)),
+    };
+    shared
+        .metrics
+        .record_reconcile(&shared.descriptor.name, result, started.elapsed());
+    tracing::debug!(took = ?started.elapsed(), "reconciled");
+    next
+}
+
+async fn failed<K: Reconcile>(
+    ctx: &Context<K>,
+    key: &str,
+    error: Error,
+    deleting: bool,
+    started: Instant,
+) -> KubeAction {
+    let shared = ctx.shared();
+    let controller = &shared.descriptor.name;
+    let failures = shared.failures.record_failure(key);
+    let transient = error.is_transient();
+    let backoff = &shared.descriptor.backoff;
+    let delay = if transient {
+        let delay = backoff.delay(failures);
+        let delay = retry_after_hint(&error).map_or(delay, |hint| hint.max(delay));
+        shared.metrics.record_backoff(controller, delay);
+        delay
+    } else {
+        backoff.permanent_retry
+    };
+    shared
+        .metrics
+        .record_reconcile(controller, ReconcileResult::Error, started.elapsed());
+    let reason = if deleting {
+        "CleanupFailed"
+    } else {
+        error.reason()
+    };
+    let message = error.to_string();
+    if transient {
+        tracing::warn!(%error, failures, retry_in = ?delay, "reconcile failed; retrying");
+    } else {
+        tracing::error!(%error, retry_in = ?delay, "reconcile failed permanently; waiting for a change");
+    }
+    let status = ctx
+        .status()
+        .condition(status::DEGRADED, true, reason, message.clone());
+    if !transient {
+        status.condition(status::READY, false, reason, message.clone());
+    }
+    if let Err(status_error) = ctx.flush_status().await {
+        tracing::warn!(error = %status_error, "could not write status");
+    }
+    let event_reason = if deleting {
+        "CleanupFailed"
+    } else {
+        "ReconcileFailed"
+    };
+    ctx.event(EventType::Warning, event_reason, &message).await;
+    KubeAction::requeue(delay)
+}
+
+fn has_condition<K: Reconcile>(ctx: &Context<K>, type_: &str) -> bool {
+    ctx.live_status()
+        .and_then(|s| s.get("conditions").cloned())
+        .and_then(|c| c.as_array().cloned())
+        .into_iter()
+        .flatten()
+        .any(|c| c.get("type").and_then(|t| t.as_str()) == Some(type_))
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with a non-string payload".to_owned())
+}

@@ -1,0 +1,135 @@
+//! Runs one or several controllers in one process, sharing a client and a metrics registry.
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use kube::Client;
+use tokio::task::JoinHandle;
+
+use crate::context::Data;
+use crate::controller::{self, Shutdown};
+use crate::metrics::Metrics;
+use crate::operator::Reconcile;
+
+type Start = Box<dyn FnOnce(Client, Metrics, Data, Shutdown) -> BoxFuture<'static, ()> + Send>;
+
+/// The controllers of one process.
+///
+/// ```no_run
+/// # use opkit::prelude::*;
+/// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+/// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+/// # pub struct AppSpec { pub replicas: i32 }
+/// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = Client::try_default().await?;
+/// let running = Manager::new(client).operator::<App>().start();
+/// tokio::signal::ctrl_c().await?;
+/// running.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct Manager {
+    client: Client,
+    metrics: Metrics,
+    data: Data,
+    controllers: Vec<(String, Start)>,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.controllers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("Manager")
+            .field("controllers", &names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Manager {
+    /// A manager using `client` for every controller.
+    pub fn new(client: Client) -> Self {
+        Self {
+            client,
+            metrics: Metrics::new(),
+            data: Data::default(),
+            controllers: Vec::new(),
+        }
+    }
+
+    /// Adds the controller of operator `K`.
+    pub fn operator<K: Reconcile>(mut self) -> Self {
+        let name = K::descriptor().name;
+        self.controllers.push((
+            name,
+            Box::new(|client, metrics, data, shutdown| {
+                controller::run::<K>(client, metrics, data, shutdown)
+            }),
+        ));
+        self
+    }
+
+    /// Hands `value` to every reconcile, available through [`Context::data`](crate::Context::data).
+    pub fn data<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.data.insert(value);
+        self
+    }
+
+    /// Records into `metrics` instead of a fresh registry.
+    pub fn metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The names of the controllers added so far.
+    pub fn controllers(&self) -> Vec<String> {
+        self.controllers.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    /// Starts every controller on the current tokio runtime.
+    pub fn start(self) -> Running {
+        let (tx, rx) = futures::channel::oneshot::channel::<()>();
+        let shutdown: Shutdown = rx.map(|_| ()).boxed().shared();
+        let tasks = self
+            .controllers
+            .into_iter()
+            .map(|(name, start)| {
+                let task = start(
+                    self.client.clone(),
+                    self.metrics.clone(),
+                    self.data.clone(),
+                    shutdown.clone(),
+                );
+                (name, tokio::spawn(task))
+            })
+            .collect();
+        Running {
+            stop: tx,
+            tasks,
+            metrics: self.metrics,
+        }
+    }
+}
+
+/// Controllers running in the background.
+#[derive(Debug)]
+pub struct Running {
+    stop: futures::channel::oneshot::Sender<()>,
+    tasks: Vec<(String, JoinHandle<()>)>,
+    metrics: Metrics,
+}
+
+impl Running {
+    /// The metrics registry the controllers record into.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Stops taking new work, lets in-flight reconciles finish, and waits for every controller.
+    pub async fn shutdown(self) {
+        // The receivers may already be gone if every controller stopped; nothing to signal then.
+        let _ = self.stop.send(());
+        for (name, task) in self.tasks {
+            if let Err(error) = task.await {
+                tracing::error!(controller = %name, %error, "controller task failed");
+            }
+        }
+    }
+}
