@@ -253,7 +253,7 @@ pub(crate) fn retry_after_hint(err: &Error) -> Option<Duration> {
         } if status.code == 429 => status
             .details
             .as_ref()
-            .and_then(|d| u64::try_from(d.retry_after_seconds).ok())
+            .map(|d| u64::from(d.retry_after_seconds))
             .filter(|s| *s > 0)
             .map(Duration::from_secs),
         _ => None,

@@ -325,7 +325,7 @@ mod tests {
     use serde_json::json;
 
     fn time(s: &str) -> Time {
-        Time(s.parse().unwrap_or_else(|_| jiff::Timestamp::UNIX_EPOCH))
+        Time(s.parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH))
     }
 
     fn wanted(type_: &str, status: bool, reason: &str) -> Wanted {

@@ -1,0 +1,8 @@
+use opkit::Operator;
+
+#[derive(Operator)]
+pub enum Mode {
+    Fast,
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use opkit::prelude::*;
+
+#[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[kube(group = "example.com", version = "v1", kind = "WebApp", namespaced)]
+#[operator(own(Deployment))]
+pub struct WebAppSpec {
+    pub replicas: i32,
+}
+
+fn main() {}
