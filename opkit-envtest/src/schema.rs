@@ -334,7 +334,7 @@ fn check_type(
     let int_float = actual == "integer" && types.contains(&"number");
     let matches = types.contains(&actual) || float_int || int_float;
     let is_text_or_list = matches!(data, Value::String(_) | Value::Array(_));
-    if !is_text_or_list && !format.is_empty() && !(matches || data_format(data) == format) {
+    if !(is_text_or_list || format.is_empty() || matches || data_format(data) == format) {
         let found = data_format(data);
         errors.push(FieldError::type_invalid(
             path,
@@ -482,7 +482,7 @@ fn is_uuid(text: &str, format: &str) -> bool {
 
 fn is_base64(text: &str) -> bool {
     let t = text.trim_end_matches('=');
-    text.len() % 4 == 0
+    text.len().is_multiple_of(4)
         && text.len() - t.len() <= 2
         && t.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
