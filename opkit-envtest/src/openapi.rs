@@ -951,6 +951,36 @@ const PATCH_METADATA: &[(&str, &str, PatchMeta)] = &[
         map_list("port", &["port", "protocol"]),
     ),
     (
+        "io.k8s.api.core.v1.PodStatus",
+        "hostIPs",
+        map_list("ip", &["ip"]),
+    ),
+    (
+        "io.k8s.api.core.v1.ServiceAccount",
+        "imagePullSecrets",
+        keyed("name"),
+    ),
+    (
+        "io.k8s.api.core.v1.NodeSpec",
+        "podCIDRs",
+        PatchMeta {
+            strategy: Some("merge"),
+            merge_key: None,
+            list_type: Some("set"),
+            map_keys: &[],
+        },
+    ),
+    (
+        "io.k8s.api.admissionregistration.v1.ValidatingWebhookConfiguration",
+        "webhooks",
+        map_list("name", NAME),
+    ),
+    (
+        "io.k8s.api.admissionregistration.v1.MutatingWebhookConfiguration",
+        "webhooks",
+        map_list("name", NAME),
+    ),
+    (
         "io.k8s.api.core.v1.ServiceAccount",
         "secrets",
         keyed("name"),
@@ -1057,6 +1087,17 @@ mod tests {
                     r.kind
                 );
             }
+        }
+    }
+
+    #[test]
+    fn patch_metadata_names_real_fields() {
+        let definitions = &BUILTIN_SCHEMAS.definitions;
+        for (definition, field, _) in PATCH_METADATA {
+            let property = definitions
+                .get(*definition)
+                .and_then(|d| d.pointer(&format!("/properties/{field}")));
+            assert!(property.is_some(), "{definition}.{field} does not exist");
         }
     }
 
