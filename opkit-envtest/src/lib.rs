@@ -1,14 +1,39 @@
 //! An embedded Kubernetes API server for testing operators.
 //!
 //! `kube::Client`, kube-runtime watchers and the real `kubectl` talk to it
-//! unchanged over HTTP on loopback.
+//! unchanged over HTTP on loopback. Start one with [`TestEnv::start`]:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), opkit_envtest::Error> {
+//! let env = opkit_envtest::TestEnv::start().await?;
+//! let client = env.client();
+//! # let _ = client;
+//! # Ok(()) }
+//! ```
 
+mod crd;
+mod defaults;
+mod deletion;
 pub mod discovery;
+mod env;
+mod error;
+mod events;
+mod faults;
+mod gc;
+mod http;
 pub mod jsonpath;
+mod meta;
+mod namespaces;
 pub mod openapi;
 pub mod patch;
 pub mod resources;
 pub mod schema;
 pub mod selector;
+mod stats;
+mod store;
 pub mod table;
-pub mod tools;
+
+pub use env::{TestEnv, TestEnvBuilder};
+pub use error::{ApiError, Error};
+pub use faults::{Fault, Faults};
+pub use stats::{Stats, WRITE_VERBS};

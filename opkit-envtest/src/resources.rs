@@ -147,6 +147,7 @@ const NS: bool = true;
 const CLUSTER: bool = false;
 
 /// The built-in kinds, with the names and subresources a real kube-apiserver serves.
+#[rustfmt::skip]
 const BUILTINS: &[Builtin] = &[
     b("", "v1", "Namespace", "namespaces", CLUSTER, &["ns"]).status(),
     b("", "v1", "ConfigMap", "configmaps", NS, &["cm"]),
@@ -216,7 +217,11 @@ pub fn builtins() -> Vec<ResourceInfo> {
             singular: b.kind.to_lowercase(),
             namespaced: b.namespaced,
             short_names: b.short_names.iter().map(|s| s.to_string()).collect(),
-            categories: if b.in_all { vec!["all".to_string()] } else { Vec::new() },
+            categories: if b.in_all {
+                vec!["all".to_string()]
+            } else {
+                Vec::new()
+            },
             status_subresource: b.status,
             scale: b.scale.then(|| ScaleSubresource {
                 spec_replicas_path: ".spec.replicas".to_string(),

@@ -1,0 +1,137 @@
+//! Content negotiation: request bodies in JSON or YAML, responses in JSON
+//! (or YAML when that is all the client accepts), `Status` error bodies.
+
+use crate::error::ApiError;
+use axum::body::Body;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::Serialize;
+use serde_json::Value;
+
+/// The largest request body the server reads, as on a real server.
+pub(crate) const BODY_LIMIT: usize = 3 * 1024 * 1024;
+
+pub(crate) fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+pub(crate) fn accept(headers: &HeaderMap) -> String {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Parses a JSON or YAML object body.
+pub(crate) fn parse_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+    let value: Value = if content_type.contains("yaml") {
+        serde_yaml_ng::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}"))
+        })?
+    } else if content_type.contains("json") || content_type.is_empty() {
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        })?
+    } else {
+        return Err(ApiError::unsupported_media_type(
+            content_type,
+            &["application/json", "application/yaml"],
+        ));
+    };
+    Ok(value)
+}
+
+/// Response formats the client accepts, decided from `Accept`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    Json,
+    Yaml,
+}
+
+/// Picks JSON unless the client accepts only YAML; refuses clients that
+/// accept neither (protobuf only).
+pub(crate) fn response_format(accept: &str) -> Result<Format, ApiError> {
+    if accept.trim().is_empty() {
+        return Ok(Format::Json);
+    }
+    let mut yaml = false;
+    for item in accept.split(',') {
+        let media = item.split(';').next().unwrap_or("").trim();
+        match media {
+            "application/json" | "*/*" | "application/*" | "" => return Ok(Format::Json),
+            "application/yaml" => yaml = true,
+            _ => {}
+        }
+    }
+    if yaml {
+        Ok(Format::Yaml)
+    } else {
+        Err(ApiError::not_acceptable())
+    }
+}
+
+/// A response with `body` serialized in `format`.
+pub(crate) fn respond<T: Serialize + ?Sized>(
+    code: u16,
+    format: Format,
+    body: &T,
+    warnings: &[String],
+) -> http::Response<Body> {
+    let (bytes, ctype) = match format {
+        Format::Json => (
+            serde_json::to_vec(body).map_err(|e| e.to_string()),
+            "application/json",
+        ),
+        Format::Yaml => (
+            serde_yaml_ng::to_string(body)
+                .map(String::into_bytes)
+                .map_err(|e| e.to_string()),
+            "application/yaml",
+        ),
+    };
+    match bytes {
+        Ok(bytes) => {
+            let mut response = http::Response::new(Body::from(bytes));
+            *response.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+            for warning in warnings {
+                let value = format!("299 - {}", serde_json::Value::String(warning.clone()));
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    response.headers_mut().append(header::WARNING, value);
+                }
+            }
+            response
+        }
+        Err(e) => error_response(&ApiError::internal(e)),
+    }
+}
+
+/// The `Status` response of an error.
+pub(crate) fn error_response(error: &ApiError) -> http::Response<Body> {
+    let mut response = respond(error.code, Format::Json, &error.to_status(), &[]);
+    if let Some(seconds) = error.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// A JSON response with an explicit content type (aggregated discovery).
+pub(crate) fn respond_typed(content_type: &'static str, body: &Value) -> http::Response<Body> {
+    let mut response = respond(200, Format::Json, body, &[]);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}

@@ -1,0 +1,274 @@
+//! Watch streams: newline-delimited JSON events over a chunked response,
+//! synthetic ADDED events for the current state, bookmarks, 410 Gone for
+//! compacted resourceVersions, `timeoutSeconds`, and client disconnects.
+
+use super::is_true;
+use super::negotiate::Format;
+use super::rest::{RestRequest, Selectors, needs_conversion, present};
+use crate::error::ApiError;
+use crate::resources::ResourceInfo;
+use crate::store::{EventType, storage_key};
+use crate::table;
+use axum::body::Body;
+use bytes::Bytes;
+use futures::SinkExt;
+use futures::channel::mpsc;
+use http::{HeaderValue, header};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::{Instant, sleep_until};
+
+/// Without `timeoutSeconds`, a watch ends after this long (the real server picks 30 to 60 minutes).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// How often an idle watch checks that its client is still there.
+const LIVENESS_CHECK: Duration = Duration::from_millis(500);
+
+struct WatchSpec {
+    info: ResourceInfo,
+    storage: String,
+    namespace: Option<String>,
+    selectors: Selectors,
+    bookmarks: bool,
+    table: Option<String>,
+}
+
+impl WatchSpec {
+    fn matches(&self, obj: &Value) -> bool {
+        let ns_ok = self
+            .namespace
+            .as_deref()
+            .is_none_or(|ns| crate::store::meta_str(obj, "namespace") == ns);
+        ns_ok && self.selectors.matches(obj)
+    }
+
+    fn line(&self, event: &str, obj: &Value) -> Bytes {
+        let converted;
+        let obj = if needs_conversion(&self.info, obj) {
+            converted = present(&self.info, obj);
+            &converted
+        } else {
+            obj
+        };
+        let mut out = Vec::with_capacity(256);
+        let written = match &self.table {
+            Some(include) => {
+                let event = table::watch_event(&self.info, event, obj, include);
+                serde_json::to_writer(&mut out, &event)
+            }
+            None => {
+                out.extend_from_slice(b"{\"type\":\"");
+                out.extend_from_slice(event.as_bytes());
+                out.extend_from_slice(b"\",\"object\":");
+                let written = serde_json::to_writer(&mut out, obj);
+                out.push(b'}');
+                written
+            }
+        };
+        if written.is_err() {
+            out.truncate(0);
+            out.extend_from_slice(b"{\"type\":\"ERROR\",\"object\":");
+            let _ =
+                serde_json::to_writer(&mut out, &ApiError::internal("encoding failed").to_status());
+            out.push(b'}');
+        }
+        out.push(b'\n');
+        Bytes::from(out)
+    }
+
+    fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {
+        let mut metadata = json!({"resourceVersion": rv.to_string()});
+        if initial_end {
+            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let obj = json!({
+            "kind": self.info.kind,
+            "apiVersion": self.info.api_version(),
+            "metadata": metadata,
+        });
+        self.line("BOOKMARK", &obj)
+    }
+}
+
+fn error_line(error: &ApiError) -> Bytes {
+    let mut out = b"{\"type\":\"ERROR\",\"object\":".to_vec();
+    let _ = serde_json::to_writer(&mut out, &error.to_status());
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
+}
+
+/// Starts a watch and returns its streaming response.
+pub(crate) fn serve(request: &RestRequest) -> Result<http::Response<Body>, ApiError> {
+    let format = super::negotiate::response_format(&super::negotiate::accept(&request.headers))?;
+    if format == Format::Yaml {
+        return Err(ApiError::not_acceptable());
+    }
+    let query = &request.query;
+    let accept = super::negotiate::accept(&request.headers);
+    let spec = WatchSpec {
+        info: request.target.info.clone(),
+        storage: storage_key(&request.target.info),
+        namespace: request.target.namespace.clone(),
+        selectors: Selectors::from_query(query)?,
+        bookmarks: is_true(query, "allowWatchBookmarks"),
+        table: table::wants_table(&accept).then(|| {
+            query
+                .get("includeObject")
+                .cloned()
+                .unwrap_or_else(|| "Metadata".to_string())
+        }),
+    };
+    let rv_param = query.get("resourceVersion").cloned().unwrap_or_default();
+    let send_initial = match query.get("sendInitialEvents").map(String::as_str) {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
+    };
+    let initial = send_initial.unwrap_or(rv_param.is_empty() || rv_param == "0");
+    let start_rv = if rv_param.is_empty() || rv_param == "0" {
+        None
+    } else {
+        Some(rv_param.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "resourceVersion: Invalid value: \"{rv_param}\": must be a valid resource version"
+            ))
+        })?)
+    };
+    let timeout = query
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_TIMEOUT);
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    let server = request.server.clone();
+    tokio::spawn(run(
+        server,
+        spec,
+        start_rv,
+        initial,
+        send_initial == Some(true),
+        timeout,
+        tx,
+    ));
+    let mut response = http::Response::new(Body::from_stream(rx));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
+    Ok(response)
+}
+
+async fn run(
+    server: Arc<super::Server>,
+    spec: WatchSpec,
+    start_rv: Option<u64>,
+    initial: bool,
+    initial_end_bookmark: bool,
+    timeout: Duration,
+    mut tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+) {
+    let deadline = Instant::now() + timeout;
+    let mut changed = server.store.subscribe();
+    let mut cuts = server.faults.watch_cuts();
+    let mut shutdown = server.shutdown.clone();
+    cuts.mark_unchanged();
+    let mut last_rv;
+    let mut pending: Vec<Bytes> = Vec::new();
+    {
+        let state = server.store.read();
+        if initial {
+            for (_, obj) in state.list(&spec.storage, spec.namespace.as_deref(), None) {
+                if spec.matches(obj) {
+                    pending.push(spec.line("ADDED", obj));
+                }
+            }
+            last_rv = state.rv();
+            if initial_end_bookmark {
+                pending.push(spec.bookmark(last_rv, true));
+            }
+        } else {
+            last_rv = start_rv.unwrap_or(state.rv());
+        }
+    }
+    changed.mark_unchanged();
+    for line in pending.drain(..) {
+        if tx.send(Ok(line)).await.is_err() {
+            return;
+        }
+    }
+    let mut next_bookmark = Instant::now() + server.bookmark_interval;
+    loop {
+        let batch = {
+            let state = server.store.read();
+            match state.changes_since(last_rv) {
+                Ok(changes) => {
+                    let current = state.rv();
+                    Ok((changes, current))
+                }
+                Err(oldest) => Err(ApiError::expired(last_rv, oldest)),
+            }
+        };
+        match batch {
+            Err(error) => {
+                let _ = tx.send(Ok(error_line(&error))).await;
+                return;
+            }
+            Ok((changes, current)) => {
+                for change in changes {
+                    if change.storage.as_ref() != spec.storage {
+                        continue;
+                    }
+                    let now = spec.matches(&change.object);
+                    let before = change.previous.as_deref().is_some_and(|p| spec.matches(p));
+                    let event = match (change.event, before, now) {
+                        (EventType::Deleted, _, true) => Some("DELETED"),
+                        (EventType::Added, _, true) => Some("ADDED"),
+                        (EventType::Modified, true, true) => Some("MODIFIED"),
+                        (EventType::Modified, false, true) => Some("ADDED"),
+                        (EventType::Modified, true, false) => Some("DELETED"),
+                        _ => None,
+                    };
+                    if let Some(event) = event {
+                        pending.push(spec.line(event, &change.object));
+                    }
+                }
+                last_rv = last_rv.max(current);
+            }
+        }
+        for line in pending.drain(..) {
+            if tx.send(Ok(line)).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            let check = (Instant::now() + LIVENESS_CHECK).min(next_bookmark);
+            tokio::select! {
+                result = changed.changed() => {
+                    if result.is_err() {
+                        return;
+                    }
+                    break;
+                }
+                _ = sleep_until(deadline) => return,
+                _ = cuts.changed() => return,
+                _ = shutdown.changed() => return,
+                _ = sleep_until(check) => {
+                    if tx.is_closed() {
+                        return;
+                    }
+                    if Instant::now() >= next_bookmark {
+                        next_bookmark = Instant::now() + server.bookmark_interval;
+                        if spec.bookmarks && tx.send(Ok(spec.bookmark(last_rv, false))).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

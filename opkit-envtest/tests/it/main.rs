@@ -1,0 +1,16 @@
+//! Integration tests: a real server driven through kube::Client,
+//! kube-runtime and kubectl.
+
+mod bad_input;
+mod crd;
+mod crud;
+mod events;
+mod faults;
+mod finalizers;
+mod gc;
+mod kubectl;
+mod namespaces;
+mod stats;
+mod status;
+mod support;
+mod watch;
