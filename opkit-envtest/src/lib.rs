@@ -32,6 +32,7 @@ pub mod selector;
 mod stats;
 mod store;
 pub mod table;
+pub mod tools;
 
 pub use env::{TestEnv, TestEnvBuilder};
 pub use error::{ApiError, Error};

@@ -1,0 +1,968 @@
+//! The real kubectl v1.35 against the embedded server, for every command the
+//! guide uses: each test checks kubectl's output and exit code, and what the
+//! server stored, read back through `kube::Client`.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use opkit_envtest::TestEnv;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The seed's WebApp CRD (part 1 of the guide).
+const WEBAPP_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: webapps.example.com
+spec:
+  group: example.com
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              replicas:
+                type: integer
+                minimum: 1
+                maximum: 10
+              image:
+                type: string
+              port:
+                type: integer
+                default: 8080
+            required:
+            - replicas
+            - image
+  scope: Namespaced
+  names:
+    plural: webapps
+    singular: webapp
+    kind: WebApp
+"#;
+
+/// A CRD with short names, a category and printer columns.
+const BACKUP_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: backups.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names:
+    plural: backups
+    singular: backup
+    kind: Backup
+    shortNames: [bk]
+    categories: [all]
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources:
+      status: {}
+    additionalPrinterColumns:
+    - name: Schedule
+      type: string
+      jsonPath: .spec.schedule
+    - name: Keep
+      type: integer
+      jsonPath: .spec.keep
+    - name: Ready
+      type: string
+      jsonPath: .status.conditions[?(@.type=="Ready")].status
+    - name: Age
+      type: date
+      jsonPath: .metadata.creationTimestamp
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              schedule: {type: string}
+              keep: {type: integer}
+          status:
+            type: object
+            properties:
+              conditions:
+                type: array
+                items:
+                  type: object
+                  properties:
+                    type: {type: string}
+                    status: {type: string}
+"#;
+
+const DEPLOYMENT: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.27
+        ports:
+        - containerPort: 80
+      - name: sidecar
+        image: busybox:1.36
+"#;
+
+/// What one kubectl invocation printed.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(self) -> Self {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "kubectl failed\nstdout: {}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    fn failed(self) -> Self {
+        assert!(
+            self.code.is_some_and(|c| c != 0),
+            "kubectl should have failed\nstdout: {}",
+            self.stdout
+        );
+        self
+    }
+}
+
+/// A server, its kubeconfig in a temporary directory, and kubectl.
+struct Kubectl {
+    env: TestEnv,
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+}
+
+impl Kubectl {
+    async fn start() -> Self {
+        let env = TestEnv::start().await.expect("the server starts");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        env.write_kubeconfig(dir.path().join("kubeconfig"))
+            .expect("the kubeconfig is written");
+        let bin = opkit_envtest::tools::kubectl().expect("kubectl is available");
+        Self { env, dir, bin }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.bin);
+        command
+            .arg("--kubeconfig")
+            .arg(self.dir.path().join("kubeconfig"))
+            // Discovery is cached per host and port; a fresh cache per test
+            // keeps one server's kinds from leaking into the next.
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("cache"))
+            .args(args)
+            .env("HOME", self.dir.path())
+            .env_remove("KUBECONFIG");
+        command
+    }
+
+    /// Runs kubectl off the async runtime, which keeps serving meanwhile.
+    async fn run(&self, args: &[&str]) -> Run {
+        let mut command = self.command(args);
+        let output = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .expect("the kubectl task completes")
+            .expect("kubectl starts");
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Writes a manifest into the test's directory and returns its path.
+    fn file(&self, name: &str, contents: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).expect("the manifest is written");
+        path.to_string_lossy().into_owned()
+    }
+
+    /// Starts a long-running kubectl whose stdout lines arrive on a channel.
+    fn stream(&self, args: &[&str]) -> (Child, mpsc::UnboundedReceiver<String>) {
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kubectl starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (child, rx)
+    }
+
+    /// `kubectl create -f` of a ConfigMap with the given data.
+    async fn create_configmap(&self, name: &str, data: &[(&str, &str)]) {
+        let mut manifest = format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n");
+        if !data.is_empty() {
+            manifest.push_str("data:\n");
+        }
+        for (key, value) in data {
+            manifest.push_str(&format!("  {key}: \"{value}\"\n"));
+        }
+        let path = self.file(&format!("{name}.yaml"), &manifest);
+        let run = self.run(&["create", "-f", &path]).await.ok();
+        assert_eq!(run.stdout.trim(), format!("configmap/{name} created"));
+    }
+
+    async fn install_webapp_crd(&self) {
+        let crd = self.file("webapp-crd.yaml", WEBAPP_CRD);
+        let run = self.run(&["apply", "-f", &crd]).await.ok();
+        assert_eq!(
+            run.stdout.trim(),
+            "customresourcedefinition.apiextensions.k8s.io/webapps.example.com created"
+        );
+        self.run(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/webapps.example.com",
+            "--timeout=30s",
+        ])
+        .await
+        .ok();
+    }
+
+    fn dynamic(&self, group: &str, version: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
+        let resource =
+            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+        Api::namespaced_with(self.env.client(), "default", &resource)
+    }
+}
+
+/// Reads lines until one satisfies `want`, failing after a generous delay.
+async fn line_matching(
+    rx: &mut mpsc::UnboundedReceiver<String>,
+    want: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(line)) if want(&line) => return line,
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("kubectl exited before printing the expected line"),
+            Err(_) => panic!("no matching line from kubectl within 30s"),
+        }
+    }
+}
+
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_side_apply_creates_then_is_unchanged_then_merges_by_key() {
+    let k = Kubectl::start().await;
+    let manifest = k.file("web.yaml", DEPLOYMENT);
+    let first = k.run(&["apply", "-f", &manifest]).await.ok();
+    assert_eq!(first.stdout.trim(), "deployment.apps/web created");
+    let second = k.run(&["apply", "-f", &manifest]).await.ok();
+    assert_eq!(second.stdout.trim(), "deployment.apps/web unchanged");
+
+    // A change to one container is a strategic merge patch keyed by name.
+    let changed = k.file("web.yaml", &DEPLOYMENT.replace("nginx:1.27", "nginx:1.28"));
+    let third = k.run(&["apply", "-f", &changed]).await.ok();
+    assert_eq!(third.stdout.trim(), "deployment.apps/web configured");
+    assert!(!third.stderr.contains("warning"), "{}", third.stderr);
+
+    let deployments: Api<Deployment> = Api::namespaced(k.env.client(), "default");
+    let web = deployments
+        .get("web")
+        .await
+        .expect("the deployment is stored");
+    let annotations = web.metadata.annotations.clone().unwrap_or_default();
+    assert!(annotations.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
+    let containers = web
+        .spec
+        .and_then(|s| s.template.spec)
+        .map(|s| s.containers)
+        .unwrap_or_default();
+    let images: Vec<(String, Option<String>)> =
+        containers.into_iter().map(|c| (c.name, c.image)).collect();
+    assert_eq!(
+        images,
+        vec![
+            ("nginx".to_string(), Some("nginx:1.28".to_string())),
+            ("sidecar".to_string(), Some("busybox:1.36".to_string())),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_and_get_in_every_output_format() {
+    let k = Kubectl::start().await;
+    k.create_configmap("settings", &[("mode", "fast"), ("level", "3")])
+        .await;
+
+    let table = k.run(&["get", "configmaps"]).await.ok();
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(words(lines[0]), ["NAME", "DATA", "AGE"]);
+    let row = lines
+        .iter()
+        .find(|l| l.starts_with("settings "))
+        .expect("a row for the configmap");
+    assert_eq!(&words(row)[..2], ["settings", "2"]);
+    // The singular name and the short name reach the same resource.
+    let single = k.run(&["get", "cm", "settings", "--no-headers"]).await.ok();
+    assert_eq!(&words(&single.stdout)[..2], ["settings", "2"]);
+
+    let yaml = k
+        .run(&["get", "configmap", "settings", "-o", "yaml"])
+        .await
+        .ok();
+    let parsed: serde_json::Value = serde_yaml_ng::from_str(&yaml.stdout).expect("YAML output");
+    assert_eq!(parsed["data"]["mode"], "fast");
+    assert_eq!(parsed["kind"], "ConfigMap");
+
+    let json = k
+        .run(&["get", "configmap/settings", "-o", "json"])
+        .await
+        .ok();
+    let parsed: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON output");
+    assert_eq!(parsed["data"]["level"], "3");
+
+    let path = k
+        .run(&[
+            "get",
+            "configmap",
+            "settings",
+            "-o",
+            "jsonpath={.data.mode}",
+        ])
+        .await
+        .ok();
+    assert_eq!(path.stdout, "fast");
+
+    let stored: Api<ConfigMap> = Api::namespaced(k.env.client(), "default");
+    let cm = stored.get("settings").await.expect("stored");
+    assert_eq!(
+        cm.metadata.resource_version.as_deref(),
+        parsed["metadata"]["resourceVersion"].as_str()
+    );
+
+    let missing = k.run(&["get", "configmap", "nope"]).await.failed();
+    assert!(
+        missing.stderr.contains(r#"configmaps "nope" not found"#),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webapp_crd_from_the_guide_validates_defaults_and_describes() {
+    let k = Kubectl::start().await;
+    k.install_webapp_crd().await;
+
+    let crds = k.run(&["get", "crd", "webapps.example.com"]).await.ok();
+    assert_eq!(
+        words(crds.stdout.lines().next().unwrap_or_default()),
+        ["NAME", "CREATED", "AT"]
+    );
+
+    let app = k.file(
+        "my-webapp.yaml",
+        "apiVersion: example.com/v1\nkind: WebApp\nmetadata:\n  name: my-webapp\nspec:\n  replicas: 3\n  image: nginx:1.21\n",
+    );
+    let run = k.run(&["apply", "-f", &app]).await.ok();
+    assert_eq!(run.stdout.trim(), "webapp.example.com/my-webapp created");
+    assert_eq!(
+        k.run(&["apply", "-f", &app]).await.ok().stdout.trim(),
+        "webapp.example.com/my-webapp unchanged"
+    );
+
+    let list = k.run(&["get", "webapps"]).await.ok();
+    let lines: Vec<&str> = list.stdout.lines().collect();
+    assert_eq!(words(lines[0]), ["NAME", "AGE"]);
+    assert_eq!(words(lines[1])[0], "my-webapp");
+    k.run(&["get", "webapp", "my-webapp"]).await.ok();
+
+    let webapps = k.dynamic("example.com", "v1", "WebApp", "webapps");
+    let stored = webapps.get("my-webapp").await.expect("stored");
+    assert_eq!(
+        stored.data["spec"]["port"], 8080,
+        "the schema default is applied"
+    );
+
+    let described = k.run(&["describe", "webapp", "my-webapp"]).await.ok();
+    assert!(described.stdout.contains("Name:"), "{}", described.stdout);
+    assert!(described.stdout.contains("my-webapp"));
+    assert!(
+        described.stdout.contains("Replicas:  3"),
+        "{}",
+        described.stdout
+    );
+
+    let invalid = k.file(
+        "invalid.yaml",
+        "apiVersion: example.com/v1\nkind: WebApp\nmetadata:\n  name: broken\nspec:\n  replicas: 0\n  image: nginx\n",
+    );
+    let refused = k.run(&["apply", "-f", &invalid]).await.failed();
+    assert!(
+        refused.stderr.contains(
+            "spec.replicas: Invalid value: 0: spec.replicas in body should be greater than or equal to 1"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        webapps
+            .get_opt("broken")
+            .await
+            .expect("reachable")
+            .is_none()
+    );
+
+    let resources = k
+        .run(&["api-resources", "--api-group=example.com"])
+        .await
+        .ok();
+    let row = resources
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("webapps "))
+        .expect("webapps is discoverable");
+    assert_eq!(words(row), ["webapps", "example.com/v1", "true", "WebApp"]);
+
+    let explained = k.run(&["explain", "webapp.spec"]).await.ok();
+    assert!(
+        explained.stdout.contains("KIND:       WebApp"),
+        "{}",
+        explained.stdout
+    );
+    assert!(
+        explained.stdout.contains("replicas\t<integer> -required-"),
+        "{}",
+        explained.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn printer_columns_short_names_and_categories() {
+    let k = Kubectl::start().await;
+    let crd = k.file("backup-crd.yaml", BACKUP_CRD);
+    k.run(&["apply", "-f", &crd]).await.ok();
+    k.run(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/backups.example.com",
+    ])
+    .await
+    .ok();
+    let backup = k.file(
+        "nightly.yaml",
+        "apiVersion: example.com/v1\nkind: Backup\nmetadata:\n  name: nightly\nspec:\n  schedule: \"0 3 * * *\"\n  keep: 7\n",
+    );
+    k.run(&["apply", "-f", &backup]).await.ok();
+    let backups = k.dynamic("example.com", "v1", "Backup", "backups");
+    backups
+        .patch_status(
+            "nightly",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}})),
+        )
+        .await
+        .expect("the status is patched");
+
+    let table = k.run(&["get", "bk"]).await.ok();
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(
+        words(lines[0]),
+        ["NAME", "SCHEDULE", "KEEP", "READY", "AGE"]
+    );
+    let row = words(lines[1]);
+    assert_eq!(&row[..8], ["nightly", "0", "3", "*", "*", "*", "7", "True"]);
+
+    let deployment = k.file("web.yaml", DEPLOYMENT);
+    k.run(&["apply", "-f", &deployment]).await.ok();
+    let all = k.run(&["get", "all", "-o", "name"]).await.ok();
+    let names: Vec<&str> = all.stdout.lines().collect();
+    assert!(names.contains(&"deployment.apps/web"), "{names:?}");
+    assert!(names.contains(&"backup.example.com/nightly"), "{names:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patch_with_strategic_merge_json_merge_and_json_patch() {
+    let k = Kubectl::start().await;
+    let manifest = k.file("web.yaml", DEPLOYMENT);
+    k.run(&["apply", "-f", &manifest]).await.ok();
+    let deployments: Api<Deployment> = Api::namespaced(k.env.client(), "default");
+
+    let strategic = k
+        .run(&[
+            "patch",
+            "deployment",
+            "web",
+            "-p",
+            r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"busybox:1.37"}]}}}}"#,
+        ])
+        .await
+        .ok();
+    assert_eq!(strategic.stdout.trim(), "deployment.apps/web patched");
+    let web = deployments.get("web").await.expect("stored");
+    let containers = web
+        .spec
+        .and_then(|s| s.template.spec)
+        .map(|s| s.containers)
+        .unwrap_or_default();
+    assert_eq!(containers.len(), 2, "merged by name, not replaced");
+    assert_eq!(containers[1].image.as_deref(), Some("busybox:1.37"));
+
+    k.run(&[
+        "patch",
+        "deploy",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"replicas":5}}"#,
+    ])
+    .await
+    .ok();
+    let web = deployments.get("web").await.expect("stored");
+    assert_eq!(web.spec.as_ref().and_then(|s| s.replicas), Some(5));
+
+    k.run(&[
+        "patch",
+        "deployment/web",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/replicas","value":4},{"op":"remove","path":"/spec/template/spec/containers/1"}]"#,
+    ])
+    .await
+    .ok();
+    let web = deployments.get("web").await.expect("stored");
+    let spec = web.spec.expect("spec");
+    assert_eq!(spec.replicas, Some(4));
+    assert_eq!(spec.template.spec.map(|s| s.containers.len()), Some(1));
+
+    let bad = k
+        .run(&[
+            "patch",
+            "deployment",
+            "web",
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/spec/nope"}]"#,
+        ])
+        .await
+        .failed();
+    assert!(!bad.stderr.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_apply_conflicts_until_forced() {
+    let k = Kubectl::start().await;
+    let mine = k.file(
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\ndata:\n  owner: kubectl\n",
+    );
+    let run = k.run(&["apply", "--server-side", "-f", &mine]).await.ok();
+    assert_eq!(run.stdout.trim(), "configmap/shared serverside-applied");
+
+    let theirs = k.file(
+        "cm-other.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\ndata:\n  owner: other\n",
+    );
+    let conflict = k
+        .run(&[
+            "apply",
+            "--server-side",
+            "--field-manager=other",
+            "-f",
+            &theirs,
+        ])
+        .await
+        .failed();
+    assert!(conflict.stderr.contains("conflict"), "{}", conflict.stderr);
+    assert!(
+        conflict.stderr.contains(".data.owner"),
+        "{}",
+        conflict.stderr
+    );
+
+    let configmaps: Api<ConfigMap> = Api::namespaced(k.env.client(), "default");
+    let unchanged = configmaps.get("shared").await.expect("stored");
+    assert_eq!(
+        unchanged
+            .data
+            .unwrap_or_default()
+            .get("owner")
+            .map(String::as_str),
+        Some("kubectl")
+    );
+
+    k.run(&[
+        "apply",
+        "--server-side",
+        "--field-manager=other",
+        "--force-conflicts",
+        "-f",
+        &theirs,
+    ])
+    .await
+    .ok();
+    let forced = configmaps.get("shared").await.expect("stored");
+    assert_eq!(
+        forced
+            .data
+            .clone()
+            .unwrap_or_default()
+            .get("owner")
+            .map(String::as_str),
+        Some("other")
+    );
+    let managers: Vec<String> = forced
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(managers.contains(&"other".to_string()), "{managers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_with_a_stale_object_is_a_conflict() {
+    let k = Kubectl::start().await;
+    k.create_configmap("config", &[("a", "1")]).await;
+    let stale = k
+        .run(&["get", "configmap", "config", "-o", "yaml"])
+        .await
+        .ok();
+    let stale_path = k.file("stale.yaml", &stale.stdout.replace("a: \"1\"", "a: \"2\""));
+
+    let configmaps: Api<ConfigMap> = Api::namespaced(k.env.client(), "default");
+    configmaps
+        .patch(
+            "config",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"data": {"b": "meanwhile"}})),
+        )
+        .await
+        .expect("a concurrent write");
+
+    let refused = k.run(&["replace", "-f", &stale_path]).await.failed();
+    assert!(
+        refused
+            .stderr
+            .contains("the object has been modified; please apply your changes to the latest version and try again"),
+        "{}",
+        refused.stderr
+    );
+    let current = configmaps.get("config").await.expect("stored");
+    assert_eq!(
+        current
+            .data
+            .unwrap_or_default()
+            .get("a")
+            .map(String::as_str),
+        Some("1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_and_wait_for_delete() {
+    let k = Kubectl::start().await;
+    k.create_configmap("gone", &[]).await;
+    let run = k.run(&["delete", "configmap", "gone"]).await.ok();
+    assert_eq!(
+        run.stdout.trim(),
+        r#"configmap "gone" deleted from default namespace"#
+    );
+    let configmaps: Api<ConfigMap> = Api::namespaced(k.env.client(), "default");
+    assert!(
+        configmaps
+            .get_opt("gone")
+            .await
+            .expect("reachable")
+            .is_none()
+    );
+
+    // A finalizer holds the object until it is removed; wait sees it go.
+    let held = k.file(
+        "held.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers: [example.com/hold]\n",
+    );
+    k.run(&["apply", "-f", &held]).await.ok();
+    k.run(&["delete", "configmap", "held", "--wait=false"])
+        .await
+        .ok();
+    let marked = configmaps.get("held").await.expect("still stored");
+    assert!(marked.metadata.deletion_timestamp.is_some());
+
+    let waiting = {
+        let mut command = k.command(&["wait", "--for=delete", "configmap/held", "--timeout=60s"]);
+        tokio::task::spawn_blocking(move || command.output())
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    configmaps
+        .patch(
+            "held",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .expect("the finalizer is removed");
+    let output = waiting.await.expect("joined").expect("kubectl ran");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "configmap/held condition met"
+    );
+    assert!(
+        configmaps
+            .get_opt("held")
+            .await
+            .expect("reachable")
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_condition_and_jsonpath_on_a_simulated_deployment() {
+    let k = Kubectl::start().await;
+    let manifest = k.file("web.yaml", DEPLOYMENT);
+    k.run(&["apply", "-f", &manifest]).await.ok();
+    let available = k
+        .run(&[
+            "wait",
+            "--for=condition=Available",
+            "deployment/web",
+            "--timeout=60s",
+        ])
+        .await
+        .ok();
+    assert_eq!(available.stdout.trim(), "deployment.apps/web condition met");
+    let ready = k
+        .run(&[
+            "wait",
+            "--for=jsonpath={.status.readyReplicas}=2",
+            "deployment/web",
+            "--timeout=60s",
+        ])
+        .await
+        .ok();
+    assert_eq!(ready.stdout.trim(), "deployment.apps/web condition met");
+
+    let table = k.run(&["get", "deployments"]).await.ok();
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(
+        words(lines[0]),
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    );
+    assert_eq!(&words(lines[1])[..4], ["web", "2/2", "2", "2"]);
+    let wide = k
+        .run(&["get", "deployment", "web", "-o", "wide", "--no-headers"])
+        .await
+        .ok();
+    assert!(wide.stdout.contains("nginx,sidecar"), "{}", wide.stdout);
+    assert!(wide.stdout.contains("app=web"), "{}", wide.stdout);
+
+    let described = k.run(&["describe", "deployment", "web"]).await.ok();
+    assert!(
+        described.stdout.contains("Replicas:"),
+        "{}",
+        described.stdout
+    );
+    assert!(
+        described.stdout.contains("nginx:1.27"),
+        "{}",
+        described.stdout
+    );
+
+    let timeout = k
+        .run(&[
+            "wait",
+            "--for=jsonpath={.status.readyReplicas}=7",
+            "deployment/web",
+            "--timeout=1s",
+        ])
+        .await
+        .failed();
+    assert!(timeout.stderr.contains("timed out"), "{}", timeout.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_watch_prints_rows_as_objects_change() {
+    let k = Kubectl::start().await;
+    k.create_configmap("first", &[]).await;
+    let (mut child, mut lines) = k.stream(&["get", "configmaps", "--watch"]);
+    let header = line_matching(&mut lines, |l| l.starts_with("NAME")).await;
+    assert_eq!(words(&header), ["NAME", "DATA", "AGE"]);
+    line_matching(&mut lines, |l| l.starts_with("first ")).await;
+
+    let configmaps: Api<ConfigMap> = Api::namespaced(k.env.client(), "default");
+    let second: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "second"},
+        "data": {"k": "v"},
+    }))
+    .expect("a configmap");
+    configmaps
+        .create(&Default::default(), &second)
+        .await
+        .expect("created");
+    let row = line_matching(&mut lines, |l| l.starts_with("second ")).await;
+    assert_eq!(&words(&row)[..2], ["second", "1"]);
+
+    child.kill().expect("kubectl is stopped");
+    child.wait().expect("kubectl is reaped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_resources_and_explain_for_built_ins() {
+    let k = Kubectl::start().await;
+    let resources = k.run(&["api-resources"]).await.ok();
+    let lines: Vec<&str> = resources.stdout.lines().collect();
+    assert_eq!(
+        words(lines[0]),
+        ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
+    );
+    let deployments = lines
+        .iter()
+        .find(|l| l.starts_with("deployments "))
+        .expect("deployments");
+    assert_eq!(
+        words(deployments),
+        ["deployments", "deploy", "apps/v1", "true", "Deployment"]
+    );
+    let all = k
+        .run(&["api-resources", "--categories=all", "-o", "name"])
+        .await
+        .ok();
+    assert!(all.stdout.lines().any(|l| l == "deployments.apps"));
+    assert!(!all.stdout.lines().any(|l| l == "configmaps"));
+
+    let explained = k.run(&["explain", "deployment.spec.replicas"]).await.ok();
+    assert!(
+        explained.stdout.contains("FIELD: replicas <integer>"),
+        "{}",
+        explained.stdout
+    );
+    assert!(
+        explained.stdout.contains("Number of desired pods"),
+        "{}",
+        explained.stdout
+    );
+    let ports = k.run(&["explain", "pods.spec.containers.ports"]).await.ok();
+    assert!(
+        ports.stdout.contains("containerPort\t<integer> -required-"),
+        "{}",
+        ports.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn label_and_select() {
+    let k = Kubectl::start().await;
+    k.create_configmap("tagged", &[]).await;
+    k.create_configmap("plain", &[]).await;
+    let run = k
+        .run(&["label", "configmap", "tagged", "env=prod"])
+        .await
+        .ok();
+    assert_eq!(run.stdout.trim(), "configmap/tagged labeled");
+    let selected = k
+        .run(&["get", "configmaps", "-l", "env=prod", "-o", "name"])
+        .await
+        .ok();
+    assert_eq!(selected.stdout.trim(), "configmap/tagged");
+    let shown = k
+        .run(&[
+            "get",
+            "configmaps",
+            "tagged",
+            "--show-labels",
+            "--no-headers",
+        ])
+        .await
+        .ok();
+    assert!(shown.stdout.contains("env=prod"), "{}", shown.stdout);
+
+    let configmaps: Api<ConfigMap> = Api::namespaced(k.env.client(), "default");
+    let tagged = configmaps.get("tagged").await.expect("stored");
+    assert_eq!(
+        tagged
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .get("env")
+            .map(String::as_str),
+        Some("prod")
+    );
+    let overwrite = k
+        .run(&["label", "configmap", "tagged", "env=dev"])
+        .await
+        .failed();
+    assert!(
+        overwrite.stderr.contains("--overwrite"),
+        "{}",
+        overwrite.stderr
+    );
+    k.run(&["label", "configmap", "tagged", "env-"]).await.ok();
+    let untagged = configmaps.get("tagged").await.expect("stored");
+    assert!(
+        !untagged
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .contains_key("env")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "kubectl's typed generators (create configmap/secret/namespace/deployment) send protobuf bodies, which the server does not decode yet"]
+async fn create_from_a_generator() {
+    let k = Kubectl::start().await;
+    let run = k
+        .run(&["create", "configmap", "literal", "--from-literal=mode=fast"])
+        .await
+        .ok();
+    assert_eq!(run.stdout.trim(), "configmap/literal created");
+    let configmaps: Api<ConfigMap> = Api::namespaced(k.env.client(), "default");
+    let cm = configmaps.get("literal").await.expect("stored");
+    assert_eq!(
+        cm.data.unwrap_or_default().get("mode").map(String::as_str),
+        Some("fast")
+    );
+}
