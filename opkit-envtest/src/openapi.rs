@@ -16,14 +16,15 @@
 //! protobuf encoding (kubectl) must be answered 406, see [`v2_serves`].
 //!
 //! Built-in schemas come from k8s-openapi and are generated once per process;
-//! documents are plain [`Value`]s the HTTP layer caches per registry change.
+//! each document is generated once per set of served resources and then
+//! cloned from a process-wide cache.
 
 use crate::resources::ResourceInfo;
 use k8s_openapi::schemars::JsonSchema;
 use k8s_openapi::schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::LazyLock;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 const SCHEMAS: &str = "#/components/schemas/";
 const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
@@ -40,6 +41,10 @@ const PATCH: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch";
 /// assert!(doc["definitions"]["io.k8s.api.apps.v1.Deployment"].is_object());
 /// ```
 pub fn v2(resources: &[ResourceInfo]) -> Value {
+    cached(resources, "openapi/v2", || build_v2(resources))
+}
+
+fn build_v2(resources: &[ResourceInfo]) -> Value {
     let mut paths = Map::new();
     let mut definitions = Map::new();
     for (group, version) in group_versions(resources) {
@@ -123,10 +128,39 @@ pub fn v3_group_version(resources: &[ResourceInfo], path: &str) -> Option<Value>
         ["apis", group, version] => ((*group).to_string(), (*version).to_string()),
         _ => return None,
     };
-    resources
+    let served: Vec<ResourceInfo> = resources
         .iter()
-        .any(|r| r.group == group && r.version == version)
-        .then(|| build_v3(resources, &group, &version))
+        .filter(|r| r.group == group && r.version == version)
+        .cloned()
+        .collect();
+    if served.is_empty() {
+        return None;
+    }
+    Some(cached(&served, path, || {
+        build_v3(&served, &group, &version)
+    }))
+}
+
+/// Generated documents by what they were generated from: the documents are
+/// large and kubectl fetches them on every command.
+static DOCUMENTS: LazyLock<Mutex<HashMap<(u64, String), Value>>> = LazyLock::new(Default::default);
+
+/// Documents kept at most; enough for every group-version of a few servers.
+const CACHED_DOCUMENTS: usize = 256;
+
+fn cached(resources: &[ResourceInfo], key: &str, build: impl FnOnce() -> Value) -> Value {
+    let id = (fingerprint(&format!("{resources:?}")), key.to_string());
+    let lock = || DOCUMENTS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(doc) = lock().get(&id) {
+        return doc.clone();
+    }
+    let doc = build();
+    let mut documents = lock();
+    if documents.len() >= CACHED_DOCUMENTS {
+        documents.clear();
+    }
+    documents.insert(id, doc.clone());
+    doc
 }
 
 fn group_versions(resources: &[ResourceInfo]) -> BTreeSet<(String, String)> {
