@@ -966,3 +966,21 @@ async fn create_from_a_generator() {
         Some("fast")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "Status causes repeat the field in their message (ApiError::invalid); kubectl prints `field: message`, so the path shows twice"]
+async fn invalid_objects_print_each_cause_once() {
+    let k = Kubectl::start().await;
+    k.install_webapp_crd().await;
+    let invalid = k.file(
+        "invalid.yaml",
+        "apiVersion: example.com/v1\nkind: WebApp\nmetadata:\n  name: broken\nspec:\n  replicas: 11\n",
+    );
+    let refused = k.run(&["apply", "-f", &invalid]).await.failed();
+    assert_eq!(
+        refused.stderr.trim(),
+        "The WebApp \"broken\" is invalid: \n\
+         * spec.image: Required value\n\
+         * spec.replicas: Invalid value: 11: spec.replicas in body should be less than or equal to 10"
+    );
+}
