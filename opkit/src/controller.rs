@@ -24,7 +24,7 @@ use crate::context::{Caches, Context, Data, Shared};
 use crate::error::{Error, Result, retry_after_hint};
 use crate::events::{EventType, Events};
 use crate::metrics::{Metrics, ReconcileResult};
-use crate::operator::{Action, Reconcile, Triggers, primary_predicate};
+use crate::operator::{Action, Descriptor, Reconcile, Triggers, primary_predicate};
 use crate::status::{self, Shape};
 
 /// A future resolving once shutdown was requested.
@@ -33,11 +33,11 @@ pub(crate) type Shutdown = SharedFuture<BoxFuture<'static, ()>>;
 /// Runs the controller of `K` until `shutdown` resolves; in-flight reconciles finish first.
 pub(crate) fn run<K: Reconcile>(
     client: Client,
+    descriptor: Descriptor,
     metrics: Metrics,
     data: Data,
     shutdown: Shutdown,
 ) -> BoxFuture<'static, ()> {
-    let descriptor = K::descriptor();
     let (store, writer) = reflector::store::<K>();
     let caches = Caches::default();
     let (streams, cleanups) = Triggers::<K>::of().start(&client, &caches, &store);
@@ -139,6 +139,11 @@ async fn run_once<K: Reconcile>(ctx: &Context<K>, deleting: bool) -> Result<Opti
     };
     let obj = Arc::new(ctx.object().clone());
     let api: Api<K> = ctx.api(obj.namespace().as_deref());
+    if !deleting && !obj.finalizers().contains(&finalizer_name) {
+        add_finalizer(&api, &obj, &finalizer_name).await?;
+        // The finalizer change is itself a watch event and triggers the first real reconcile.
+        return Ok(Some(Action::await_change()));
+    }
     let mut user_action = None;
     let slot = &mut user_action;
     let result = finalizer::finalizer(&api, &finalizer_name, obj, move |event| async move {
@@ -167,6 +172,29 @@ async fn run_once<K: Reconcile>(ctx: &Context<K>, deleting: bool) -> Result<Opti
             "invalid finalizer name {finalizer_name:?}"
         ))),
     }
+}
+
+/// Adds the finalizer with a merge patch guarded by the resourceVersion, so a concurrent change
+/// of the finalizer list makes it fail with a conflict (retried) instead of dropping an entry.
+async fn add_finalizer<K: Reconcile>(api: &Api<K>, obj: &K, finalizer_name: &str) -> Result<()> {
+    let mut finalizers = obj.finalizers().to_vec();
+    finalizers.push(finalizer_name.to_owned());
+    let patch = serde_json::json!({
+        "metadata": { "finalizers": finalizers, "resourceVersion": obj.resource_version() }
+    });
+    let name = obj
+        .meta()
+        .name
+        .clone()
+        .ok_or(Error::MissingField("metadata.name"))?;
+    api.patch(
+        &name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await
+    .map_err(|e| Error::kube("adding the finalizer", e))?;
+    Ok(())
 }
 
 /// Deletes dependents that carry owner labels (no owner reference could be used), then runs the

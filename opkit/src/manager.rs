@@ -8,7 +8,7 @@ use tokio::task::JoinHandle;
 use crate::context::Data;
 use crate::controller::{self, Shutdown};
 use crate::metrics::Metrics;
-use crate::operator::Reconcile;
+use crate::operator::{Descriptor, Reconcile};
 
 type Start = Box<dyn FnOnce(Client, Metrics, Data, Shutdown) -> BoxFuture<'static, ()> + Send>;
 
@@ -55,12 +55,32 @@ impl Manager {
     }
 
     /// Adds the controller of operator `K`.
-    pub fn operator<K: Reconcile>(mut self) -> Self {
-        let name = K::descriptor().name;
+    pub fn operator<K: Reconcile>(self) -> Self {
+        self.operator_with::<K>(|d| d)
+    }
+
+    /// Adds the controller of operator `K` with its descriptor adjusted by `adjust` (a faster
+    /// backoff in tests, a concurrency from a flag).
+    ///
+    /// ```no_run
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # pub struct AppSpec { pub replicas: i32 }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// # fn f(client: Client) {
+    /// let manager = Manager::new(client).operator_with::<App>(|d| d.concurrency(8));
+    /// # }
+    /// ```
+    pub fn operator_with<K: Reconcile>(
+        mut self,
+        adjust: impl FnOnce(Descriptor) -> Descriptor,
+    ) -> Self {
+        let descriptor = adjust(K::descriptor());
         self.controllers.push((
-            name,
-            Box::new(|client, metrics, data, shutdown| {
-                controller::run::<K>(client, metrics, data, shutdown)
+            descriptor.name.clone(),
+            Box::new(move |client, metrics, data, shutdown| {
+                controller::run::<K>(client, descriptor, metrics, data, shutdown)
             }),
         ));
         self

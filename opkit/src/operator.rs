@@ -395,7 +395,7 @@ impl<K: Object> Triggers<K> {
             let objects = watcher(Api::<C>::all(client), watcher::Config::default())
                 .default_backoff()
                 .reflect(writer)
-                .applied_objects();
+                .touched_objects();
             trigger_with(objects, |obj: C| owners_of::<K>(&obj)).boxed()
         });
         let cleanup: CleanupFn = Arc::new(|client: Client, uid: String| {
@@ -443,7 +443,7 @@ impl<K: Object> Triggers<K> {
             let objects = watcher(Api::<W>::all(client), watcher::Config::default())
                 .default_backoff()
                 .reflect(writer)
-                .applied_objects();
+                .touched_objects();
             trigger_with(objects, move |obj: W| mapper(&obj, &primary)).boxed()
         });
         self.relations.push(Relation {

@@ -1,0 +1,246 @@
+//! A small operator exercising every opkit feature, and helpers to run it on an embedded server.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use opkit::prelude::*;
+use opkit_envtest::TestEnv;
+
+pub const FINALIZER: &str = "test.opkit.dev/cleanup";
+
+/// A Widget owns a ConfigMap holding its size. `fail` makes reconcile fail ("transient",
+/// "permanent", "panic"); `expose: false` disables the ConfigMap; `configNamespace` puts it into
+/// another namespace (owner labels instead of an owner reference).
+#[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "test.opkit.dev",
+    version = "v1",
+    kind = "Widget",
+    namespaced,
+    status = "WidgetStatus"
+)]
+#[operator(owns(ConfigMap), finalizer = "test.opkit.dev/cleanup", requeue = "1h")]
+#[serde(rename_all = "camelCase")]
+pub struct WidgetSpec {
+    pub size: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail: Option<String>,
+    #[serde(default = "yes")]
+    pub expose: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_namespace: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WidgetStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+/// What the test observes of the operator from the inside.
+#[derive(Debug, Default)]
+pub struct Probe {
+    pub reconciles: AtomicUsize,
+    pub attempts: Mutex<Vec<Instant>>,
+    pub cleanups: AtomicUsize,
+    pub block_cleanup: AtomicBool,
+    pub finalizer_missing: AtomicBool,
+}
+
+impl Probe {
+    pub fn reconciles(&self) -> usize {
+        self.reconciles.load(Ordering::SeqCst)
+    }
+
+    pub fn attempts(&self) -> Vec<Instant> {
+        self.attempts.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+}
+
+struct WidgetConfig<'a>(&'a Widget);
+
+impl Ensure for WidgetConfig<'_> {
+    type Object = ConfigMap;
+
+    fn desired(&self) -> ConfigMap {
+        ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(format!("{}-config", self.0.name_any())),
+                namespace: self.0.spec.config_namespace.clone(),
+                ..Default::default()
+            },
+            data: Some([("size".to_string(), self.0.spec.size.to_string())].into()),
+            ..Default::default()
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        self.0.spec.expose
+    }
+}
+
+impl Reconcile for Widget {
+    async fn reconcile(&self, ctx: &Context<Self>) -> opkit::Result<Action> {
+        let probe = ctx.data::<Arc<Probe>>()?;
+        probe.reconciles.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut attempts) = probe.attempts.lock() {
+            attempts.push(Instant::now());
+        }
+        if !self.finalizers().iter().any(|f| f == FINALIZER) {
+            probe.finalizer_missing.store(true, Ordering::SeqCst);
+        }
+        match self.spec.fail.as_deref() {
+            Some("transient") => {
+                return Err(OpkitError::transient("the backend is not reachable yet"));
+            }
+            Some("permanent") => return Err(OpkitError::invalid_spec("size must be even")),
+            Some("panic") => panic!("widget reconcile panicked on purpose"),
+            _ => {}
+        }
+        let config = ctx.ensure(WidgetConfig(self)).await?;
+        let ready = config.get().is_some() || !self.spec.expose;
+        ctx.status()
+            .phase(if ready { "Running" } else { "Pending" })
+            .ready(ready, "ConfigWritten", format!("size {}", self.spec.size));
+        Ok(Action::done())
+    }
+
+    async fn cleanup(&self, ctx: &Context<Self>) -> opkit::Result<()> {
+        let probe = ctx.data::<Arc<Probe>>()?;
+        probe.cleanups.fetch_add(1, Ordering::SeqCst);
+        if probe.block_cleanup.load(Ordering::SeqCst) {
+            return Err(OpkitError::transient(
+                "the external resource is still in use",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An embedded server with the Widget CRD installed and the operator running.
+pub struct Harness {
+    pub env: TestEnv,
+    pub probe: Arc<Probe>,
+    pub running: Option<opkit::Running>,
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        Self::start_with(|d| d).await
+    }
+
+    pub async fn start_with(
+        adjust: impl FnOnce(opkit::Descriptor) -> opkit::Descriptor + Send + 'static,
+    ) -> Harness {
+        let env = TestEnv::start().await.expect("embedded API server starts");
+        env.install_crd::<Widget>().await.expect("CRD installs");
+        let probe = Arc::new(Probe::default());
+        let running = opkit::Manager::new(env.client())
+            .data(probe.clone())
+            .operator_with::<Widget>(move |d| adjust(d.backoff(fast_backoff())))
+            .start();
+        Harness {
+            env,
+            probe,
+            running: Some(running),
+        }
+    }
+
+    pub fn widgets(&self) -> Api<Widget> {
+        Api::namespaced(self.env.client(), "default")
+    }
+
+    pub fn config_maps(&self, ns: &str) -> Api<ConfigMap> {
+        Api::namespaced(self.env.client(), ns)
+    }
+
+    pub fn metrics(&self) -> String {
+        self.running
+            .as_ref()
+            .map(|r| r.metrics().encode())
+            .unwrap_or_default()
+    }
+
+    pub async fn create(&self, name: &str, spec: WidgetSpec) -> Widget {
+        self.widgets()
+            .create(&Default::default(), &Widget::new(name, spec))
+            .await
+            .expect("widget is created")
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+}
+
+pub fn spec(size: i32) -> WidgetSpec {
+    WidgetSpec {
+        size,
+        fail: None,
+        expose: true,
+        config_namespace: None,
+    }
+}
+
+pub fn fast_backoff() -> opkit::Backoff {
+    opkit::Backoff {
+        base: Duration::from_millis(100),
+        max: Duration::from_secs(5),
+        jitter: 0.0,
+        permanent_retry: Duration::from_secs(3600),
+    }
+}
+
+/// Polls `check` until it returns `Some`, failing the test after 20 s.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn condition<'a>(w: &'a Widget, type_: &str) -> Option<&'a Condition> {
+    w.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+}
+
+pub fn is_true(w: &Widget, type_: &str) -> bool {
+    condition(w, type_).is_some_and(|c| c.status == "True")
+}
+
+/// Waits until the widget has Ready=True for its current generation.
+pub async fn ready(h: &Harness, name: &str) -> Widget {
+    let api = h.widgets();
+    eventually(&format!("{name} to be Ready"), || {
+        let api = api.clone();
+        async move {
+            let w = api.get(name).await.ok()?;
+            let observed = condition(&w, "Ready")?.observed_generation;
+            (is_true(&w, "Ready") && observed == w.metadata.generation).then_some(w)
+        }
+    })
+    .await
+}

@@ -1,0 +1,12 @@
+//! opkit on a real (embedded) API server: one module per numbered point of the specification.
+
+mod fixture;
+
+mod dependents;
+mod errors;
+mod events;
+mod finalizers;
+mod manifests;
+mod metrics;
+mod reconcile;
+mod status;

@@ -1,0 +1,74 @@
+//! Point 3: the reconcile contract is level-triggered: drift is repaired, restarts change nothing.
+
+use std::time::Duration;
+
+use kube::api::{Patch, PatchParams};
+
+use crate::fixture::*;
+
+#[tokio::test]
+async fn drift_in_a_dependent_is_repaired() {
+    let mut h = Harness::start().await;
+    h.create("drift", spec(5)).await;
+    ready(&h, "drift").await;
+    let patch = serde_json::json!({"data": {"size": "999"}});
+    h.config_maps("default")
+        .patch(
+            "drift-config",
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .expect("manual edit");
+    let cms = h.config_maps("default");
+    eventually("the ConfigMap to be put back", || {
+        let cms = cms.clone();
+        async move {
+            let cm = cms.get("drift-config").await.ok()?;
+            (cm.data?.get("size")?.as_str() == "5").then_some(())
+        }
+    })
+    .await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_deleted_dependent_is_recreated() {
+    let mut h = Harness::start().await;
+    h.create("again", spec(2)).await;
+    ready(&h, "again").await;
+    h.config_maps("default")
+        .delete("again-config", &Default::default())
+        .await
+        .expect("delete");
+    let cms = h.config_maps("default");
+    eventually("the ConfigMap to be recreated", || {
+        let cms = cms.clone();
+        async move { cms.get_opt("again-config").await.ok()?.map(|_| ()) }
+    })
+    .await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_restarted_operator_changes_nothing() {
+    let mut h = Harness::start().await;
+    h.create("steady", spec(2)).await;
+    ready(&h, "steady").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    h.stop().await;
+    h.env.reset_stats();
+    let running = opkit::Manager::new(h.env.client())
+        .data(h.probe.clone())
+        .operator::<Widget>()
+        .start();
+    let before = h.probe.reconciles();
+    eventually("the restarted operator to reconcile", || async {
+        (h.probe.reconciles() > before).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stats = h.env.stats();
+    assert_eq!(stats.writes(), 0, "writes after restart: {stats:?}");
+    running.shutdown().await;
+}
