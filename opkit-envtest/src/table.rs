@@ -861,15 +861,22 @@ fn event_source(o: &Value) -> Value {
         o,
         &[
             "/source/component",
-            "/reportingController",
             "/deprecatedSource/component",
+            "/reportingController",
         ],
     );
-    let host = first_text(o, &["/source/host", "/deprecatedSource/host"]);
-    json!(match (component.is_empty(), host.is_empty()) {
-        (false, false) => format!("{component}, {host}"),
-        (false, true) => component,
-        _ => first_text(o, &["/reportingInstance"]),
+    let instance = first_text(
+        o,
+        &[
+            "/source/host",
+            "/deprecatedSource/host",
+            "/reportingInstance",
+        ],
+    );
+    json!(if instance.is_empty() {
+        component
+    } else {
+        format!("{component}, {instance}")
     })
 }
 
@@ -1383,6 +1390,7 @@ mod tests {
             "reason": "ScalingReplicaSet", "type": "Normal", "message": " Scaled up \n",
             "firstTimestamp": ago(600), "lastTimestamp": ago(60), "count": 3,
             "source": {"component": "deployment-controller"},
+            "reportingInstance": "kcm-1",
         });
         let t = table(&info("", "Event"), &[event], json!({}), "Metadata");
         let cells = &t["rows"][0]["cells"];
@@ -1398,7 +1406,7 @@ mod tests {
         assert_eq!(cell("Message"), "Scaled up");
         assert_eq!(cell("Count"), 3);
         assert_eq!(cell("First Seen"), "10m");
-        assert_eq!(cell("Source"), "deployment-controller");
+        assert_eq!(cell("Source"), "deployment-controller, kcm-1");
         assert_eq!(cell("Name"), "web.1");
     }
 

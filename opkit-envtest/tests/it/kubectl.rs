@@ -984,3 +984,71 @@ async fn invalid_objects_print_each_cause_once() {
          * spec.replicas: Invalid value: 11: spec.replicas in body should be less than or equal to 10"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_from_a_recorder_show_in_get_and_describe() {
+    use kube::Resource;
+    use kube::runtime::events::{Event, EventType, Recorder};
+
+    let k = Kubectl::start().await;
+    k.create_configmap("watched", &[]).await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(k.env.client(), "default");
+    let cm = configmaps.get("watched").await.expect("stored");
+    let recorder = Recorder::new(k.env.client(), "demo-controller".into());
+    recorder
+        .publish(
+            &Event {
+                type_: EventType::Warning,
+                reason: "Drifted".into(),
+                note: Some("configuration changed outside the operator".into()),
+                action: "Reconcile".into(),
+                secondary: None,
+            },
+            &cm.object_ref(&()),
+        )
+        .await
+        .expect("the event is published");
+
+    let events = k.run(&["get", "events"]).await.ok();
+    let lines: Vec<&str> = events.stdout.lines().collect();
+    assert_eq!(
+        words(lines[0]),
+        ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    );
+    let row = lines
+        .iter()
+        .find(|l| l.contains("Drifted"))
+        .expect("a row for the event");
+    assert_eq!(
+        &words(row)[1..],
+        [
+            "Warning",
+            "Drifted",
+            "configmap/watched",
+            "configuration",
+            "changed",
+            "outside",
+            "the",
+            "operator"
+        ]
+    );
+    let new_api = k
+        .run(&["get", "events.events.k8s.io", "-o", "wide"])
+        .await
+        .ok();
+    assert!(
+        new_api.stdout.contains("demo-controller"),
+        "{}",
+        new_api.stdout
+    );
+
+    let described = k.run(&["describe", "configmap", "watched"]).await.ok();
+    assert!(described.stdout.contains("Drifted"), "{}", described.stdout);
+    assert!(
+        described
+            .stdout
+            .contains("configuration changed outside the operator"),
+        "{}",
+        described.stdout
+    );
+}
