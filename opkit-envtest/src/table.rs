@@ -466,9 +466,7 @@ fn builtin_columns(group: &str, kind: &str) -> Option<Vec<Column>> {
                     text(o, "/spec/scaleTargetRef/name")
                 ))
             }),
-            col("Targets", "string", 0, |o| {
-                json!(if len(o, "/spec/metrics") == 0 { "<none>" } else { "<unknown>" })
-            }),
+            col("Targets", "string", 0, hpa_targets),
             col("MinPods", "string", 0, |o| {
                 json!(o.pointer("/spec/minReplicas").and_then(Value::as_i64).unwrap_or(1).to_string())
             }),
@@ -824,6 +822,72 @@ fn job_duration(o: &Value) -> Value {
     };
     let end = time("/status/completionTime").unwrap_or_else(jiff::Timestamp::now);
     json!(human_duration(end.as_second() - start.as_second()))
+}
+
+/// `cpu: 42%/80%, memory: <unknown>/1Gi`, at most two metrics, as kubectl shows them.
+fn hpa_targets(o: &Value) -> Value {
+    let specs = array(o, "/spec/metrics");
+    if specs.is_empty() {
+        return json!("<none>");
+    }
+    let statuses = array(o, "/status/currentMetrics");
+    let shown: Vec<String> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let kind = spec["type"].as_str().unwrap_or_default();
+            let field = match kind {
+                "Resource" => "resource",
+                "ContainerResource" => "containerResource",
+                "Pods" => "pods",
+                "Object" => "object",
+                "External" => "external",
+                _ => return "<unknown type>".to_string(),
+            };
+            let source = &spec[field];
+            let current = &statuses
+                .get(i)
+                .map(|s| &s[field]["current"])
+                .unwrap_or(&Value::Null);
+            let target = &source["target"];
+            let quantity = |v: &Value| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            };
+            let (now, goal) = if let Some(goal) = quantity(&target["averageValue"]) {
+                (quantity(&current["averageValue"]), goal)
+            } else if let Some(goal) = quantity(&target["value"]) {
+                (quantity(&current["value"]), goal)
+            } else {
+                let goal = target["averageUtilization"]
+                    .as_i64()
+                    .map_or_else(|| "<auto>".to_string(), |u| format!("{u}%"));
+                (
+                    current["averageUtilization"]
+                        .as_i64()
+                        .map(|u| format!("{u}%")),
+                    goal,
+                )
+            };
+            let now = now.unwrap_or_else(|| "<unknown>".to_string());
+            match kind {
+                "Resource" | "ContainerResource" => {
+                    format!(
+                        "{}: {now}/{goal}",
+                        source["name"].as_str().unwrap_or_default()
+                    )
+                }
+                _ => format!("{now}/{goal}"),
+            }
+        })
+        .collect();
+    let text = if shown.len() > 2 {
+        format!("{} + {} more...", shown[..2].join(", "), shown.len() - 2)
+    } else {
+        shown.join(", ")
+    };
+    json!(text)
 }
 
 fn cronjob_containers(o: &Value, field: &str) -> Value {
@@ -1378,6 +1442,39 @@ mod tests {
                 "80:30080/TCP,53/UDP",
                 "120m",
                 "app=dns"
+            ])
+        );
+    }
+
+    #[test]
+    fn hpa_targets_show_current_over_target() {
+        let hpa = json!({
+            "metadata": {"name": "h"},
+            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 5, "metrics": [
+                {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}},
+                {"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "1Gi"}}},
+                {"type": "Pods", "pods": {"metric": {"name": "qps"}, "target": {"type": "AverageValue", "averageValue": "10"}}},
+            ]},
+            "status": {"currentReplicas": 2, "currentMetrics": [
+                {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 42}}},
+            ]},
+        });
+        let t = table(
+            &info("autoscaling", "HorizontalPodAutoscaler"),
+            &[hpa],
+            json!({}),
+            "None",
+        );
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!([
+                "h",
+                "Deployment/web",
+                "cpu: 42%/80%, memory: <unknown>/1Gi + 1 more...",
+                "1",
+                5,
+                2,
+                "<unknown>"
             ])
         );
     }
