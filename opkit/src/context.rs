@@ -4,6 +4,7 @@ use std::any::{Any, TypeId};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
 use serde_json::Value;
@@ -205,7 +206,22 @@ impl<K: Object> Context<K> {
         let reference = self.object.object_ref(&());
         self.shared
             .events
-            .publish(&reference, type_, reason, note)
+            .publish(&reference, None, type_, reason, note)
+            .await;
+    }
+
+    /// Publishes an event about the object being reconciled that concerns `related` (a dependent).
+    pub async fn event_about(
+        &self,
+        related: ObjectReference,
+        type_: EventType,
+        reason: &str,
+        note: &str,
+    ) {
+        let reference = self.object.object_ref(&());
+        self.shared
+            .events
+            .publish(&reference, Some(related), type_, reason, note)
             .await;
     }
 

@@ -204,7 +204,14 @@ pub(crate) async fn ensure<K: Object, D: Ensure>(
             Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Ensured::absent()),
             Err(e) => return Err(Error::kube(format!("deleting {display}"), e)),
         }
-        record_write(ctx, &kind, Operation::Deleted, &display).await;
+        record_write(
+            ctx,
+            &kind,
+            Operation::Deleted,
+            &display,
+            live.object_ref(&()),
+        )
+        .await;
         return Ok(Ensured {
             live: None,
             ready: false,
@@ -240,7 +247,7 @@ pub(crate) async fn ensure<K: Object, D: Ensure>(
     } else {
         Operation::Created
     };
-    record_write(ctx, &kind, operation, &display).await;
+    record_write(ctx, &kind, operation, &display, applied.object_ref(&())).await;
     let ready = dependent.is_ready(&applied);
     Ok(Ensured {
         live: Some(applied),
@@ -249,7 +256,13 @@ pub(crate) async fn ensure<K: Object, D: Ensure>(
     })
 }
 
-async fn record_write<K: Object>(ctx: &Context<K>, kind: &str, operation: Operation, what: &str) {
+async fn record_write<K: Object>(
+    ctx: &Context<K>,
+    kind: &str,
+    operation: Operation,
+    what: &str,
+    related: k8s_openapi::api::core::v1::ObjectReference,
+) {
     ctx.metrics()
         .record_dependent_write(ctx.controller(), kind, operation.as_str());
     let (reason, verb) = match operation {
@@ -258,8 +271,13 @@ async fn record_write<K: Object>(ctx: &Context<K>, kind: &str, operation: Operat
         _ => ("Deleted", "Deleted"),
     };
     tracing::info!(dependent = %what, operation = operation.as_str(), "{verb} {what}");
-    ctx.event(EventType::Normal, reason, &format!("{verb} {what}"))
-        .await;
+    ctx.event_about(
+        related,
+        EventType::Normal,
+        reason,
+        &format!("{verb} {what}"),
+    )
+    .await;
 }
 
 /// Sets the controller owner reference, or owner labels when a reference cannot be used.

@@ -15,7 +15,7 @@ use kube::runtime::events::{Event, Recorder, Reporter};
 /// ```no_run
 /// # async fn f(client: kube::Client, reference: k8s_openapi::api::core::v1::ObjectReference) {
 /// let events = opkit::events::Events::new(client, "webapp-operator");
-/// events.publish(&reference, opkit::events::EventType::Normal, "Created", "Created Deployment web").await;
+/// events.publish(&reference, None, opkit::events::EventType::Normal, "Created", "Created Deployment web").await;
 /// # }
 /// ```
 #[derive(Clone)]
@@ -41,10 +41,12 @@ impl Events {
         }
     }
 
-    /// Publishes one event about `regarding`; `reason` is CamelCase, `note` human-readable.
+    /// Publishes one event about `regarding` (and `related`, the dependent it concerns);
+    /// `reason` is CamelCase, `note` human-readable.
     pub async fn publish(
         &self,
         regarding: &ObjectReference,
+        related: Option<ObjectReference>,
         type_: EventType,
         reason: &str,
         note: &str,
@@ -54,7 +56,7 @@ impl Events {
             reason: reason.to_owned(),
             note: Some(truncate(note, 1024)),
             action: reason.to_owned(),
-            secondary: None,
+            secondary: related,
         };
         if let Err(error) = self.recorder.publish(&event, regarding).await {
             tracing::warn!(%error, reason, "could not publish event");

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use futures::StreamExt;
 use k8s_openapi::api::events::v1::Event;
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 
 use crate::operator::Object;
 

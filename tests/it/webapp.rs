@@ -1,0 +1,311 @@
+//! The seed's part 5 integration script for the WebApp operator, run with the real kubectl
+//! against an embedded API server, plus the level-triggered cases.
+
+#[path = "../../examples/webapp/reconcile.rs"]
+mod reconcile;
+#[path = "../../examples/webapp/types.rs"]
+mod types;
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use opkit_envtest::TestEnv;
+use types::WebApp;
+
+struct Demo {
+    env: TestEnv,
+    _dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+    kubectl: PathBuf,
+    running: Option<opkit::Running>,
+}
+
+impl Demo {
+    async fn start() -> Demo {
+        let env = TestEnv::start().await.expect("embedded API server starts");
+        env.install_crd::<WebApp>().await.expect("CRD installs");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let kubeconfig = dir.path().join("kubeconfig");
+        env.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+        let kubectl = opkit_envtest::tools::kubectl().expect("kubectl is available");
+        let running = Some(
+            opkit::Manager::new(env.client())
+                .operator::<WebApp>()
+                .start(),
+        );
+        Demo {
+            env,
+            _dir: dir,
+            kubeconfig,
+            kubectl,
+            running,
+        }
+    }
+
+    async fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut command = std::process::Command::new(&self.kubectl);
+        command.args(args).env("KUBECONFIG", &self.kubeconfig);
+        let stdin = stdin.map(str::to_owned);
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            command
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let mut child = command.spawn().expect("kubectl starts");
+            if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+                pipe.write_all(input.as_bytes()).expect("write stdin");
+            }
+            child.wait_with_output().expect("kubectl finishes")
+        })
+        .await
+        .expect("kubectl task")
+    }
+
+    /// Runs kubectl and fails the test unless it succeeds; returns stdout.
+    async fn ok(&self, args: &[&str]) -> String {
+        self.ok_with(args, None).await
+    }
+
+    async fn ok_with(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin).await;
+        assert!(
+            out.status.success(),
+            "kubectl {} failed:\n{}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Polls a kubectl jsonpath until it prints `want`.
+    async fn wait_for(&self, args: &[&str], want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = self.run(args, None).await;
+            let got = String::from_utf8_lossy(&out.stdout).into_owned();
+            if got.trim() == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kubectl {} printed {got:?}, not {want:?}",
+                args.join(" ")
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+}
+
+const TEST_WEBAPP: &str = "apiVersion: example.com/v1
+kind: WebApp
+metadata:
+  name: test-webapp
+spec:
+  replicas: 2
+  image: nginx:alpine
+  port: 80
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_integration_script_passes() {
+    let mut demo = Demo::start().await;
+    demo.ok_with(&["apply", "-f", "-"], Some(TEST_WEBAPP)).await;
+    demo.ok(&[
+        "wait",
+        "--for=condition=Available",
+        "deployment/test-webapp",
+        "--timeout=60s",
+    ])
+    .await;
+    demo.ok(&["get", "service", "test-webapp"]).await;
+    demo.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "webapp/test-webapp",
+        "--timeout=60s",
+    ])
+    .await;
+
+    demo.ok(&[
+        "patch",
+        "webapp",
+        "test-webapp",
+        "--type=merge",
+        "-p={\"spec\":{\"replicas\":3}}",
+    ])
+    .await;
+    demo.ok(&[
+        "wait",
+        "--for=jsonpath={.spec.replicas}=3",
+        "deployment/test-webapp",
+        "--timeout=60s",
+    ])
+    .await;
+    demo.wait_for(
+        &[
+            "get",
+            "webapp",
+            "test-webapp",
+            "-o",
+            "jsonpath={.status.readyReplicas}",
+        ],
+        "3",
+    )
+    .await;
+    let table = demo.ok(&["get", "webapps"]).await;
+    assert!(table.starts_with("NAME"), "{table}");
+    assert!(
+        table.contains("REPLICAS") && table.contains("PHASE") && table.contains("READY"),
+        "{table}"
+    );
+    assert!(
+        table.contains("test-webapp   3          Running   3"),
+        "{table}"
+    );
+
+    demo.ok(&["delete", "webapp", "test-webapp"]).await;
+    demo.ok(&[
+        "wait",
+        "--for=delete",
+        "deployment/test-webapp",
+        "--timeout=60s",
+    ])
+    .await;
+    let out = demo.run(&["get", "service", "test-webapp"], None).await;
+    assert!(!out.status.success(), "the Service outlived its WebApp");
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_run_with_a_restricted_security_context() {
+    let mut demo = Demo::start().await;
+    demo.ok_with(&["apply", "-f", "-"], Some(TEST_WEBAPP)).await;
+    demo.ok(&[
+        "wait",
+        "--for=condition=Available",
+        "deployment/test-webapp",
+        "--timeout=60s",
+    ])
+    .await;
+    let sc = demo
+        .ok(&[
+            "get",
+            "deployment",
+            "test-webapp",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].securityContext}",
+        ])
+        .await;
+    let sc: serde_json::Value = serde_json::from_str(&sc).expect("securityContext JSON");
+    assert_eq!(sc["runAsNonRoot"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault");
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_is_level_triggered() {
+    let mut demo = Demo::start().await;
+    demo.ok_with(&["apply", "-f", "-"], Some(TEST_WEBAPP)).await;
+    demo.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "webapp/test-webapp",
+        "--timeout=60s",
+    ])
+    .await;
+
+    demo.ok(&["scale", "deployment/test-webapp", "--replicas=5"])
+        .await;
+    demo.wait_for(
+        &[
+            "get",
+            "deployment",
+            "test-webapp",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ],
+        "2",
+    )
+    .await;
+
+    demo.ok(&["delete", "service", "test-webapp"]).await;
+    demo.wait_for(
+        &[
+            "get",
+            "service",
+            "test-webapp",
+            "-o",
+            "jsonpath={.metadata.name}",
+        ],
+        "test-webapp",
+    )
+    .await;
+
+    demo.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "webapp/test-webapp",
+        "--timeout=60s",
+    ])
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    demo.stop().await;
+    demo.env.reset_stats();
+    let running = opkit::Manager::new(demo.env.client())
+        .operator::<WebApp>()
+        .start();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !running
+        .metrics()
+        .encode()
+        .contains("controller_runtime_reconcile_total{controller=\"webapp\"")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the restarted operator never reconciled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stats = demo.env.stats();
+    assert_eq!(stats.writes(), 0, "the restarted operator wrote: {stats:?}");
+    running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_webapps_are_refused_with_the_field_path() {
+    let mut demo = Demo::start().await;
+    let cases = [
+        ("replicas: 0\n  image: nginx", "spec.replicas"),
+        ("replicas: 2", "spec.image"),
+        ("replicas: \"two\"\n  image: nginx", "spec.replicas"),
+    ];
+    for (spec, field) in cases {
+        let manifest = format!(
+            "apiVersion: example.com/v1\nkind: WebApp\nmetadata:\n  name: bad\nspec:\n  {spec}\n"
+        );
+        let out = demo.run(&["apply", "-f", "-"], Some(&manifest)).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "accepted an invalid WebApp:\n{manifest}"
+        );
+        assert!(
+            stderr.contains(field),
+            "the error does not name {field}: {stderr}"
+        );
+    }
+    demo.stop().await;
+}
