@@ -6,7 +6,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use opkit_envtest::TestEnv;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -191,11 +191,27 @@ impl Kubectl {
 
     /// Runs kubectl off the async runtime, which keeps serving meanwhile.
     async fn run(&self, args: &[&str]) -> Run {
+        self.run_with_stdin(args, "").await
+    }
+
+    /// Runs kubectl with `stdin` as its standard input (`apply -f -`).
+    async fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
         let mut command = self.command(args);
-        let output = tokio::task::spawn_blocking(move || command.output())
-            .await
-            .expect("the kubectl task completes")
-            .expect("kubectl starts");
+        let stdin = stdin.to_string();
+        let output = tokio::task::spawn_blocking(move || {
+            let mut child = command
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()?;
+            if let Some(mut input) = child.stdin.take() {
+                input.write_all(stdin.as_bytes())?;
+            }
+            child.wait_with_output()
+        })
+        .await
+        .expect("the kubectl task completes")
+        .expect("kubectl runs");
         Run {
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -1050,5 +1066,137 @@ async fn events_from_a_recorder_show_in_get_and_describe() {
             .contains("configuration changed outside the operator"),
         "{}",
         described.stdout
+    );
+}
+
+/// The commands of the guide's first part, in its order: cluster-info, a
+/// directory of manifests, `apply -f -` from a here-document, `api-resources`,
+/// `patch --type=merge`, `wait` on a custom resource, `get all -l`, `delete`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guides_webapp_walkthrough() {
+    let k = Kubectl::start().await;
+    let info = k.run(&["cluster-info"]).await.ok();
+    assert!(
+        info.stdout.contains(&format!(
+            "Kubernetes control plane is running at {}",
+            k.env.url()
+        )),
+        "{}",
+        info.stdout
+    );
+    let version = k.run(&["version"]).await.ok();
+    assert!(
+        version.stdout.contains("Server Version: v1.35"),
+        "{}",
+        version.stdout
+    );
+
+    let bases = k.dir.path().join("crd-bases");
+    std::fs::create_dir_all(&bases).expect("a manifest directory");
+    std::fs::write(bases.join("webapps.yaml"), WEBAPP_CRD).expect("written");
+    std::fs::write(bases.join("backups.yaml"), BACKUP_CRD).expect("written");
+    let applied = k.run(&["apply", "-f", &bases.to_string_lossy()]).await.ok();
+    assert_eq!(
+        applied.stdout.lines().collect::<Vec<_>>(),
+        [
+            "customresourcedefinition.apiextensions.k8s.io/backups.example.com created",
+            "customresourcedefinition.apiextensions.k8s.io/webapps.example.com created",
+        ]
+    );
+    k.run(&["wait", "--for=condition=Established", "crd", "--all"])
+        .await
+        .ok();
+    let resources = k.run(&["api-resources"]).await.ok();
+    assert_eq!(
+        resources
+            .stdout
+            .lines()
+            .filter(|l| l.contains("webapp"))
+            .count(),
+        1
+    );
+
+    let created = k
+        .run_with_stdin(
+            &["apply", "-f", "-"],
+            "apiVersion: example.com/v1\nkind: WebApp\nmetadata:\n  name: test-app\n  labels:\n    platform: demo\nspec:\n  replicas: 2\n  image: nginx:alpine\n  port: 80\n",
+        )
+        .await
+        .ok();
+    assert_eq!(created.stdout.trim(), "webapp.example.com/test-app created");
+
+    let patched = k
+        .run(&[
+            "patch",
+            "webapp",
+            "test-app",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"replicas":3}}"#,
+        ])
+        .await
+        .ok();
+    assert_eq!(patched.stdout.trim(), "webapp.example.com/test-app patched");
+    let webapps = k.dynamic("example.com", "v1", "WebApp", "webapps");
+    let stored = webapps.get("test-app").await.expect("stored");
+    assert_eq!(stored.data["spec"]["replicas"], 3);
+    assert_eq!(stored.data["spec"]["port"], 80);
+
+    // An operator would report readiness; the test plays its part. The
+    // guide's WebApp schema has no status, so a Backup stands in.
+    k.run_with_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: example.com/v1\nkind: Backup\nmetadata:\n  name: nightly\nspec:\n  keep: 3\n",
+    )
+    .await
+    .ok();
+    let waiting = {
+        let mut command = k.command(&[
+            "wait",
+            "--for=condition=Ready",
+            "backup/nightly",
+            "--timeout=60s",
+        ]);
+        tokio::task::spawn_blocking(move || command.output())
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    k.dynamic("example.com", "v1", "Backup", "backups")
+        .patch_status(
+            "nightly",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({
+                "status": {"conditions": [{"type": "Ready", "status": "True"}]}
+            })),
+        )
+        .await
+        .expect("the status is written");
+    let output = waiting.await.expect("joined").expect("kubectl ran");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "backup.example.com/nightly condition met"
+    );
+
+    let labelled = k
+        .run(&["get", "all,webapps", "-l", "platform=demo", "-o", "name"])
+        .await
+        .ok();
+    assert_eq!(labelled.stdout.trim(), "webapp.example.com/test-app");
+
+    let deleted = k.run(&["delete", "webapp", "test-app"]).await.ok();
+    assert_eq!(
+        deleted.stdout.trim(),
+        r#"webapp.example.com "test-app" deleted from default namespace"#
+    );
+    assert!(
+        webapps
+            .get_opt("test-app")
+            .await
+            .expect("reachable")
+            .is_none()
     );
 }
