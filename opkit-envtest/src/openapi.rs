@@ -163,6 +163,97 @@ fn cached(resources: &[ResourceInfo], key: &str, build: impl FnOnce() -> Value) 
     doc
 }
 
+/// The fields of a built-in object that its kind does not declare, named as
+/// the real server's strict decoding names them (`spec.foo`,
+/// `spec.template.spec.containers[0].bar`), for `fieldValidation=Strict`
+/// (400: `strict decoding error: unknown field "spec.foo"`) and `Warn`
+/// (a `Warning` header per field). `None` when `group`/`kind` is not a
+/// built-in kind with a schema.
+///
+/// ```
+/// use serde_json::json;
+/// let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "foo": 1});
+/// let unknown = opkit_envtest::openapi::unknown_fields("", "ConfigMap", &cm);
+/// assert_eq!(unknown, Some(vec!["foo".to_string()]));
+/// ```
+pub fn unknown_fields(group: &str, kind: &str, object: &Value) -> Option<Vec<String>> {
+    let builtins = &*BUILTIN_SCHEMAS;
+    let name = builtins.kinds.get(&(group.to_string(), kind.to_string()))?;
+    let schema = builtins.definitions.get(name)?;
+    let mut unknown = Vec::new();
+    collect_unknown(&builtins.definitions, schema, object, "", &mut unknown);
+    Some(unknown)
+}
+
+/// Follows `$ref` and single-element `allOf` wrappers to the schema they name.
+fn resolve<'a>(definitions: &'a BTreeMap<String, Value>, mut schema: &'a Value) -> &'a Value {
+    // Bounded: a reference cycle must not hang a request.
+    for _ in 0..16 {
+        if let Some(name) = schema
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix(SCHEMAS))
+        {
+            match definitions.get(name) {
+                Some(target) => schema = target,
+                None => return schema,
+            }
+        } else if let Some(first) = schema
+            .get("allOf")
+            .and_then(Value::as_array)
+            .and_then(|all| all.first())
+        {
+            schema = first;
+        } else {
+            return schema;
+        }
+    }
+    schema
+}
+
+fn collect_unknown(
+    definitions: &BTreeMap<String, Value>,
+    schema: &Value,
+    value: &Value,
+    path: &str,
+    unknown: &mut Vec<String>,
+) {
+    let schema = resolve(definitions, schema);
+    let child = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        Value::Object(map) => {
+            if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+                for (key, v) in map {
+                    match properties.get(key) {
+                        Some(field) => collect_unknown(definitions, field, v, &child(key), unknown),
+                        None => unknown.push(child(key)),
+                    }
+                }
+            } else if let Some(values) =
+                schema.get("additionalProperties").filter(|a| a.is_object())
+            {
+                for (key, v) in map {
+                    collect_unknown(definitions, values, v, &child(key), unknown);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item) = schema.get("items") {
+                for (i, v) in items.iter().enumerate() {
+                    collect_unknown(definitions, item, v, &format!("{path}[{i}]"), unknown);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 fn group_versions(resources: &[ResourceInfo]) -> BTreeSet<(String, String)> {
     resources
         .iter()
@@ -1133,6 +1224,76 @@ mod tests {
                 .and_then(|d| d.pointer(&format!("/properties/{field}")));
             assert!(property.is_some(), "{definition}.{field} does not exist");
         }
+    }
+
+    #[test]
+    fn unknown_fields_of_built_ins_are_named_by_path() {
+        let deployment = json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "labels": {"app": "web"}, "colour": "blue",
+                         "managedFields": [{"manager": "m", "fieldsV1": {"f:spec": {}}}]},
+            "spec": {
+                "replica": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+                    {"name": "a", "image": "nginx", "resources": {"limits": {"cpu": "1"}}},
+                    {"name": "b", "image": "nginx", "imagePolicy": "Always",
+                     "ports": [{"containerPort": 80, "targetPort": 80}]},
+                ]}},
+                "strategy": {"rollingUpdate": {"maxSurge": "25%"}},
+            },
+            "status": {"replicas": 1},
+        });
+        assert_eq!(
+            unknown_fields("apps", "Deployment", &deployment),
+            Some(vec![
+                "metadata.colour".to_string(),
+                "spec.replica".to_string(),
+                "spec.template.spec.containers[1].imagePolicy".to_string(),
+                "spec.template.spec.containers[1].ports[0].targetPort".to_string(),
+            ])
+        );
+        let clean = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+            "spec": {"ports": [{"port": 80, "targetPort": "http"}], "selector": {"app": "web"}}});
+        assert_eq!(unknown_fields("", "Service", &clean), Some(vec![]));
+        assert_eq!(unknown_fields("example.com", "WebApp", &clean), None);
+        // A CRD with every schema feature: free-form JSON (defaults, enums,
+        // examples) and empty objects are not unknown fields.
+        let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "webapps.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"plural": "webapps", "singular": "webapp", "kind": "WebApp", "shortNames": ["wa"], "categories": ["all"]},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}},
+                    "additionalPrinterColumns": [{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp", "priority": 0}],
+                    "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                        "spec": {"type": "object", "required": ["image"], "x-kubernetes-validations": [{"rule": "self.replicas > 0", "message": "m"}],
+                            "properties": {
+                                "replicas": {"type": "integer", "minimum": 1, "maximum": 10, "default": 1, "format": "int32"},
+                                "mode": {"type": "string", "enum": ["a", "b"], "pattern": "^[a-z]+$", "maxLength": 3},
+                                "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true, "example": {"k": [1, 2]}},
+                                "port": {"x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]},
+                                "tags": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set"},
+                                "labels": {"type": "object", "additionalProperties": {"type": "string"}, "nullable": true}}},
+                        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}}]}});
+        assert_eq!(
+            unknown_fields("apiextensions.k8s.io", "CustomResourceDefinition", &crd),
+            Some(vec![])
+        );
+        let mut typo = crd.clone();
+        typo["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["propertes"] =
+            json!({});
+        assert_eq!(
+            unknown_fields("apiextensions.k8s.io", "CustomResourceDefinition", &typo),
+            Some(vec![
+                "spec.versions[0].schema.openAPIV3Schema.properties.spec.propertes".to_string()
+            ])
+        );
+        assert_eq!(
+            unknown_fields("", "ConfigMap", &json!("not an object")),
+            Some(vec![])
+        );
     }
 
     #[test]
