@@ -1,5 +1,7 @@
 //! The WebApp operator: a Deployment and a Service per WebApp, status from the Deployment.
 
+use std::collections::BTreeMap;
+
 use opkit::prelude::*;
 
 use super::types::{WebApp, WebAppStatus};
@@ -8,57 +10,33 @@ impl Reconcile for WebApp {
     async fn reconcile(&self, ctx: &Context<Self>) -> opkit::Result<Action> {
         let deployment = ctx.ensure(WebAppDeployment(self)).await?;
         ctx.ensure(WebAppService(self)).await?;
-        let ready = deployment
-            .get()
-            .and_then(|d| d.status.as_ref()?.ready_replicas)
-            .unwrap_or(0);
-        let (phase, message) = match deployment.get().and_then(stalled) {
-            _ if deployment.is_ready() => (
-                "Running",
-                format!("{ready}/{} replicas ready", self.spec.replicas),
-            ),
-            Some(reason) => ("Deploying", reason),
-            None if deployment.get().is_some() => (
-                "Deploying",
-                format!("{ready}/{} replicas ready", self.spec.replicas),
-            ),
-            None => ("Pending", "waiting for the Deployment".to_string()),
+        let rollout = deployment.readiness();
+        let phase = match (rollout.ready, deployment.get()) {
+            (true, _) => "Running",
+            (false, Some(_)) => "Deploying",
+            (false, None) => "Pending",
         };
         ctx.status()
-            .update(|s: &mut WebAppStatus| s.ready_replicas = ready)
+            .update(|s: &mut WebAppStatus| s.ready_replicas = rollout.ready_replicas)
             .phase(phase)
-            .ready(deployment.is_ready(), phase, message);
+            .rollout(phase, &rollout);
         Ok(Action::done())
     }
 
     async fn cleanup(&self, ctx: &Context<Self>) -> opkit::Result<()> {
-        // The Deployment and Service go with the WebApp through their owner references; what
-        // lives outside the cluster (DNS records, CDN entries) would be released here.
-        ctx.event(
-            EventType::Normal,
-            "CleanedUp",
-            "released external resources",
-        )
-        .await;
+        // The Deployment and Service go with the WebApp (owner references); resources outside
+        // the cluster (DNS records, CDN entries) would be released here.
+        ctx.event(EventType::Normal, "CleanedUp", "released external resources").await;
         Ok(())
     }
 }
 
-/// A Deployment that stopped progressing, as its Progressing condition reports it.
-fn stalled(d: &Deployment) -> Option<String> {
-    let conditions = d.status.as_ref()?.conditions.as_ref()?;
-    let c = conditions
-        .iter()
-        .find(|c| c.type_ == "Progressing" && c.status == "False")?;
-    Some(
-        c.message
-            .clone()
-            .unwrap_or_else(|| "the Deployment is not progressing".into()),
-    )
+fn labels(app: &WebApp) -> BTreeMap<String, String> {
+    BTreeMap::from([("app".to_string(), app.name_any())])
 }
 
-fn labels(app: &WebApp) -> std::collections::BTreeMap<String, String> {
-    [("app".to_string(), app.name_any())].into()
+fn metadata(app: &WebApp) -> ObjectMeta {
+    ObjectMeta { name: Some(app.name_any()), labels: Some(labels(app)), ..Default::default() }
 }
 
 struct WebAppDeployment<'a>(&'a WebApp);
@@ -68,20 +46,6 @@ impl Ensure for WebAppDeployment<'_> {
 
     fn desired(&self) -> Deployment {
         let app = self.0;
-        let restricted = SecurityContext {
-            run_as_non_root: Some(true),
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                ..Default::default()
-            }),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
         let container = Container {
             name: "webapp".into(),
             image: Some(app.spec.image.clone()),
@@ -89,30 +53,17 @@ impl Ensure for WebAppDeployment<'_> {
                 container_port: app.spec.port,
                 ..Default::default()
             }]),
-            security_context: Some(restricted),
+            security_context: Some(opkit::security::restricted()),
             ..Default::default()
         };
         Deployment {
-            metadata: ObjectMeta {
-                name: Some(app.name_any()),
-                labels: Some(labels(app)),
-                ..Default::default()
-            },
+            metadata: metadata(app),
             spec: Some(DeploymentSpec {
                 replicas: Some(app.spec.replicas),
-                selector: LabelSelector {
-                    match_labels: Some(labels(app)),
-                    ..Default::default()
-                },
+                selector: LabelSelector { match_labels: Some(labels(app)), ..Default::default() },
                 template: PodTemplateSpec {
-                    metadata: Some(ObjectMeta {
-                        labels: Some(labels(app)),
-                        ..Default::default()
-                    }),
-                    spec: Some(PodSpec {
-                        containers: vec![container],
-                        ..Default::default()
-                    }),
+                    metadata: Some(metadata(app)),
+                    spec: Some(PodSpec { containers: vec![container], ..Default::default() }),
                 },
                 ..Default::default()
             }),
@@ -121,9 +72,7 @@ impl Ensure for WebAppDeployment<'_> {
     }
 
     fn is_ready(&self, live: &Deployment) -> bool {
-        let status = live.status.as_ref();
-        status.and_then(|s| s.ready_replicas).unwrap_or(0) >= self.0.spec.replicas
-            && status.and_then(|s| s.observed_generation) >= live.metadata.generation
+        live.readiness().ready
     }
 }
 
@@ -133,20 +82,17 @@ impl Ensure for WebAppService<'_> {
     type Object = Service;
 
     fn desired(&self) -> Service {
-        let app = self.0;
+        let port = self.0.spec.port;
+        let ports = vec![ServicePort {
+            port,
+            target_port: Some(IntOrString::Int(port)),
+            ..Default::default()
+        }];
         Service {
-            metadata: ObjectMeta {
-                name: Some(app.name_any()),
-                labels: Some(labels(app)),
-                ..Default::default()
-            },
+            metadata: metadata(self.0),
             spec: Some(ServiceSpec {
-                selector: Some(labels(app)),
-                ports: Some(vec![ServicePort {
-                    port: app.spec.port,
-                    target_port: Some(IntOrString::Int(app.spec.port)),
-                    ..Default::default()
-                }]),
+                selector: Some(labels(self.0)),
+                ports: Some(ports),
                 ..Default::default()
             }),
             ..Default::default()

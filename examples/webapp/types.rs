@@ -16,11 +16,7 @@ use opkit::prelude::*;
     printcolumn = r#"{"name":"Ready","type":"integer","jsonPath":".status.readyReplicas"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
-#[operator(
-    owns(Deployment, Service),
-    finalizer = "webapp.example.com/finalizer",
-    requeue = "5m"
-)]
+#[operator(owns(Deployment, Service), finalizer = "webapp.example.com/finalizer", requeue = "5m")]
 pub struct WebAppSpec {
     /// Number of pods, 1 to 10.
     #[schemars(range(min = 1, max = 10))]

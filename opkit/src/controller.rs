@@ -224,9 +224,12 @@ async fn succeeded<K: Reconcile>(
 ) -> KubeAction {
     let shared = ctx.shared();
     shared.failures.reset(key);
-    if !deleting
-        && (ctx.with_draft(|d| !d.conditions.is_empty()) || has_condition(ctx, status::DEGRADED))
-    {
+    // The operator may report Degraded itself (a stalled rollout); only clear ours otherwise.
+    let (drafted, degraded_drafted) = ctx.with_draft(|d| {
+        let degraded = d.conditions.iter().any(|c| c.type_ == status::DEGRADED);
+        (!d.conditions.is_empty(), degraded)
+    });
+    if !deleting && !degraded_drafted && (drafted || has_condition(ctx, status::DEGRADED)) {
         ctx.status().condition(
             status::DEGRADED,
             false,

@@ -150,6 +150,22 @@ impl<T> Ensured<T> {
         self.ready
     }
 
+    /// The readiness of the live object, or "pending" when there is none.
+    ///
+    /// ```
+    /// let absent = opkit::Ensured::<k8s_openapi::api::apps::v1::Deployment>::absent();
+    /// assert!(!absent.readiness().ready);
+    /// ```
+    pub fn readiness(&self) -> crate::readiness::Readiness
+    where
+        T: crate::readiness::Ready,
+    {
+        match &self.live {
+            Some(live) => live.readiness(),
+            None => crate::readiness::Readiness::pending("not created yet"),
+        }
+    }
+
     /// The write that was made.
     pub fn operation(&self) -> Operation {
         self.operation

@@ -70,6 +70,8 @@ pub mod operator;
 pub mod prelude;
 #[cfg(feature = "embedded")]
 mod progress;
+pub mod readiness;
+pub mod security;
 pub mod status;
 
 pub use backoff::Backoff;

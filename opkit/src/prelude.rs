@@ -9,6 +9,7 @@
 pub use crate::ensure::{Ensure, Ensured};
 pub use crate::error::{Error as OpkitError, Result as OpkitResult};
 pub use crate::events::EventType;
+pub use crate::readiness::{Readiness, Ready};
 pub use crate::{Action, App, Context, Manager, ObjectRef, Operator, Reconcile, Store};
 
 pub use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};

@@ -199,6 +199,35 @@ impl<'a, K: Object> StatusWriter<'a, K> {
             .condition(PROGRESSING, !ready, reason, message)
     }
 
+    /// Reports a workload's rollout: `Ready` as it is, `Progressing` while it rolls out,
+    /// `Degraded` when it stalled (reason `RolloutStalled`), each with the rollout's message.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # pub struct AppSpec { pub replicas: i32 }
+    /// fn report(ctx: &Context<App>, deployment: &Deployment) {
+    ///     ctx.status().rollout("Deployed", &deployment.readiness());
+    /// }
+    /// ```
+    pub fn rollout(self, reason: &str, rollout: &crate::readiness::Readiness) -> Self {
+        let reason = if rollout.stalled {
+            "RolloutStalled"
+        } else {
+            reason
+        };
+        let message = rollout.message.clone();
+        self.condition(READY, rollout.ready, reason, message.clone())
+            .condition(
+                PROGRESSING,
+                !rollout.ready && !rollout.stalled,
+                reason,
+                message.clone(),
+            )
+            .condition(DEGRADED, rollout.stalled, reason, message)
+    }
+
     /// Writes the status now instead of when the reconcile returns. Returns whether a write happened.
     pub async fn apply(self) -> Result<bool> {
         flush(self.ctx).await

@@ -1,8 +1,11 @@
 //! The seed's part 5 integration script for the WebApp operator, run with the real kubectl
 //! against an embedded API server, plus the level-triggered cases.
 
+// The example's own formatting settings apply to these files, not the tests'.
+#[rustfmt::skip]
 #[path = "../../examples/webapp/reconcile.rs"]
 mod reconcile;
+#[rustfmt::skip]
 #[path = "../../examples/webapp/types.rs"]
 mod types;
 
@@ -307,5 +310,64 @@ async fn invalid_webapps_are_refused_with_the_field_path() {
             "the error does not name {field}: {stderr}"
         );
     }
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_rollout_is_explained_not_stuck_deploying() {
+    let mut demo = Demo::start().await;
+    demo.ok_with(&["apply", "-f", "-"], Some(TEST_WEBAPP)).await;
+    demo.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "webapp/test-webapp",
+        "--timeout=60s",
+    ])
+    .await;
+    // The embedded server's workload simulation fails this rollout as an unpullable image would.
+    demo.ok(&[
+        "annotate",
+        "deployment/test-webapp",
+        "envtest.opkit.dev/fail=true",
+    ])
+    .await;
+    demo.ok(&[
+        "patch",
+        "webapp",
+        "test-webapp",
+        "--type=merge",
+        "-p={\"spec\":{\"image\":\"nginx:does-not-exist\"}}",
+    ])
+    .await;
+    demo.ok(&[
+        "wait",
+        "--for=condition=Degraded",
+        "webapp/test-webapp",
+        "--timeout=60s",
+    ])
+    .await;
+    let reason = demo
+        .ok(&[
+            "get",
+            "webapp",
+            "test-webapp",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Degraded\")].reason}",
+        ])
+        .await;
+    assert_eq!(reason, "RolloutStalled");
+    let message = demo
+        .ok(&[
+            "get",
+            "webapp",
+            "test-webapp",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].message}",
+        ])
+        .await;
+    assert!(
+        message.contains("progress"),
+        "Ready message does not explain the stall: {message}"
+    );
     demo.stop().await;
 }
