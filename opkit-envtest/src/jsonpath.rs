@@ -102,6 +102,7 @@ fn parse(input: &str) -> Option<Vec<Step>> {
     let mut parser = Parser {
         chars: input.chars().collect(),
         pos: 0,
+        depth: 0,
     };
     let steps = parser.steps(false)?;
     (parser.pos == parser.chars.len()).then_some(steps)
@@ -110,7 +111,11 @@ fn parse(input: &str) -> Option<Vec<Step>> {
 struct Parser {
     chars: Vec<char>,
     pos: usize,
+    /// Filters inside filters; bounded so a hostile path cannot exhaust the stack.
+    depth: usize,
 }
+
+const MAX_FILTER_DEPTH: usize = 8;
 
 impl Parser {
     fn peek(&self) -> Option<char> {
@@ -192,7 +197,12 @@ impl Parser {
                 if !self.eat('(') {
                     return None;
                 }
+                if self.depth == MAX_FILTER_DEPTH {
+                    return None;
+                }
+                self.depth += 1;
                 let path = self.steps(true)?;
+                self.depth -= 1;
                 self.skip_spaces();
                 let negate = if self.eat('=') {
                     self.eat('=');
@@ -348,6 +358,7 @@ mod tests {
             ".spec..replicas",
             "[?(@.a==",
             ".a['unterminated",
+            &format!(".a{}", "[?(@.b".repeat(100_000)),
         ] {
             assert!(evaluate(&obj, bad).is_empty(), "{bad}");
         }
