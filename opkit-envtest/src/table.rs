@@ -549,31 +549,42 @@ fn pod_ready(o: &Value) -> Value {
 fn pod_status(o: &Value) -> Value {
     let phase = text(o, "/status/phase").or_if_empty("Pending");
     let mut reason = text(o, "/status/reason").or_if_empty(phase.clone());
-    for init in array(o, "/status/initContainerStatuses").iter().enumerate() {
-        let (i, c) = init;
-        let exit = c
-            .pointer("/state/terminated/exitCode")
-            .and_then(Value::as_i64);
-        if exit == Some(0) {
+    let total_init = len(o, "/spec/initContainers");
+    let mut initializing = false;
+    for (i, c) in array(o, "/status/initContainerStatuses").iter().enumerate() {
+        let terminated = c.pointer("/state/terminated");
+        let exit = terminated.and_then(|t| t["exitCode"].as_i64());
+        if terminated.is_some() && exit.unwrap_or(0) == 0 {
             continue;
         }
-        let total = len(o, "/spec/initContainers");
-        reason = if let Some(r) = c
-            .pointer("/state/terminated/reason")
-            .and_then(Value::as_str)
-        {
-            format!("Init:{r}")
-        } else if let Some(code) = exit {
-            format!("Init:ExitCode:{code}")
+        reason = if let Some(t) = terminated {
+            match (
+                t["reason"].as_str().filter(|r| !r.is_empty()),
+                t["signal"].as_i64().filter(|s| *s != 0),
+            ) {
+                (Some(r), _) => format!("Init:{r}"),
+                (None, Some(signal)) => format!("Init:Signal:{signal}"),
+                (None, None) => format!("Init:ExitCode:{}", exit.unwrap_or(0)),
+            }
         } else if let Some(r) = c
             .pointer("/state/waiting/reason")
             .and_then(Value::as_str)
-            .filter(|r| *r != "PodInitializing")
+            .filter(|r| !r.is_empty() && *r != "PodInitializing")
         {
             format!("Init:{r}")
         } else {
-            format!("Init:{i}/{total}")
+            format!("Init:{i}/{total_init}")
         };
+        initializing = true;
+        break;
+    }
+    let initialized = array(o, "/status/conditions")
+        .iter()
+        .any(|c| c["type"] == "Initialized" && c["status"] == "True");
+    if initializing && !initialized {
+        if o.pointer("/metadata/deletionTimestamp").is_some() {
+            reason = "Terminating".to_string();
+        }
         return json!(reason);
     }
     let mut has_running = false;
@@ -616,7 +627,10 @@ fn pod_status(o: &Value) -> Value {
 fn pod_restarts(o: &Value) -> Value {
     let mut restarts = 0;
     let mut last: Option<jiff::Timestamp> = None;
-    for c in array(o, "/status/containerStatuses") {
+    let statuses = array(o, "/status/initContainerStatuses")
+        .iter()
+        .chain(array(o, "/status/containerStatuses"));
+    for c in statuses {
         restarts += c["restartCount"].as_i64().unwrap_or(0);
         if let Some(t) = c
             .pointer("/lastState/terminated/finishedAt")
@@ -1476,6 +1490,46 @@ mod tests {
                 2,
                 "<unknown>"
             ])
+        );
+    }
+
+    #[test]
+    fn pod_status_follows_init_containers_then_containers() {
+        let status = |pod: Value| pod_status(&pod);
+        let init = |state: Value| {
+            json!({"spec": {"initContainers": [{"name": "a"}, {"name": "b"}]},
+                   "status": {"phase": "Pending", "initContainerStatuses": [
+                       {"name": "a", "state": {"terminated": {"exitCode": 0}}},
+                       {"name": "b", "state": state}]}})
+        };
+        assert_eq!(status(init(json!({"running": {}}))), "Init:1/2");
+        assert_eq!(
+            status(init(json!({"waiting": {"reason": "ImagePullBackOff"}}))),
+            "Init:ImagePullBackOff"
+        );
+        assert_eq!(
+            status(init(json!({"terminated": {"exitCode": 3}}))),
+            "Init:ExitCode:3"
+        );
+        assert_eq!(
+            status(init(
+                json!({"terminated": {"exitCode": 1, "reason": "Error"}})
+            )),
+            "Init:Error"
+        );
+        assert_eq!(status(json!({})), "Pending");
+        assert_eq!(
+            status(json!({"status": {"phase": "Running", "containerStatuses": [
+                {"ready": false, "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}},
+                {"ready": true, "state": {"running": {}}}],
+                "conditions": [{"type": "Ready", "status": "False"}]}})),
+            "NotReady"
+        );
+        assert_eq!(
+            status(
+                json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}, "status": {"phase": "Running"}})
+            ),
+            "Terminating"
         );
     }
 
