@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 
@@ -34,13 +35,15 @@ pub enum LogFormat {
 
 /// Command-line arguments of an operator binary.
 ///
+/// Parsed by [`App::run`]; `--help` lists them.
+///
 /// ```
 /// use clap::Parser;
 /// let cli = opkit::cli::Cli::parse_from(["op", "rbac", "--namespace", "ops"]);
 /// assert!(matches!(cli.command, Some(opkit::cli::Command::Rbac { .. })));
 /// ```
 #[derive(Clone, Debug, Parser)]
-#[command(about = "A Kubernetes operator built with opkit")]
+#[command(about = "A Kubernetes operator built with opkit", long_about = None)]
 pub struct Cli {
     /// What to do (default: run).
     #[command(subcommand)]
@@ -255,9 +258,13 @@ impl App {
             ));
         }
         init_logging(cli.log_format, "info");
-        let client = Client::try_default()
-            .await
-            .map_err(|e| Error::kube("loading the in-cluster config or kubeconfig", e))?;
+        let mut config = kube::Config::infer().await.map_err(|e| {
+            Error::Config(format!("loading the in-cluster config or kubeconfig: {e}"))
+        })?;
+        // opkit retries failed reconciles per object with backoff and jitter; the client's own
+        // retries (up to 15 on 429/503/504) would hide those errors and stall the worker.
+        config.default_retry = false;
+        let client = Client::try_from(config).map_err(|e| Error::kube("building the client", e))?;
         let manager = self
             .configure
             .into_iter()
