@@ -51,6 +51,7 @@ pub struct TestEnvBuilder {
     watch_history: usize,
     bookmark_interval: Duration,
     pub(crate) controllers: Vec<Controller>,
+    pub(crate) simulation: Option<crate::sim::Simulation>,
 }
 
 impl std::fmt::Debug for TestEnvBuilder {
@@ -60,6 +61,7 @@ impl std::fmt::Debug for TestEnvBuilder {
             .field("watch_history", &self.watch_history)
             .field("bookmark_interval", &self.bookmark_interval)
             .field("controllers", &self.controllers.len())
+            .field("simulation", &self.simulation)
             .finish()
     }
 }
@@ -71,6 +73,7 @@ impl Default for TestEnvBuilder {
             watch_history: 10_000,
             bookmark_interval: Duration::from_secs(5),
             controllers: Vec::new(),
+            simulation: Some(crate::sim::Simulation::default()),
         }
     }
 }
@@ -140,6 +143,9 @@ impl TestEnvBuilder {
         };
         for controller in self.controllers {
             tasks.push(tokio::spawn(controller(context.clone())));
+        }
+        if let Some(simulation) = self.simulation {
+            tasks.push(tokio::spawn(crate::sim::run(context.clone(), simulation)));
         }
         Ok(TestEnv {
             addr,

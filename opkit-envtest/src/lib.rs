@@ -29,6 +29,7 @@ pub mod patch;
 pub mod resources;
 pub mod schema;
 pub mod selector;
+pub mod sim;
 mod stats;
 mod store;
 pub mod table;

@@ -10,6 +10,7 @@ mod finalizers;
 mod gc;
 mod kubectl;
 mod namespaces;
+mod sim;
 mod stats;
 mod status;
 mod support;

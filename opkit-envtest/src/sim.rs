@@ -1,0 +1,1051 @@
+//! Simulated workload controllers, like kwok: workloads report the status
+//! the real controllers would write once their pods run, without any pod.
+//!
+//! On by default; [`TestEnvBuilder::without_simulation`] turns it off and
+//! [`TestEnvBuilder::simulation`] tunes it. After [`Simulation::delay`]
+//! (100 ms by default):
+//! - Deployments, ReplicaSets, StatefulSets and DaemonSets report every
+//!   replica ready and available, with `observedGeneration` and, for
+//!   Deployments, the `Available` and `Progressing` conditions;
+//! - Jobs complete (`Complete`, `succeeded`, `completionTime`);
+//! - PersistentVolumeClaims become `Bound`;
+//! - CronJobs create their Jobs when due by the [`Clock`].
+//!
+//! Two annotations show the unhappy paths: [`NEVER_READY`]
+//! (`envtest.opkit.dev/never-ready: "true"`) keeps a workload unavailable
+//! and a Job running, [`FAIL`] (`envtest.opkit.dev/fail: "true"`) makes a
+//! Deployment's rollout exceed its progress deadline and a Job fail.
+//!
+//! ```no_run
+//! use opkit_envtest::sim::{ManualClock, Simulation};
+//! use std::time::Duration;
+//!
+//! # async fn demo() -> Result<(), opkit_envtest::Error> {
+//! let clock = ManualClock::new(jiff::Timestamp::now());
+//! let env = opkit_envtest::TestEnv::builder()
+//!     .simulation(Simulation::default().delay(Duration::from_millis(10)).clock(clock.clone()))
+//!     .build()
+//!     .await?;
+//! clock.advance(Duration::from_secs(3600)); // hourly CronJobs fire now
+//! # drop(env);
+//! # Ok(()) }
+//! ```
+
+use crate::env::{ControllerContext, TestEnvBuilder};
+use croner::Cron;
+use croner::parser::{CronParser, Seconds, Year};
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::{Map, Value, json};
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Annotation (`"true"`) that keeps a workload from ever becoming ready.
+pub const NEVER_READY: &str = "envtest.opkit.dev/never-ready";
+
+/// Annotation (`"true"`) that makes a workload fail: a Deployment's
+/// `Progressing` condition turns `False` with `ProgressDeadlineExceeded`,
+/// a Job gets the `Failed` condition.
+pub const FAIL: &str = "envtest.opkit.dev/fail";
+
+/// The field manager the simulated controllers write status with.
+const MANAGER: &str = "kube-controller-manager";
+
+/// How often CronJobs are checked against the clock.
+const CRON_TICK: Duration = Duration::from_millis(100);
+
+/// Where the simulation reads the time, for CronJob schedules and status timestamps.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// The current time.
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// A clock that moves only when told to, so tests can make CronJobs due.
+///
+/// ```
+/// use opkit_envtest::sim::{Clock, ManualClock};
+/// use std::time::Duration;
+///
+/// let start: jiff::Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
+/// let clock = ManualClock::new(start);
+/// clock.advance(Duration::from_secs(90));
+/// assert_eq!(clock.now().to_string(), "2030-01-01T00:01:30Z");
+/// ```
+#[derive(Clone, Debug)]
+pub struct ManualClock {
+    now: Arc<Mutex<Timestamp>>,
+}
+
+impl ManualClock {
+    /// A clock stopped at `start`.
+    pub fn new(start: Timestamp) -> Self {
+        ManualClock {
+            now: Arc::new(Mutex::new(start)),
+        }
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        let span = jiff::SignedDuration::try_from(by).unwrap_or(jiff::SignedDuration::MAX);
+        *now = now.saturating_add(span).unwrap_or(*now);
+    }
+
+    /// Sets the clock.
+    pub fn set(&self, at: Timestamp) {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner()) = at;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Settings of the simulated workload controllers.
+#[derive(Clone, Debug)]
+pub struct Simulation {
+    delay: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for Simulation {
+    fn default() -> Self {
+        Simulation {
+            delay: Duration::from_millis(100),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl Simulation {
+    /// How long a workload takes to become ready after a change (default 100 ms).
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// The clock CronJobs are scheduled by (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+}
+
+impl TestEnvBuilder {
+    /// Simulates workload controllers with these settings (the default is on, see [`crate::sim`]).
+    pub fn simulation(mut self, simulation: Simulation) -> Self {
+        self.simulation = Some(simulation);
+        self
+    }
+
+    /// Turns the simulated workload controllers off: statuses stay as clients write them.
+    pub fn without_simulation(mut self) -> Self {
+        self.simulation = None;
+        self
+    }
+}
+
+/// The workload kinds whose status is simulated.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Deployment,
+    ReplicaSet,
+    StatefulSet,
+    DaemonSet,
+    Job,
+    PersistentVolumeClaim,
+}
+
+impl Kind {
+    const ALL: [Kind; 6] = [
+        Kind::Deployment,
+        Kind::ReplicaSet,
+        Kind::StatefulSet,
+        Kind::DaemonSet,
+        Kind::Job,
+        Kind::PersistentVolumeClaim,
+    ];
+
+    fn resource(self) -> ApiResource {
+        match self {
+            Kind::Deployment => ApiResource::erase::<Deployment>(&()),
+            Kind::ReplicaSet => ApiResource::erase::<ReplicaSet>(&()),
+            Kind::StatefulSet => ApiResource::erase::<StatefulSet>(&()),
+            Kind::DaemonSet => ApiResource::erase::<DaemonSet>(&()),
+            Kind::Job => ApiResource::erase::<Job>(&()),
+            Kind::PersistentVolumeClaim => ApiResource::erase::<PersistentVolumeClaim>(&()),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Health {
+    Ready,
+    NeverReady,
+    Failed,
+}
+
+fn health(obj: &Value) -> Health {
+    let annotation = |key: &str| {
+        obj.pointer("/metadata/annotations")
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
+            == Some("true")
+    };
+    if annotation(FAIL) {
+        Health::Failed
+    } else if annotation(NEVER_READY) {
+        Health::NeverReady
+    } else {
+        Health::Ready
+    }
+}
+
+fn rfc3339(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A name suffix like the controllers' hashes (`pod-template-hash`, revisions).
+fn template_hash(template: Option<&Value>) -> String {
+    const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let text = template.map(Value::to_string).unwrap_or_default();
+    let mut hash: u32 = 0x811c_9dc5;
+    for b in text.bytes() {
+        hash ^= u32::from(b);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash.to_string()
+        .bytes()
+        .map(|d| char::from(ALPHANUMS[usize::from(d) % ALPHANUMS.len()]))
+        .collect()
+}
+
+/// A condition, keeping the existing one's timestamps while it says the same.
+fn condition(
+    current: &Value,
+    kind: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    now: &str,
+    time_fields: &[&str],
+) -> Value {
+    let existing = current
+        .get("conditions")
+        .and_then(Value::as_array)
+        .and_then(|c| c.iter().find(|c| c["type"] == kind));
+    let mut out = Map::new();
+    out.insert("type".into(), json!(kind));
+    out.insert("status".into(), json!(status));
+    out.insert("reason".into(), json!(reason));
+    out.insert("message".into(), json!(message));
+    let same_status = existing.is_some_and(|e| e["status"] == status);
+    let same_text =
+        same_status && existing.is_some_and(|e| e["reason"] == reason && e["message"] == message);
+    for field in time_fields {
+        let keep = if *field == "lastTransitionTime" {
+            same_status
+        } else {
+            same_text
+        };
+        let value = existing
+            .and_then(|e| e.get(*field))
+            .filter(|_| keep)
+            .cloned()
+            .unwrap_or_else(|| json!(now));
+        out.insert((*field).into(), value);
+    }
+    Value::Object(out)
+}
+
+fn int_at(obj: &Value, pointer: &str, default: i64) -> i64 {
+    obj.pointer(pointer)
+        .and_then(Value::as_i64)
+        .unwrap_or(default)
+}
+
+/// Inserts the counts that are not zero, as the API types omit empty counts.
+fn counts(status: &mut Map<String, Value>, fields: &[(&str, i64)]) {
+    for (name, value) in fields {
+        if *value != 0 {
+            status.insert((*name).into(), json!(value));
+        }
+    }
+}
+
+/// The status the real controller would report for `obj`, given its current one.
+fn desired_status(kind: Kind, obj: &Value, now: &str) -> Option<Value> {
+    let current = obj.get("status").cloned().unwrap_or_else(|| json!({}));
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str)?;
+    let generation = int_at(obj, "/metadata/generation", 1);
+    let replicas = int_at(obj, "/spec/replicas", 1);
+    let h = health(obj);
+    let ready = h == Health::Ready;
+    let mut s = Map::new();
+    match kind {
+        Kind::Deployment => {
+            let rs = format!("{name}-{}", template_hash(obj.pointer("/spec/template")));
+            let times = ["lastUpdateTime", "lastTransitionTime"];
+            s.insert("observedGeneration".into(), json!(generation));
+            s.insert("replicas".into(), json!(replicas));
+            s.insert("updatedReplicas".into(), json!(replicas));
+            let (available, progressing) = if ready {
+                counts(
+                    &mut s,
+                    &[("readyReplicas", replicas), ("availableReplicas", replicas)],
+                );
+                (
+                    condition(
+                        &current,
+                        "Available",
+                        "True",
+                        "MinimumReplicasAvailable",
+                        "Deployment has minimum availability.",
+                        now,
+                        &times,
+                    ),
+                    condition(
+                        &current,
+                        "Progressing",
+                        "True",
+                        "NewReplicaSetAvailable",
+                        &format!("ReplicaSet \"{rs}\" has successfully progressed."),
+                        now,
+                        &times,
+                    ),
+                )
+            } else {
+                counts(&mut s, &[("unavailableReplicas", replicas)]);
+                let progressing = if h == Health::Failed {
+                    condition(
+                        &current,
+                        "Progressing",
+                        "False",
+                        "ProgressDeadlineExceeded",
+                        &format!("ReplicaSet \"{rs}\" has timed out progressing."),
+                        now,
+                        &times,
+                    )
+                } else {
+                    condition(
+                        &current,
+                        "Progressing",
+                        "True",
+                        "ReplicaSetUpdated",
+                        &format!("ReplicaSet \"{rs}\" is progressing."),
+                        now,
+                        &times,
+                    )
+                };
+                (
+                    condition(
+                        &current,
+                        "Available",
+                        "False",
+                        "MinimumReplicasUnavailable",
+                        "Deployment does not have minimum availability.",
+                        now,
+                        &times,
+                    ),
+                    progressing,
+                )
+            };
+            s.insert("conditions".into(), json!([available, progressing]));
+        }
+        Kind::ReplicaSet => {
+            s.insert("observedGeneration".into(), json!(generation));
+            s.insert("replicas".into(), json!(replicas));
+            counts(&mut s, &[("fullyLabeledReplicas", replicas)]);
+            if ready {
+                counts(
+                    &mut s,
+                    &[("readyReplicas", replicas), ("availableReplicas", replicas)],
+                );
+            }
+        }
+        Kind::StatefulSet => {
+            let revision = format!("{name}-{}", template_hash(obj.pointer("/spec/template")));
+            s.insert("observedGeneration".into(), json!(generation));
+            s.insert("replicas".into(), json!(replicas));
+            counts(
+                &mut s,
+                &[("currentReplicas", replicas), ("updatedReplicas", replicas)],
+            );
+            let up = if ready { replicas } else { 0 };
+            counts(&mut s, &[("readyReplicas", up)]);
+            s.insert("availableReplicas".into(), json!(up));
+            s.insert("currentRevision".into(), json!(revision));
+            s.insert("updateRevision".into(), json!(revision));
+            s.insert("collisionCount".into(), json!(0));
+        }
+        Kind::DaemonSet => {
+            // One simulated node.
+            s.insert("observedGeneration".into(), json!(generation));
+            s.insert("currentNumberScheduled".into(), json!(1));
+            s.insert("desiredNumberScheduled".into(), json!(1));
+            s.insert("numberMisscheduled".into(), json!(0));
+            s.insert("updatedNumberScheduled".into(), json!(1));
+            let up = i64::from(ready);
+            s.insert("numberReady".into(), json!(up));
+            counts(
+                &mut s,
+                &[("numberAvailable", up), ("numberUnavailable", 1 - up)],
+            );
+        }
+        Kind::Job => {
+            if obj.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
+                return None;
+            }
+            let times = ["lastProbeTime", "lastTransitionTime"];
+            let start = current
+                .get("startTime")
+                .cloned()
+                .unwrap_or_else(|| json!(now));
+            s.insert("startTime".into(), start);
+            s.insert("ready".into(), json!(0));
+            s.insert("terminating".into(), json!(0));
+            s.insert("uncountedTerminatedPods".into(), json!({}));
+            match h {
+                Health::Ready => {
+                    let done = current
+                        .get("completionTime")
+                        .cloned()
+                        .unwrap_or_else(|| json!(now));
+                    s.insert("completionTime".into(), done);
+                    let completions = int_at(obj, "/spec/completions", 1);
+                    s.insert("succeeded".into(), json!(completions));
+                    let message = "Reached expected number of succeeded pods";
+                    s.insert(
+                        "conditions".into(),
+                        json!([
+                            condition(
+                                &current,
+                                "SuccessCriteriaMet",
+                                "True",
+                                "CompletionsReached",
+                                message,
+                                now,
+                                &times
+                            ),
+                            condition(
+                                &current,
+                                "Complete",
+                                "True",
+                                "CompletionsReached",
+                                message,
+                                now,
+                                &times
+                            ),
+                        ]),
+                    );
+                }
+                Health::NeverReady => {
+                    s.insert("active".into(), json!(int_at(obj, "/spec/parallelism", 1)));
+                }
+                Health::Failed => {
+                    s.insert(
+                        "failed".into(),
+                        json!(int_at(obj, "/spec/backoffLimit", 6) + 1),
+                    );
+                    let message = "Job has reached the specified backoff limit";
+                    s.insert(
+                        "conditions".into(),
+                        json!([
+                            condition(
+                                &current,
+                                "FailureTarget",
+                                "True",
+                                "BackoffLimitExceeded",
+                                message,
+                                now,
+                                &times
+                            ),
+                            condition(
+                                &current,
+                                "Failed",
+                                "True",
+                                "BackoffLimitExceeded",
+                                message,
+                                now,
+                                &times
+                            ),
+                        ]),
+                    );
+                }
+            }
+        }
+        Kind::PersistentVolumeClaim => {
+            if ready {
+                s.insert("phase".into(), json!("Bound"));
+                if let Some(modes) = obj.pointer("/spec/accessModes") {
+                    s.insert("accessModes".into(), modes.clone());
+                }
+                if let Some(size) = obj.pointer("/spec/resources/requests/storage") {
+                    s.insert("capacity".into(), json!({"storage": size}));
+                }
+            } else {
+                s.insert("phase".into(), json!("Pending"));
+            }
+        }
+    }
+    Some(Value::Object(s))
+}
+
+/// A merge patch turning `current` into `desired` (fields to drop set to null).
+fn status_patch(current: Option<&Value>, desired: &Value) -> Value {
+    let mut patch = desired.as_object().cloned().unwrap_or_default();
+    if let Some(current) = current.and_then(Value::as_object) {
+        for key in current.keys() {
+            patch.entry(key.clone()).or_insert(Value::Null);
+        }
+    }
+    json!({ "status": patch })
+}
+
+fn key_of(obj: &Value) -> (String, String) {
+    let text = |p: &str| {
+        obj.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    (text("/metadata/namespace"), text("/metadata/name"))
+}
+
+fn api_for(client: &kube::Client, resource: &ApiResource, namespace: &str) -> Api<DynamicObject> {
+    if namespace.is_empty() {
+        Api::all_with(client.clone(), resource)
+    } else {
+        Api::namespaced_with(client.clone(), namespace, resource)
+    }
+}
+
+/// Runs the simulated controllers until the environment shuts down.
+///
+/// The tasks live in a `JoinSet`, so aborting this future stops them all.
+pub(crate) async fn run(ctx: ControllerContext, simulation: Simulation) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for kind in Kind::ALL {
+        tasks.spawn(watch_kind(ctx.client.clone(), kind, simulation.clone()));
+    }
+    tasks.spawn(cron_loop(ctx.client.clone(), simulation));
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn watch_kind(client: kube::Client, kind: Kind, simulation: Simulation) {
+    let resource = kind.resource();
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let pending: Arc<Mutex<HashSet<(String, String)>>> = Arc::default();
+    let mut settling = tokio::task::JoinSet::new();
+    let mut events = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .boxed();
+    while let Some(event) = events.next().await {
+        let Ok(obj) = event else {
+            continue;
+        };
+        let Ok(obj) = serde_json::to_value(&obj) else {
+            continue;
+        };
+        if obj.pointer("/metadata/deletionTimestamp").is_some() {
+            continue;
+        }
+        let now = rfc3339(simulation.clock.now());
+        let Some(desired) = desired_status(kind, &obj, &now) else {
+            continue;
+        };
+        if obj.get("status") == Some(&desired) {
+            continue;
+        }
+        let key = key_of(&obj);
+        if !pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone())
+        {
+            continue;
+        }
+        while settling.try_join_next().is_some() {}
+        let (client, resource, pending, simulation) = (
+            client.clone(),
+            resource.clone(),
+            pending.clone(),
+            simulation.clone(),
+        );
+        settling.spawn(async move {
+            tokio::time::sleep(simulation.delay).await;
+            pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+            let api = api_for(&client, &resource, &key.0);
+            if let Err(error) = settle(&api, kind, &key.1, simulation.clock.as_ref()).await {
+                tracing::debug!(?kind, name = %key.1, %error, "simulated status not written");
+            }
+        });
+    }
+}
+
+/// Writes the simulated status of one object, read afresh.
+async fn settle(
+    api: &Api<DynamicObject>,
+    kind: Kind,
+    name: &str,
+    clock: &dyn Clock,
+) -> Result<(), kube::Error> {
+    let Some(obj) = api.get_opt(name).await? else {
+        return Ok(());
+    };
+    let obj = serde_json::to_value(&obj).unwrap_or_default();
+    let now = rfc3339(clock.now());
+    let Some(desired) = desired_status(kind, &obj, &now) else {
+        return Ok(());
+    };
+    if obj.get("status") == Some(&desired) {
+        return Ok(());
+    }
+    let patch = status_patch(obj.get("status"), &desired);
+    let params = PatchParams {
+        field_manager: Some(MANAGER.into()),
+        ..PatchParams::default()
+    };
+    api.patch_status(name, &params, &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+/// What a CronJob needs now: maybe a Job to create, and its status.
+#[derive(Debug, PartialEq)]
+struct CronPlan {
+    job: Option<Value>,
+    status: Value,
+}
+
+fn parse_time(v: Option<&Value>) -> Option<Timestamp> {
+    v.and_then(Value::as_str).and_then(|s| s.parse().ok())
+}
+
+fn job_finished(job: &Value) -> Option<&'static str> {
+    let conditions = job
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)?;
+    ["Complete", "Failed"].into_iter().find(|t| {
+        conditions
+            .iter()
+            .any(|c| c["type"] == *t && c["status"] == "True")
+    })
+}
+
+/// The CronJob controller's decision at `now`, given the Jobs of its namespace.
+fn cron_plan(cronjob: &Value, jobs: &[Value], now: Timestamp) -> Result<CronPlan, String> {
+    let name = cronjob
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let uid = cronjob
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let current = cronjob.get("status").cloned().unwrap_or_else(|| json!({}));
+    let owned: Vec<&Value> = jobs
+        .iter()
+        .filter(|j| {
+            j.pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
+        })
+        .collect();
+    let reference = |j: &Value| {
+        json!({
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "name": j.pointer("/metadata/name").cloned().unwrap_or(Value::Null),
+            "namespace": j.pointer("/metadata/namespace").cloned().unwrap_or(Value::Null),
+            "uid": j.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
+            "resourceVersion": j.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null),
+        })
+    };
+    let mut active: Vec<Value> = owned
+        .iter()
+        .filter(|j| job_finished(j).is_none())
+        .map(|j| reference(j))
+        .collect();
+    let last_success = owned
+        .iter()
+        .filter(|j| job_finished(j) == Some("Complete"))
+        .filter_map(|j| parse_time(j.pointer("/status/completionTime")))
+        .max()
+        .or_else(|| parse_time(current.get("lastSuccessfulTime")));
+
+    let mut last_schedule = parse_time(current.get("lastScheduleTime"));
+    let mut job = None;
+    let suspended = cronjob.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true);
+    let forbid = cronjob
+        .pointer("/spec/concurrencyPolicy")
+        .and_then(Value::as_str)
+        == Some("Forbid");
+    let blocked = forbid && !active.is_empty();
+    if !suspended && !blocked {
+        let schedule = cronjob
+            .pointer("/spec/schedule")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let cron: Cron = CronParser::builder()
+            .seconds(Seconds::Disallowed)
+            .year(Year::Disallowed)
+            .build()
+            .parse(schedule)
+            .map_err(|e| format!("unparseable schedule {schedule:?}: {e}"))?;
+        let zone = cronjob
+            .pointer("/spec/timeZone")
+            .and_then(Value::as_str)
+            .and_then(|tz| jiff::tz::TimeZone::get(tz).ok())
+            .unwrap_or(jiff::tz::TimeZone::UTC);
+        let earliest = last_schedule
+            .or_else(|| parse_time(cronjob.pointer("/metadata/creationTimestamp")))
+            .unwrap_or(now);
+        let due = cron
+            .find_previous_occurrence(&now.to_zoned(zone), true)
+            .map_err(|e| e.to_string())?
+            .timestamp();
+        if due > earliest {
+            let job_name = format!("{name}-{}", due.as_second() / 60);
+            let exists = jobs
+                .iter()
+                .any(|j| j.pointer("/metadata/name").and_then(Value::as_str) == Some(&job_name));
+            if !exists {
+                let template = cronjob
+                    .pointer("/spec/jobTemplate")
+                    .cloned()
+                    .unwrap_or_default();
+                let mut annotations = template
+                    .pointer("/metadata/annotations")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                annotations.insert(
+                    "batch.kubernetes.io/cronjob-scheduled-timestamp".into(),
+                    json!(due.to_string()),
+                );
+                let new_job = json!({
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "metadata": {
+                        "name": job_name,
+                        "namespace": cronjob.pointer("/metadata/namespace"),
+                        "labels": template.pointer("/metadata/labels").cloned().unwrap_or_else(|| json!({})),
+                        "annotations": annotations,
+                        "ownerReferences": [{
+                            "apiVersion": "batch/v1", "kind": "CronJob", "name": name, "uid": uid,
+                            "controller": true, "blockOwnerDeletion": true,
+                        }],
+                    },
+                    "spec": template.get("spec").cloned().unwrap_or_else(|| json!({})),
+                });
+                active.push(
+                    json!({"apiVersion": "batch/v1", "kind": "Job", "name": job_name,
+                    "namespace": cronjob.pointer("/metadata/namespace")}),
+                );
+                job = Some(new_job);
+            }
+            last_schedule = Some(due);
+        }
+    }
+    let mut status = Map::new();
+    if !active.is_empty() {
+        status.insert("active".into(), Value::Array(active));
+    }
+    if let Some(t) = last_schedule {
+        status.insert("lastScheduleTime".into(), json!(rfc3339(t)));
+    }
+    if let Some(t) = last_success {
+        status.insert("lastSuccessfulTime".into(), json!(rfc3339(t)));
+    }
+    Ok(CronPlan {
+        job,
+        status: Value::Object(status),
+    })
+}
+
+async fn cron_loop(client: kube::Client, simulation: Simulation) {
+    let cronjobs_resource = ApiResource::erase::<CronJob>(&());
+    let jobs_resource = ApiResource::erase::<Job>(&());
+    let cronjobs: Api<DynamicObject> = Api::all_with(client.clone(), &cronjobs_resource);
+    let jobs: Api<DynamicObject> = Api::all_with(client.clone(), &jobs_resource);
+    loop {
+        tokio::time::sleep(CRON_TICK).await;
+        let Ok(list) = cronjobs.list(&ListParams::default()).await else {
+            continue;
+        };
+        if list.items.is_empty() {
+            continue;
+        }
+        let Ok(all_jobs) = jobs.list(&ListParams::default()).await else {
+            continue;
+        };
+        let all_jobs: Vec<Value> = all_jobs
+            .items
+            .iter()
+            .filter_map(|j| serde_json::to_value(j).ok())
+            .collect();
+        for cronjob in &list.items {
+            let Ok(cronjob) = serde_json::to_value(cronjob) else {
+                continue;
+            };
+            if let Err(error) =
+                sync_cronjob(&client, &cronjob, &all_jobs, simulation.clock.now()).await
+            {
+                tracing::debug!(%error, "simulated CronJob not synced");
+            }
+        }
+    }
+}
+
+async fn sync_cronjob(
+    client: &kube::Client,
+    cronjob: &Value,
+    all_jobs: &[Value],
+    now: Timestamp,
+) -> Result<(), String> {
+    let (namespace, name) = key_of(cronjob);
+    let jobs: Vec<Value> = all_jobs
+        .iter()
+        .filter(|j| j.pointer("/metadata/namespace").and_then(Value::as_str) == Some(&namespace))
+        .cloned()
+        .collect();
+    let plan = cron_plan(cronjob, &jobs, now)?;
+    if let Some(job) = plan.job {
+        let api = api_for(client, &ApiResource::erase::<Job>(&()), &namespace);
+        let job: DynamicObject = serde_json::from_value(job).map_err(|e| e.to_string())?;
+        api.create(&PostParams::default(), &job)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    if cronjob.get("status").unwrap_or(&json!({})) != &plan.status {
+        let api = api_for(client, &ApiResource::erase::<CronJob>(&()), &namespace);
+        let params = PatchParams {
+            field_manager: Some(MANAGER.into()),
+            ..PatchParams::default()
+        };
+        let patch = status_patch(cronjob.get("status"), &plan.status);
+        api.patch_status(&name, &params, &Patch::Merge(&patch))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: &str = "2030-01-01T00:00:00Z";
+
+    fn deployment(annotations: Value) -> Value {
+        json!({"metadata": {"name": "web", "generation": 3, "annotations": annotations},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "a"}]}}}})
+    }
+
+    fn condition_of<'a>(status: &'a Value, kind: &str) -> &'a Value {
+        status["conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == kind))
+            .unwrap_or(&Value::Null)
+    }
+
+    #[test]
+    fn deployments_become_available_like_the_real_controller() {
+        let status =
+            desired_status(Kind::Deployment, &deployment(json!({})), NOW).unwrap_or_default();
+        assert_eq!(status["observedGeneration"], 3);
+        assert_eq!(status["replicas"], 2);
+        assert_eq!(status["readyReplicas"], 2);
+        assert_eq!(status["availableReplicas"], 2);
+        assert_eq!(status["updatedReplicas"], 2);
+        let available = condition_of(&status, "Available");
+        assert_eq!(available["status"], "True");
+        assert_eq!(available["reason"], "MinimumReplicasAvailable");
+        assert_eq!(available["message"], "Deployment has minimum availability.");
+        assert_eq!(available["lastTransitionTime"], NOW);
+        let progressing = condition_of(&status, "Progressing");
+        assert_eq!(progressing["reason"], "NewReplicaSetAvailable");
+        assert!(
+            progressing["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("ReplicaSet \"web-")
+                    && m.ends_with("\" has successfully progressed."))
+        );
+    }
+
+    #[test]
+    fn settled_status_is_stable_and_keeps_its_timestamps() {
+        let mut obj = deployment(json!({}));
+        let first = desired_status(Kind::Deployment, &obj, NOW).unwrap_or_default();
+        obj["status"] = first.clone();
+        let later =
+            desired_status(Kind::Deployment, &obj, "2030-01-01T01:00:00Z").unwrap_or_default();
+        assert_eq!(first, later);
+    }
+
+    #[test]
+    fn annotations_make_unhappy_paths() {
+        let never = desired_status(
+            Kind::Deployment,
+            &deployment(json!({NEVER_READY: "true"})),
+            NOW,
+        )
+        .unwrap_or_default();
+        assert_eq!(condition_of(&never, "Available")["status"], "False");
+        assert_eq!(
+            condition_of(&never, "Available")["reason"],
+            "MinimumReplicasUnavailable"
+        );
+        assert_eq!(condition_of(&never, "Progressing")["status"], "True");
+        assert_eq!(never.get("readyReplicas"), None);
+        assert_eq!(never["unavailableReplicas"], 2);
+        let failed = desired_status(Kind::Deployment, &deployment(json!({FAIL: "true"})), NOW)
+            .unwrap_or_default();
+        assert_eq!(condition_of(&failed, "Progressing")["status"], "False");
+        assert_eq!(
+            condition_of(&failed, "Progressing")["reason"],
+            "ProgressDeadlineExceeded"
+        );
+
+        let job = json!({"metadata": {"name": "j", "annotations": {FAIL: "true"}}, "spec": {"backoffLimit": 2}});
+        let failed_job = desired_status(Kind::Job, &job, NOW).unwrap_or_default();
+        assert_eq!(
+            condition_of(&failed_job, "Failed")["reason"],
+            "BackoffLimitExceeded"
+        );
+        assert_eq!(failed_job["failed"], 3);
+    }
+
+    #[test]
+    fn jobs_complete_and_other_kinds_settle() {
+        let job = json!({"metadata": {"name": "j"}, "spec": {"completions": 3}});
+        let status = desired_status(Kind::Job, &job, NOW).unwrap_or_default();
+        assert_eq!(status["succeeded"], 3);
+        assert_eq!(status["completionTime"], NOW);
+        assert_eq!(condition_of(&status, "Complete")["status"], "True");
+        let suspended = json!({"metadata": {"name": "j"}, "spec": {"suspend": true}});
+        assert_eq!(desired_status(Kind::Job, &suspended, NOW), None);
+
+        let pvc = json!({"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "1Gi"}}}});
+        assert_eq!(
+            desired_status(Kind::PersistentVolumeClaim, &pvc, NOW),
+            Some(
+                json!({"phase": "Bound", "accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"}})
+            )
+        );
+        let sts = json!({"metadata": {"name": "db", "generation": 1}, "spec": {"replicas": 3}});
+        let status = desired_status(Kind::StatefulSet, &sts, NOW).unwrap_or_default();
+        assert_eq!(status["readyReplicas"], 3);
+        assert_eq!(status["currentRevision"], status["updateRevision"]);
+        let ds = json!({"metadata": {"name": "agent", "generation": 1}});
+        assert_eq!(
+            desired_status(Kind::DaemonSet, &ds, NOW).unwrap_or_default()["numberReady"],
+            1
+        );
+        let rs = json!({"metadata": {"name": "web-x", "generation": 1}, "spec": {"replicas": 0}});
+        assert_eq!(
+            desired_status(Kind::ReplicaSet, &rs, NOW),
+            Some(json!({"observedGeneration": 1, "replicas": 0}))
+        );
+    }
+
+    fn cronjob(schedule: &str, status: Value) -> Value {
+        json!({"metadata": {"name": "backup", "namespace": "default", "uid": "u1",
+                "creationTimestamp": "2030-01-01T00:00:30Z"},
+            "spec": {"schedule": schedule, "jobTemplate": {"metadata": {"labels": {"app": "backup"}},
+                "spec": {"template": {"spec": {"containers": [{"name": "b"}]}}}}},
+            "status": status})
+    }
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap_or_default()
+    }
+
+    #[test]
+    fn cronjobs_create_jobs_when_due() {
+        let cj = cronjob("*/5 * * * *", json!({}));
+        let early =
+            cron_plan(&cj, &[], at("2030-01-01T00:04:59Z")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(early.job, None);
+        assert_eq!(early.status, json!({}));
+
+        let due = cron_plan(&cj, &[], at("2030-01-01T00:05:10Z")).unwrap_or_else(|e| panic!("{e}"));
+        let job = due.job.unwrap_or_default();
+        let minutes = at("2030-01-01T00:05:00Z").as_second() / 60;
+        assert_eq!(job["metadata"]["name"], format!("backup-{minutes}"));
+        assert_eq!(job["metadata"]["labels"], json!({"app": "backup"}));
+        assert_eq!(job["metadata"]["ownerReferences"][0]["kind"], "CronJob");
+        assert_eq!(job["metadata"]["ownerReferences"][0]["controller"], true);
+        assert_eq!(due.status["lastScheduleTime"], "2030-01-01T00:05:00Z");
+        assert_eq!(due.status["active"][0]["name"], format!("backup-{minutes}"));
+
+        // Once scheduled, nothing more until the next slot.
+        let scheduled = cronjob(
+            "*/5 * * * *",
+            json!({"lastScheduleTime": "2030-01-01T00:05:00Z"}),
+        );
+        let created = json!({"metadata": {"name": format!("backup-{minutes}"), "namespace": "default", "uid": "j1",
+            "ownerReferences": [{"uid": "u1"}]},
+            "status": {"completionTime": "2030-01-01T00:06:00Z",
+                "conditions": [{"type": "Complete", "status": "True"}]}});
+        let quiet = cron_plan(
+            &scheduled,
+            std::slice::from_ref(&created),
+            at("2030-01-01T00:09:00Z"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(quiet.job, None);
+        assert_eq!(
+            quiet.status,
+            json!({"lastScheduleTime": "2030-01-01T00:05:00Z", "lastSuccessfulTime": "2030-01-01T00:06:00Z"})
+        );
+    }
+
+    #[test]
+    fn suspended_forbidden_and_invalid_cronjobs() {
+        let mut cj = cronjob("@hourly", json!({}));
+        cj["spec"]["suspend"] = json!(true);
+        assert_eq!(
+            cron_plan(&cj, &[], at("2030-01-01T05:00:00Z")).map(|p| p.job),
+            Ok(None)
+        );
+        let bad = cronjob("not a schedule", json!({}));
+        assert!(cron_plan(&bad, &[], at("2030-01-01T05:00:00Z")).is_err());
+        let hourly = cronjob("@hourly", json!({}));
+        assert!(cron_plan(&hourly, &[], at("2030-01-01T01:00:00Z")).is_ok_and(|p| p.job.is_some()));
+    }
+
+    #[test]
+    fn manual_clock_moves_when_told() {
+        let clock = ManualClock::new(at(NOW));
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(rfc3339(clock.now()), "2030-01-01T00:01:01Z");
+        clock.set(at("2031-01-01T00:00:00Z"));
+        assert_eq!(rfc3339(clock.now()), "2031-01-01T00:00:00Z");
+    }
+}
