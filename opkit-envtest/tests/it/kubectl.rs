@@ -1200,3 +1200,66 @@ async fn the_guides_webapp_walkthrough() {
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_rollout_diff_and_server_dry_run() {
+    let k = Kubectl::start().await;
+    let manifest = k.file("web.yaml", DEPLOYMENT);
+    k.run(&["apply", "-f", &manifest]).await.ok();
+    let deployments: Api<Deployment> = Api::namespaced(k.env.client(), "default");
+
+    let scaled = k
+        .run(&["scale", "deployment/web", "--replicas=3"])
+        .await
+        .ok();
+    assert_eq!(scaled.stdout.trim(), "deployment.apps/web scaled");
+    let web = deployments.get("web").await.expect("stored");
+    assert_eq!(web.spec.as_ref().and_then(|s| s.replicas), Some(3));
+    let rollout = k
+        .run(&["rollout", "status", "deployment/web", "--timeout=60s"])
+        .await
+        .ok();
+    assert!(
+        rollout
+            .stdout
+            .contains(r#"deployment "web" successfully rolled out"#),
+        "{}",
+        rollout.stdout
+    );
+
+    // The manifest says 2 replicas: diff shows it, exit code 1 means "differs".
+    let diff = k.run(&["diff", "-f", &manifest]).await;
+    assert_eq!(diff.code, Some(1), "{}", diff.stderr);
+    assert!(diff.stdout.contains("-  replicas: 3"), "{}", diff.stdout);
+    assert!(diff.stdout.contains("+  replicas: 2"), "{}", diff.stdout);
+
+    let before = deployments.get("web").await.expect("stored");
+    let dry = k
+        .run(&["apply", "--dry-run=server", "-f", &manifest])
+        .await
+        .ok();
+    assert_eq!(
+        dry.stdout.trim(),
+        "deployment.apps/web configured (server dry run)"
+    );
+    let other = k.file(
+        "other.yaml",
+        &DEPLOYMENT.replace("name: web\n", "name: other\n"),
+    );
+    k.run(&["create", "--dry-run=server", "-f", &other])
+        .await
+        .ok();
+    let after = deployments.get("web").await.expect("stored");
+    assert_eq!(after.spec.as_ref().and_then(|s| s.replicas), Some(3));
+    assert_eq!(
+        after.metadata.resource_version,
+        before.metadata.resource_version
+    );
+    assert!(
+        deployments
+            .get_opt("other")
+            .await
+            .expect("reachable")
+            .is_none()
+    );
+}
