@@ -138,9 +138,9 @@ pub(crate) struct Selectors {
 impl Selectors {
     pub fn from_query(query: &HashMap<String, String>) -> Result<Self, ApiError> {
         let labels = match query.get("labelSelector").filter(|s| !s.is_empty()) {
-            Some(s) => Some(LabelSelector::parse(s).map_err(|e| {
-                ApiError::bad_request(format!("unable to parse requirement: {}", e.0))
-            })?),
+            Some(s) => {
+                Some(LabelSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?)
+            }
             None => None,
         };
         let fields = match query.get("fieldSelector").filter(|s| !s.is_empty()) {

@@ -88,7 +88,7 @@ pub fn conflict_message(conflicts: &[ApplyConflict]) -> String {
     }
     let mut lines = Vec::new();
     for (manager, fields) in by_manager {
-        lines.push(format!("conflicts with {manager}"));
+        lines.push(format!("conflicts with {manager}:"));
         lines.extend(fields.iter().map(|f| format!("- {f}")));
     }
     format!(
@@ -891,9 +891,13 @@ pub fn track_update(
         m.set
             .retain(|p| !changes.removed.contains(p) && !touched.contains(p));
     }
+    let nodes = all_paths(&types, &after);
     let owned: FieldSet = touched
         .iter()
-        .filter(|p| p.last().is_none_or(|l| !always_present(l)))
+        .filter(|p| {
+            let container = nodes.get(*p).is_some_and(Option::is_none);
+            !(container && p.last().is_some_and(|l| always_present(l)))
+        })
         .cloned()
         .collect();
     if let Some(mine) = managers.iter_mut().find(|m| m.same(&me)) {
@@ -1037,7 +1041,7 @@ mod tests {
         let c = conflicts(&base, &deployment(3, "app:2"), "bob");
         assert_eq!(
             conflict_message(&c),
-            "Apply failed with 2 conflicts: conflicts with \"alice\"\n- .spec.replicas\n- .spec.template.spec.containers[name=\"app\"].image"
+            "Apply failed with 2 conflicts: conflicts with \"alice\":\n- .spec.replicas\n- .spec.template.spec.containers[name=\"app\"].image"
         );
         let mut edited = base.clone();
         edited["metadata"]["labels"]["tier"] = json!("x");
@@ -1055,7 +1059,7 @@ mod tests {
         let c = conflicts(&edited, &config, "bob");
         assert_eq!(
             conflict_message(&c),
-            "Apply failed with 2 conflicts: conflicts with \"alice\"\n- .spec.replicas\nconflicts with \"kubectl-edit\" using apps/v1\n- .metadata.labels.tier"
+            "Apply failed with 2 conflicts: conflicts with \"alice\":\n- .spec.replicas\nconflicts with \"kubectl-edit\" using apps/v1:\n- .metadata.labels.tier"
         );
     }
 
@@ -1197,6 +1201,28 @@ mod tests {
         assert_eq!(
             entry(&removed, "kubectl-create", "Update")["fieldsV1"],
             json!({"f:data": {}, "f:metadata": {"f:labels": {".": {}, "f:a": {}}}})
+        );
+    }
+
+    #[test]
+    fn status_fields_of_conditions_are_owned() {
+        let old =
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}});
+        let mut new = old.clone();
+        new["status"] = json!({"conditions": [{"type": "Available", "status": "True"}]});
+        track_update(
+            Some(&old),
+            &mut new,
+            "kcm",
+            Some("status"),
+            "apps",
+            "Deployment",
+            None,
+        );
+        assert_eq!(
+            entry(&new, "kcm", "Update")["fieldsV1"],
+            json!({"f:status": {"f:conditions": {"k:{\"type\":\"Available\"}": {
+                ".": {}, "f:status": {}, "f:type": {}}}}})
         );
     }
 
