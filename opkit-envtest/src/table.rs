@@ -395,6 +395,17 @@ fn builtin_columns(group: &str, kind: &str) -> Option<Vec<Column>> {
             col("Roles", "string", 0, node_roles),
             age(),
             col("Version", "string", 0, |o| json!(text(o, "/status/nodeInfo/kubeletVersion"))),
+            col("Internal-IP", "string", 1, |o| node_address(o, "InternalIP")),
+            col("External-IP", "string", 1, |o| node_address(o, "ExternalIP")),
+            col("OS-Image", "string", 1, |o| {
+                json!(text(o, "/status/nodeInfo/osImage").or_if_empty("<unknown>"))
+            }),
+            col("Kernel-Version", "string", 1, |o| {
+                json!(text(o, "/status/nodeInfo/kernelVersion").or_if_empty("<unknown>"))
+            }),
+            col("Container-Runtime", "string", 1, |o| {
+                json!(text(o, "/status/nodeInfo/containerRuntimeVersion").or_if_empty("<unknown>"))
+            }),
         ],
         ("", "Endpoints") => vec![col("Endpoints", "string", 0, endpoints), age()],
         ("", "Event") | ("events.k8s.io", "Event") => event_columns(),
@@ -770,6 +781,15 @@ fn node_status(o: &Value) -> Value {
     } else {
         ready.to_string()
     })
+}
+
+fn node_address(o: &Value, kind: &str) -> Value {
+    let address = array(o, "/status/addresses")
+        .iter()
+        .find(|a| a["type"] == kind)
+        .and_then(|a| a["address"].as_str())
+        .unwrap_or_default();
+    or_none(address)
 }
 
 fn node_roles(o: &Value) -> Value {
