@@ -178,7 +178,7 @@ impl ApiError {
             .map(|c| {
                 json!({
                     "reason": c.reason,
-                    "message": format!("{}: {}", c.field, c.message),
+                    "message": c.message,
                     "field": c.field,
                 })
             })

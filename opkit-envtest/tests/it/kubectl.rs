@@ -984,7 +984,6 @@ async fn create_from_a_generator() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "Status causes repeat the field in their message (ApiError::invalid); kubectl prints `field: message`, so the path shows twice"]
 async fn invalid_objects_print_each_cause_once() {
     let k = Kubectl::start().await;
     k.install_webapp_crd().await;
