@@ -1,0 +1,119 @@
+//! Throughput, latency and memory figures of the embedded API server.
+//!
+//! Run with `cargo bench -p opkit-envtest --bench server` (add `-- --quick`
+//! for a smoke run with fewer objects). The figures go to `docs/performance.md`.
+
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt, stream};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use opkit_envtest::TestEnv;
+
+/// Requests in flight at once from the one client, as a busy controller has.
+const IN_FLIGHT: usize = 32;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (objects, gets, starts) = if quick {
+        (1_000, 2_000, 5)
+    } else {
+        (10_000, 20_000, 20)
+    };
+
+    let mut start_times = Vec::new();
+    for _ in 0..starts {
+        let began = Instant::now();
+        let env = TestEnv::start().await?;
+        env.client().apiserver_version().await?;
+        start_times.push(began.elapsed());
+    }
+    start_times.sort();
+
+    let env = TestEnv::start().await?;
+    let api: Api<ConfigMap> = Api::namespaced(env.client(), "default");
+    let payload = "x".repeat(2_000);
+    let rss_before = resident_bytes();
+
+    let began = Instant::now();
+    stream::iter(0..objects)
+        .map(|i| {
+            let api = api.clone();
+            let cm = ConfigMap {
+                metadata: ObjectMeta {
+                    name: Some(format!("cm-{i}")),
+                    ..Default::default()
+                },
+                data: Some([("payload".to_string(), payload.clone())].into()),
+                ..Default::default()
+            };
+            async move { api.create(&PostParams::default(), &cm).await }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .try_for_each(|_| async { Ok(()) })
+        .await?;
+    let create_time = began.elapsed();
+    let rss_after = resident_bytes();
+
+    let began = Instant::now();
+    stream::iter(0..gets)
+        .map(|i| {
+            let api = api.clone();
+            async move { api.get(&format!("cm-{}", i % objects)).await }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .try_for_each(|_| async { Ok(()) })
+        .await?;
+    let get_time = began.elapsed();
+
+    let mut list_times = Vec::new();
+    for _ in 0..5 {
+        let began = Instant::now();
+        let list = api.list(&ListParams::default()).await?;
+        list_times.push(began.elapsed());
+        assert_eq!(list.items.len(), objects, "list returned every object");
+    }
+    list_times.sort();
+
+    println!("| figure | value | target |");
+    println!("|---|---|---|");
+    println!(
+        "| start to serving (median of {starts}) | {} | ≤ 50 ms |",
+        ms(start_times[start_times.len() / 2])
+    );
+    println!(
+        "| start to serving (worst of {starts}) | {} | |",
+        ms(start_times[start_times.len() - 1])
+    );
+    println!(
+        "| creates/s ({objects} ConfigMaps of 2 KB, {IN_FLIGHT} in flight) | {:.0} | ≥ 5,000 |",
+        objects as f64 / create_time.as_secs_f64()
+    );
+    println!(
+        "| gets/s ({gets} gets, {IN_FLIGHT} in flight) | {:.0} | ≥ 10,000 |",
+        gets as f64 / get_time.as_secs_f64()
+    );
+    println!(
+        "| list {objects} objects (median of 5) | {} | ≤ 100 ms at 10,000 |",
+        ms(list_times[2])
+    );
+    if let (Some(before), Some(after)) = (rss_before, rss_after) {
+        println!(
+            "| resident memory per stored 2 KB object | {:.2} KB | ≤ 4 KB |",
+            after.saturating_sub(before) as f64 / objects as f64 / 1024.0
+        );
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// The process's resident set size, from `/proc` (Linux only).
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
