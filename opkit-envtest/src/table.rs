@@ -359,7 +359,11 @@ fn builtin_columns(group: &str, kind: &str) -> Option<Vec<Column>> {
             col("Capacity", "string", 0, |o| json!(quantity(o, "/status/capacity/storage"))),
             col("Access Modes", "string", 0, |o| json!(access_modes(o, "/status/accessModes"))),
             col("StorageClass", "string", 0, |o| {
-                json!(text(o, "/spec/storageClassName").or_if_empty("<unset>"))
+                json!(
+                    text(o, "/metadata/annotations/volume.beta.kubernetes.io~1storage-class")
+                        .or_if_empty(text(o, "/spec/storageClassName"))
+                        .or_if_empty("<unset>")
+                )
             }),
             col("VolumeAttributesClass", "string", 0, |o| {
                 json!(text(o, "/spec/volumeAttributesClassName").or_if_empty("<unset>"))
@@ -733,15 +737,19 @@ fn load_balancer_ips(ingress: Option<&Value>) -> String {
         .unwrap_or_default()
 }
 
+/// The first three hosts, then how many rules there are beyond three.
 fn ingress_hosts(o: &Value) -> Value {
-    let hosts: Vec<&str> = array(o, "/spec/rules")
+    let rules = array(o, "/spec/rules");
+    let hosts: Vec<&str> = rules
         .iter()
+        .take(3)
         .filter_map(|r| r["host"].as_str())
+        .filter(|h| !h.is_empty())
         .collect();
-    json!(if hosts.is_empty() {
-        "*".to_string()
-    } else {
-        hosts.join(",")
+    json!(match (hosts.is_empty(), rules.len() > 3) {
+        (true, _) => "*".to_string(),
+        (false, true) => format!("{} + {} more...", hosts.join(","), rules.len() - 3),
+        (false, false) => hosts.join(","),
     })
 }
 
@@ -821,12 +829,12 @@ fn job_status(o: &Value) -> Value {
         "Failed"
     } else if o.pointer("/metadata/deletionTimestamp").is_some() {
         "Terminating"
+    } else if has("Suspended") {
+        "Suspended"
     } else if has("FailureTarget") {
         "FailureTarget"
     } else if has("SuccessCriteriaMet") {
         "SuccessCriteriaMet"
-    } else if has("Suspended") {
-        "Suspended"
     } else {
         "Running"
     };
@@ -911,6 +919,9 @@ fn hpa_targets(o: &Value) -> Value {
                         "{}: {now}/{goal}",
                         source["name"].as_str().unwrap_or_default()
                     )
+                }
+                "Object" | "External" if target.get("averageValue").is_some() => {
+                    format!("{now}/{goal} (avg)")
                 }
                 _ => format!("{now}/{goal}"),
             }
@@ -1094,19 +1105,20 @@ fn quantity(o: &Value, pointer: &str) -> String {
     }
 }
 
+/// Abbreviated access modes, in Kubernetes' order whatever the object's.
 fn access_modes(o: &Value, pointer: &str) -> String {
-    array(o, pointer)
-        .iter()
-        .filter_map(Value::as_str)
-        .map(|m| match m {
-            "ReadWriteOnce" => "RWO",
-            "ReadOnlyMany" => "ROX",
-            "ReadWriteMany" => "RWX",
-            "ReadWriteOncePod" => "RWOP",
-            other => other,
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    let modes = array(o, pointer);
+    [
+        ("ReadWriteOnce", "RWO"),
+        ("ReadOnlyMany", "ROX"),
+        ("ReadWriteMany", "RWX"),
+        ("ReadWriteOncePod", "RWOP"),
+    ]
+    .iter()
+    .filter(|(mode, _)| modes.iter().any(|m| m == mode))
+    .map(|(_, short)| *short)
+    .collect::<Vec<_>>()
+    .join(",")
 }
 
 fn containers(o: &Value, field: &str) -> Value {
@@ -1551,6 +1563,48 @@ mod tests {
             ),
             "Terminating"
         );
+    }
+
+    #[test]
+    fn storage_and_ingress_cells() {
+        let pvc = json!({"metadata": {"name": "data", "annotations": {"volume.beta.kubernetes.io/storage-class": "fast"}},
+            "spec": {"volumeName": "pv-1"},
+            "status": {"phase": "Bound", "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany", "ReadWriteOnce"]}});
+        let t = table(
+            &info("", "PersistentVolumeClaim"),
+            &[pvc],
+            json!({}),
+            "None",
+        );
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!([
+                "data",
+                "Bound",
+                "pv-1",
+                "1Gi",
+                "RWO,RWX",
+                "fast",
+                "<unset>",
+                "<unknown>",
+                "Filesystem"
+            ])
+        );
+        let rules: Vec<Value> = (0..5)
+            .map(|i| json!({"host": format!("h{i}.example.com")}))
+            .collect();
+        let ingress = json!({"metadata": {"name": "i"}, "spec": {"rules": rules, "tls": [{}]}});
+        let t = table(
+            &info("networking.k8s.io", "Ingress"),
+            &[ingress],
+            json!({}),
+            "None",
+        );
+        assert_eq!(
+            t["rows"][0]["cells"][2],
+            "h0.example.com,h1.example.com,h2.example.com + 2 more..."
+        );
+        assert_eq!(t["rows"][0]["cells"][4], "80, 443");
     }
 
     #[test]
