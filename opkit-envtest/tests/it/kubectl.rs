@@ -284,6 +284,19 @@ impl Kubectl {
     }
 }
 
+/// Waits until a new watch on `resource` has reached the server, so a change
+/// made next is one a waiting kubectl sees happen.
+async fn until_watched(env: &TestEnv, resource: &str, before: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while env.stats().count("watch", resource) <= before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "kubectl did not watch {resource} within 30s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Reads lines until one satisfies `want`, failing after a generous delay.
 async fn line_matching(
     rx: &mut mpsc::UnboundedReceiver<String>,
@@ -743,11 +756,12 @@ async fn delete_and_wait_for_delete() {
     let marked = configmaps.get("held").await.expect("still stored");
     assert!(marked.metadata.deletion_timestamp.is_some());
 
+    let watches = k.env.stats().count("watch", "configmaps");
     let waiting = {
         let mut command = k.command(&["wait", "--for=delete", "configmap/held", "--timeout=60s"]);
         tokio::task::spawn_blocking(move || command.output())
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    until_watched(&k.env, "configmaps", watches).await;
     configmaps
         .patch(
             "held",
@@ -1149,6 +1163,7 @@ async fn the_guides_webapp_walkthrough() {
     )
     .await
     .ok();
+    let watches = k.env.stats().count("watch", "backups");
     let waiting = {
         let mut command = k.command(&[
             "wait",
@@ -1158,7 +1173,7 @@ async fn the_guides_webapp_walkthrough() {
         ]);
         tokio::task::spawn_blocking(move || command.output())
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_watched(&k.env, "backups", watches).await;
     k.dynamic("example.com", "v1", "Backup", "backups")
         .patch_status(
             "nightly",
