@@ -412,6 +412,25 @@ fn validate_at(schema: &Value, data: &Value, path: &str) -> Vec<FieldError> {
     errors
 }
 
+/// Compiled schema patterns, shared by every validation (CRDs have few).
+fn compiled(pattern: &str) -> Option<Regex> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<Regex>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Mutex::default);
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(re) = cache.get(pattern) {
+        return re.clone();
+    }
+    // Bounded: arbitrary patterns from many CRDs must not grow it forever.
+    if cache.len() >= 1024 {
+        cache.clear();
+    }
+    let re = Regex::new(pattern).ok();
+    cache.insert(pattern.to_string(), re.clone());
+    re
+}
+
 fn check_string(
     s: &Map<String, Value>,
     text: &str,
@@ -435,7 +454,7 @@ fn check_string(
         ));
     }
     if let Some(pattern) = s.get("pattern").and_then(Value::as_str)
-        && let Ok(re) = Regex::new(pattern)
+        && let Some(re) = compiled(pattern)
         && !re.is_match(text)
     {
         errors.push(FieldError::invalid(
@@ -525,8 +544,8 @@ fn is_hostname(text: &str) -> bool {
 }
 
 fn is_go_duration(text: &str) -> bool {
-    let re = Regex::new(r"^[-+]?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h|d|w))+$|^0$");
-    re.is_ok_and(|re| re.is_match(text))
+    compiled(r"^[-+]?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h|d|w))+$|^0$")
+        .is_some_and(|re| re.is_match(text))
 }
 
 fn check_number(

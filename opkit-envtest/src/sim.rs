@@ -39,7 +39,9 @@ use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
@@ -634,11 +636,41 @@ async fn settle(
     Ok(())
 }
 
-/// What a CronJob needs now: maybe a Job to create, and its status.
+/// What a CronJob needs now: maybe a Job to create, finished Jobs past the
+/// history limits to delete, and its status.
 #[derive(Debug, PartialEq)]
 struct CronPlan {
     job: Option<Value>,
+    delete: Vec<String>,
     status: Value,
+}
+
+/// Finished Jobs beyond `successfulJobsHistoryLimit` (3) and `failedJobsHistoryLimit` (1), oldest first.
+fn beyond_history(cronjob: &Value, owned: &[&Value]) -> Vec<String> {
+    let mut delete = Vec::new();
+    for (outcome, field, default) in [
+        ("Complete", "/spec/successfulJobsHistoryLimit", 3),
+        ("Failed", "/spec/failedJobsHistoryLimit", 1),
+    ] {
+        let limit = usize::try_from(int_at(cronjob, field, default)).unwrap_or(0);
+        let mut finished: Vec<(String, String)> = owned
+            .iter()
+            .filter(|j| job_finished(j) == Some(outcome))
+            .map(|j| {
+                let text = |p: &str| {
+                    j.pointer(p)
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                };
+                (text("/metadata/creationTimestamp"), text("/metadata/name"))
+            })
+            .collect();
+        finished.sort();
+        let excess = finished.len().saturating_sub(limit);
+        delete.extend(finished.into_iter().take(excess).map(|(_, name)| name));
+    }
+    delete
 }
 
 fn parse_time(v: Option<&Value>) -> Option<Timestamp> {
@@ -783,6 +815,7 @@ fn cron_plan(cronjob: &Value, jobs: &[Value], now: Timestamp) -> Result<CronPlan
     }
     Ok(CronPlan {
         job,
+        delete: beyond_history(cronjob, &owned),
         status: Value::Object(status),
     })
 }
@@ -834,8 +867,13 @@ async fn sync_cronjob(
         .cloned()
         .collect();
     let plan = cron_plan(cronjob, &jobs, now)?;
+    let api = api_for(client, &ApiResource::erase::<Job>(&()), &namespace);
+    for name in &plan.delete {
+        api.delete(name, &DeleteParams::background())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     if let Some(job) = plan.job {
-        let api = api_for(client, &ApiResource::erase::<Job>(&()), &namespace);
         let job: DynamicObject = serde_json::from_value(job).map_err(|e| e.to_string())?;
         api.create(&PostParams::default(), &job)
             .await
@@ -1024,6 +1062,29 @@ mod tests {
             quiet.status,
             json!({"lastScheduleTime": "2030-01-01T00:05:00Z", "lastSuccessfulTime": "2030-01-01T00:06:00Z"})
         );
+    }
+
+    #[test]
+    fn finished_jobs_beyond_the_history_limits_go() {
+        let mut cj = cronjob(
+            "@hourly",
+            json!({"lastScheduleTime": "2030-01-01T05:00:00Z"}),
+        );
+        cj["spec"]["successfulJobsHistoryLimit"] = json!(1);
+        let job = |name: &str, created: &str, outcome: &str| {
+            json!({"metadata": {"name": name, "namespace": "default", "creationTimestamp": created,
+                "ownerReferences": [{"uid": "u1"}]},
+                "status": {"conditions": [{"type": outcome, "status": "True"}]}})
+        };
+        let jobs = [
+            job("old", "2030-01-01T03:00:00Z", "Complete"),
+            job("new", "2030-01-01T04:00:00Z", "Complete"),
+            job("f1", "2030-01-01T01:00:00Z", "Failed"),
+            job("f2", "2030-01-01T02:00:00Z", "Failed"),
+        ];
+        let plan =
+            cron_plan(&cj, &jobs, at("2030-01-01T05:30:00Z")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plan.delete, ["old", "f1"]);
     }
 
     #[test]
