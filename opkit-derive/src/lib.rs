@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `owns(Deployment, Service)` | dependents controlled through owner references; their changes trigger a reconcile |
 //! | `watches(Secret = crate::secret_users)` | other kinds and the function mapping one to the primaries to reconcile |
+//! | `index(image = crate::webapp_image)` | a secondary index over the cache, keyed by `fn(&Primary) -> Vec<String>` |
 //! | `finalizer = "webapp.example.com/finalizer"` | the operator has cleanup; the finalizer guards it |
 //! | `concurrency = 4` | at most that many reconciles at once (default unbounded) |
 //! | `requeue = "5m"` | resync interval when nothing changes (`ms`, `s`, `m`, `h`) |
@@ -64,6 +65,7 @@ pub fn derive_operator(input: TokenStream) -> TokenStream {
 struct Attrs {
     owns: Vec<Path>,
     watches: Vec<(Path, Path)>,
+    indexes: Vec<(String, Path)>,
     finalizer: Option<LitStr>,
     concurrency: Option<u16>,
     requeue_ms: Option<u64>,
@@ -115,6 +117,8 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let owns = &attrs.owns;
     let watched: Vec<&Path> = attrs.watches.iter().map(|(k, _)| k).collect();
     let mappers: Vec<&Path> = attrs.watches.iter().map(|(_, m)| m).collect();
+    let index_names: Vec<&String> = attrs.indexes.iter().map(|(n, _)| n).collect();
+    let index_keys: Vec<&Path> = attrs.indexes.iter().map(|(_, k)| k).collect();
     Ok(quote! {
         impl ::opkit::Operator for #root {
             fn descriptor() -> ::opkit::Descriptor {
@@ -125,6 +129,11 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 #( triggers.owns::<#owns>(); )*
                 #( triggers.watches::<#watched>(#mappers); )*
                 let _ = triggers;
+            }
+
+            fn indexes(indexes: &mut ::opkit::index::Indexes<Self>) {
+                #( indexes.add(#index_names, #index_keys); )*
+                let _ = indexes;
             }
         }
     })
@@ -173,7 +182,7 @@ fn parse_operator(stream: ParseStream, attrs: &mut Attrs) -> syn::Result<()> {
             .get_ident()
             .map(ToString::to_string)
             .unwrap_or_default();
-        let repeatable = matches!(key.as_str(), "rbac" | "owns" | "watches");
+        let repeatable = matches!(key.as_str(), "rbac" | "owns" | "watches" | "index");
         if !repeatable && attrs.seen.contains(&key) {
             return Err(meta.error(format!("`{key}` is given twice; keep one")));
         }
@@ -205,6 +214,20 @@ fn parse_operator(stream: ParseStream, attrs: &mut Attrs) -> syn::Result<()> {
                     Ok(())
                 })
             }
+            "index" => meta.parse_nested_meta(|inner| {
+                let Some(name) = inner.path.get_ident().map(ToString::to_string) else {
+                    return Err(inner.error("name the index: index(image = crate::webapp_image)"));
+                };
+                if !inner.input.peek(Token![=]) {
+                    return Err(inner.error(
+                        "an index needs its key function: index(image = crate::webapp_image), \
+                         with fn(&Primary) -> Vec<String>",
+                    ));
+                }
+                let keys: Path = inner.value()?.parse()?;
+                attrs.indexes.push((name, keys));
+                Ok(())
+            }),
             "finalizer" => {
                 let lit: LitStr = string_value(&meta, "finalizer = \"example.com/cleanup\"")?;
                 let value = lit.value();
@@ -279,8 +302,8 @@ fn parse_operator(stream: ParseStream, attrs: &mut Attrs) -> syn::Result<()> {
                 }
             }),
             _ => Err(meta.error(
-                "unknown operator attribute; expected one of: owns, watches, finalizer, concurrency, \
-                 requeue, field_manager, name, rbac, filter",
+                "unknown operator attribute; expected one of: owns, watches, index, finalizer, \
+                 concurrency, requeue, field_manager, name, rbac, filter",
             )),
         }
     });

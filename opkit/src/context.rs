@@ -13,6 +13,7 @@ use crate::backoff::FailureTracker;
 use crate::ensure::{Ensure, Ensured};
 use crate::error::{Error, Result};
 use crate::events::{EventType, Events};
+use crate::index::Primaries;
 use crate::metrics::Metrics;
 use crate::operator::{ApiScope, CleanupFn, Descriptor, Object};
 use crate::status::{self, Draft, Shape, StatusWriter};
@@ -78,7 +79,7 @@ pub(crate) struct Shared<K: Object> {
     pub events: Events,
     pub metrics: Metrics,
     pub caches: Caches,
-    pub primary: Store<K>,
+    pub primaries: Primaries<K>,
     pub data: Data,
     pub failures: FailureTracker,
     pub ready_seen: Mutex<HashSet<String>>,
@@ -167,14 +168,23 @@ impl<K: Object> Context<K> {
 
     /// The controller's cache of primaries.
     pub fn store(&self) -> &Store<K> {
-        &self.shared.primary
+        self.shared.primaries.store()
     }
 
-    /// Primaries in the cache matching `predicate`: a secondary lookup such as "all WebApps
-    /// using image X" without a request to the API server.
+    /// The cache of primaries with its indexes.
+    pub fn primaries(&self) -> &Primaries<K> {
+        &self.shared.primaries
+    }
+
+    /// The primaries whose secondary index `index` has `key` ("all WebApps using image X"),
+    /// from the cache: see [`crate::index`].
+    pub fn index(&self, index: &str, key: &str) -> Vec<Arc<K>> {
+        self.shared.primaries.index(index, key)
+    }
+
+    /// Primaries in the cache matching `predicate` (a scan; prefer an index for hot paths).
     pub fn find(&self, predicate: impl Fn(&K) -> bool) -> Vec<Arc<K>> {
-        self.shared
-            .primary
+        self.store()
             .state()
             .into_iter()
             .filter(|o| predicate(o))

@@ -23,6 +23,7 @@ use tracing::Instrument;
 use crate::context::{Caches, Context, Data, Shared};
 use crate::error::{Error, Result, retry_after_hint};
 use crate::events::{EventType, Events};
+use crate::index::{Indexes, Primaries};
 use crate::metrics::{Metrics, ReconcileResult};
 use crate::operator::{Action, Descriptor, Reconcile, Triggers, primary_predicate};
 use crate::status::{self, Shape};
@@ -40,10 +41,18 @@ pub(crate) fn run<K: Reconcile>(
 ) -> BoxFuture<'static, ()> {
     let (store, writer) = reflector::store::<K>();
     let caches = Caches::default();
-    let (streams, cleanups) = Triggers::<K>::of().start(&client, &caches, &store);
+    let mut indexes = Indexes::default();
+    K::indexes(&mut indexes);
+    let primaries = Primaries::new(store.clone(), indexes.clone());
+    let (streams, cleanups) = Triggers::<K>::of().start(&client, &caches, &primaries);
     let primary = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
         .default_backoff()
         .reflect(writer)
+        .inspect(move |event| {
+            if let Ok(event) = event {
+                indexes.apply(event);
+            }
+        })
         .applied_objects()
         .predicate_filter(
             primary_predicate::<K>(descriptor.filter_labels, descriptor.filter_annotations),
@@ -61,7 +70,7 @@ pub(crate) fn run<K: Reconcile>(
         descriptor,
         metrics,
         caches,
-        primary: store.clone(),
+        primaries,
         data,
         failures: Default::default(),
         ready_seen: Default::default(),

@@ -63,6 +63,7 @@ pub mod embedded;
 pub mod ensure;
 pub mod error;
 pub mod events;
+pub mod index;
 pub mod manager;
 pub mod manifests;
 pub mod metrics;

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 use kube::runtime::controller::{ReconcileRequest, trigger_with};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, CustomResourceExt, Resource, ResourceExt};
 use serde::Serialize;
@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use crate::backoff::Backoff;
 use crate::context::{Caches, Context};
 use crate::error::Result;
+use crate::index::{Indexes, Primaries};
 use crate::manifests::Rule;
 
 /// Label on a dependent that cannot carry an owner reference (cluster-scoped or in another
@@ -225,6 +226,11 @@ pub trait Operator: Object + CustomResourceExt {
     fn triggers(triggers: &mut Triggers<Self>) {
         let _ = triggers;
     }
+
+    /// Registers secondary indexes over the cache of primaries.
+    fn indexes(indexes: &mut Indexes<Self>) {
+        let _ = indexes;
+    }
 }
 
 /// What the reconcile asks for next.
@@ -317,7 +323,7 @@ pub trait Reconcile: Operator {
 }
 
 pub(crate) type TriggerStream<K> = BoxStream<'static, Result<ReconcileRequest<K>, watcher::Error>>;
-type StartFn<K> = Box<dyn FnOnce(Client, &Caches, Store<K>) -> TriggerStream<K> + Send>;
+type StartFn<K> = Box<dyn FnOnce(Client, &Caches, Primaries<K>) -> TriggerStream<K> + Send>;
 pub(crate) type CleanupFn = Arc<
     dyn Fn(
             Client,
@@ -344,7 +350,7 @@ struct Relation<K: Object> {
 /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
 /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
 /// # pub struct AppSpec { pub secret: String }
-/// fn secret_users(secret: &Secret, apps: &opkit::Store<App>) -> Vec<opkit::ObjectRef<App>> {
+/// fn secret_users(secret: &Secret, apps: &opkit::index::Primaries<App>) -> Vec<opkit::ObjectRef<App>> {
 ///     apps.state()
 ///         .iter()
 ///         .filter(|a| Some(&a.spec.secret) == secret.metadata.name.as_ref())
@@ -434,7 +440,7 @@ impl<K: Object> Triggers<K> {
     /// look through the primaries' cache (a secondary index).
     pub fn watches<W: Object>(
         &mut self,
-        mapper: fn(&W, &Store<K>) -> Vec<ObjectRef<K>>,
+        mapper: fn(&W, &Primaries<K>) -> Vec<ObjectRef<K>>,
     ) -> &mut Self {
         let kind = W::kind(&()).into_owned();
         let start: StartFn<K> = Box::new(move |client, caches, primary| {
@@ -469,7 +475,7 @@ impl<K: Object> Triggers<K> {
         self,
         client: &Client,
         caches: &Caches,
-        primary: &Store<K>,
+        primary: &Primaries<K>,
     ) -> (Vec<TriggerStream<K>>, Vec<CleanupFn>) {
         let mut streams = Vec::new();
         let mut cleanups = Vec::new();

@@ -9,6 +9,7 @@
 pub use crate::ensure::{Ensure, Ensured};
 pub use crate::error::{Error as OpkitError, Result as OpkitResult};
 pub use crate::events::EventType;
+pub use crate::index::{Indexes, Primaries};
 pub use crate::readiness::{Readiness, Ready};
 pub use crate::{Action, App, Context, Manager, ObjectRef, Operator, Reconcile, Store};
 

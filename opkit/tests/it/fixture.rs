@@ -20,7 +20,13 @@ pub const FINALIZER: &str = "test.opkit.dev/cleanup";
     namespaced,
     status = "WidgetStatus"
 )]
-#[operator(owns(ConfigMap), finalizer = "test.opkit.dev/cleanup", requeue = "1h")]
+#[operator(
+    owns(ConfigMap),
+    watches(Secret = crate::fixture::widgets_named_by_secret),
+    index(size = crate::fixture::size_key),
+    finalizer = "test.opkit.dev/cleanup",
+    requeue = "1h"
+)]
 #[serde(rename_all = "camelCase")]
 pub struct WidgetSpec {
     pub size: i32,
@@ -30,6 +36,31 @@ pub struct WidgetSpec {
     pub expose: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+}
+
+/// The `size` index: widgets by their size.
+pub fn size_key(w: &Widget) -> Vec<String> {
+    vec![w.spec.size.to_string()]
+}
+
+/// A Secret labelled `widget: NAME` concerns the widget NAME in its namespace.
+pub fn widgets_named_by_secret(
+    secret: &Secret,
+    widgets: &opkit::index::Primaries<Widget>,
+) -> Vec<ObjectRef<Widget>> {
+    let name = secret
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("widget"));
+    widgets
+        .state()
+        .iter()
+        .filter(|w| Some(&w.name_any()) == name && w.namespace() == secret.metadata.namespace)
+        .map(|w| ObjectRef::from_obj(&**w))
+        .collect()
 }
 
 fn yes() -> bool {
@@ -55,6 +86,10 @@ pub struct Probe {
     pub cleanups: AtomicUsize,
     pub block_cleanup: AtomicBool,
     pub finalizer_missing: AtomicBool,
+    pub in_flight: AtomicUsize,
+    pub max_in_flight: AtomicUsize,
+    /// Names of the widgets of the same size, as the `size` index saw them at the last reconcile.
+    pub same_size: Mutex<Vec<String>>,
 }
 
 impl Probe {
@@ -98,6 +133,20 @@ impl Reconcile for Widget {
         }
         if !self.finalizers().iter().any(|f| f == FINALIZER) {
             probe.finalizer_missing.store(true, Ordering::SeqCst);
+        }
+        if let Some(ms) = self.spec.delay_ms {
+            let now = probe.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            probe.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            probe.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+        let same: Vec<String> = ctx
+            .index("size", &self.spec.size.to_string())
+            .iter()
+            .map(|w| w.name_any())
+            .collect();
+        if let Ok(mut slot) = probe.same_size.lock() {
+            *slot = same;
         }
         match self.spec.fail.as_deref() {
             Some("transient") => {
@@ -191,6 +240,7 @@ pub fn spec(size: i32) -> WidgetSpec {
         fail: None,
         expose: true,
         config_namespace: None,
+        delay_ms: None,
     }
 }
 

@@ -6,6 +6,7 @@ mod dependents;
 mod errors;
 mod events;
 mod finalizers;
+mod lookups;
 mod manifests;
 mod metrics;
 mod reconcile;
