@@ -234,9 +234,9 @@ fn parse_operator(stream: ParseStream, attrs: &mut Attrs) -> syn::Result<()> {
                 let valid = value.split_once('/').is_some_and(|(domain, name)| {
                     domain.contains('.')
                         && !name.is_empty()
-                        && value
-                            .chars()
-                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-./".contains(c))
+                        && value.chars().all(|c| {
+                            c.is_ascii_lowercase() || c.is_ascii_digit() || "-./".contains(c)
+                        })
                 });
                 if !valid {
                     return Err(Error::new(
@@ -251,12 +251,18 @@ fn parse_operator(stream: ParseStream, attrs: &mut Attrs) -> syn::Result<()> {
                 let value = meta.value()?;
                 if value.peek(LitStr) {
                     let lit: LitStr = value.parse()?;
-                    return Err(Error::new(lit.span(), "concurrency takes an integer: concurrency = 4"));
+                    return Err(Error::new(
+                        lit.span(),
+                        "concurrency takes an integer: concurrency = 4",
+                    ));
                 }
                 let lit: LitInt = value.parse()?;
-                let n: u16 = lit
-                    .base10_parse()
-                    .map_err(|_| Error::new(lit.span(), "concurrency is a number of workers from 1 to 65535"))?;
+                let n: u16 = lit.base10_parse().map_err(|_| {
+                    Error::new(
+                        lit.span(),
+                        "concurrency is a number of workers from 1 to 65535",
+                    )
+                })?;
                 if n == 0 {
                     return Err(Error::new(
                         lit.span(),
@@ -280,7 +286,10 @@ fn parse_operator(stream: ParseStream, attrs: &mut Attrs) -> syn::Result<()> {
             "field_manager" => {
                 let lit = string_value(&meta, "field_manager = \"webapp-operator\"")?;
                 if lit.value().is_empty() || lit.value().len() > 128 {
-                    return Err(Error::new(lit.span(), "a field manager name has 1 to 128 characters"));
+                    return Err(Error::new(
+                        lit.span(),
+                        "a field manager name has 1 to 128 characters",
+                    ));
                 }
                 attrs.field_manager = Some(lit);
                 Ok(())
