@@ -9,12 +9,14 @@
 //!   Deployments, the `Available` and `Progressing` conditions;
 //! - Jobs complete (`Complete`, `succeeded`, `completionTime`);
 //! - PersistentVolumeClaims become `Bound`;
+//! - Pods run on one simulated node, ready, with IPs and container statuses;
 //! - CronJobs create their Jobs when due by the [`Clock`].
 //!
 //! Two annotations show the unhappy paths: [`NEVER_READY`]
-//! (`envtest.opkit.dev/never-ready: "true"`) keeps a workload unavailable
-//! and a Job running, [`FAIL`] (`envtest.opkit.dev/fail: "true"`) makes a
-//! Deployment's rollout exceed its progress deadline and a Job fail.
+//! (`envtest.opkit.dev/never-ready: "true"`) keeps a workload unavailable,
+//! a Job running and a Pod pending; [`FAIL`] (`envtest.opkit.dev/fail:
+//! "true"`) makes a Deployment's rollout exceed its progress deadline, a
+//! Job fail and a Pod crash.
 //!
 //! ```no_run
 //! use opkit_envtest::sim::{ManualClock, Simulation};
@@ -38,7 +40,7 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
 };
@@ -175,16 +177,18 @@ enum Kind {
     DaemonSet,
     Job,
     PersistentVolumeClaim,
+    Pod,
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 7] = [
         Kind::Deployment,
         Kind::ReplicaSet,
         Kind::StatefulSet,
         Kind::DaemonSet,
         Kind::Job,
         Kind::PersistentVolumeClaim,
+        Kind::Pod,
     ];
 
     fn resource(self) -> ApiResource {
@@ -195,6 +199,7 @@ impl Kind {
             Kind::DaemonSet => ApiResource::erase::<DaemonSet>(&()),
             Kind::Job => ApiResource::erase::<Job>(&()),
             Kind::PersistentVolumeClaim => ApiResource::erase::<PersistentVolumeClaim>(&()),
+            Kind::Pod => ApiResource::erase::<Pod>(&()),
         }
     }
 }
@@ -310,7 +315,8 @@ fn desired_status(kind: Kind, obj: &Value, now: &str) -> Option<Value> {
             s.insert("observedGeneration".into(), json!(generation));
             s.insert("replicas".into(), json!(replicas));
             s.insert("updatedReplicas".into(), json!(replicas));
-            let (available, progressing) = if ready {
+            let paused = obj.pointer("/spec/paused").and_then(Value::as_bool) == Some(true);
+            let (available, mut progressing) = if ready {
                 counts(
                     &mut s,
                     &[("readyReplicas", replicas), ("availableReplicas", replicas)],
@@ -371,6 +377,17 @@ fn desired_status(kind: Kind, obj: &Value, now: &str) -> Option<Value> {
                     progressing,
                 )
             };
+            if paused {
+                progressing = condition(
+                    &current,
+                    "Progressing",
+                    "Unknown",
+                    "DeploymentPaused",
+                    "Deployment is paused",
+                    now,
+                    &times,
+                );
+            }
             s.insert("conditions".into(), json!([available, progressing]));
         }
         Kind::ReplicaSet => {
@@ -495,6 +512,7 @@ fn desired_status(kind: Kind, obj: &Value, now: &str) -> Option<Value> {
                 }
             }
         }
+        Kind::Pod => return Some(pod_status(obj, &current, h, now)),
         Kind::PersistentVolumeClaim => {
             if ready {
                 s.insert("phase".into(), json!("Bound"));
@@ -510,6 +528,125 @@ fn desired_status(kind: Kind, obj: &Value, now: &str) -> Option<Value> {
         }
     }
     Some(Value::Object(s))
+}
+
+/// A pod on the one simulated node: running and ready, or stuck, or crashing.
+fn pod_status(obj: &Value, current: &Value, h: Health, now: &str) -> Value {
+    let uid = obj
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let seed = uid.bytes().fold(0x811c_9dc5_u32, |acc, b| {
+        (acc ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    let pod_ip = format!("10.244.0.{}", seed % 250 + 2);
+    let containers: Vec<&Value> = obj
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map(|c| c.iter().collect())
+        .unwrap_or_default();
+    let names: Vec<&str> = containers
+        .iter()
+        .filter_map(|c| c.get("name").and_then(Value::as_str))
+        .collect();
+    let never_restarts =
+        obj.pointer("/spec/restartPolicy").and_then(Value::as_str) == Some("Never");
+    let started = current
+        .get("startTime")
+        .cloned()
+        .unwrap_or_else(|| json!(now));
+    let previous_state = |name: &str, key: &str| {
+        current
+            .get("containerStatuses")
+            .and_then(Value::as_array)
+            .and_then(|list| list.iter().find(|c| c["name"] == name))
+            .and_then(|c| c.pointer(key))
+            .cloned()
+    };
+    let statuses: Vec<Value> = containers
+        .iter()
+        .map(|c| {
+            let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+            let image = c.get("image").cloned().unwrap_or(Value::Null);
+            let mut status = json!({"name": name, "image": image, "imageID": "",
+                "restartCount": 0, "ready": false, "started": false});
+            match h {
+                Health::Ready => {
+                    let at = previous_state(name, "/state/running/startedAt")
+                        .unwrap_or_else(|| json!(now));
+                    status["ready"] = json!(true);
+                    status["started"] = json!(true);
+                    status["state"] = json!({"running": {"startedAt": at}});
+                }
+                Health::NeverReady => {
+                    status["state"] = json!({"waiting": {"reason": "ContainerCreating"}});
+                }
+                Health::Failed => {
+                    let at = previous_state(name, "/lastState/terminated/finishedAt")
+                        .or_else(|| previous_state(name, "/state/terminated/finishedAt"))
+                        .unwrap_or_else(|| json!(now));
+                    let terminated = json!({"terminated": {"exitCode": 1, "reason": "Error",
+                        "startedAt": at, "finishedAt": at}});
+                    if never_restarts {
+                        status["state"] = terminated;
+                    } else {
+                        status["restartCount"] = json!(5);
+                        status["lastState"] = terminated;
+                        status["state"] = json!({"waiting": {"reason": "CrashLoopBackOff",
+                            "message": format!("back-off 5m0s restarting failed container={name} pod={}",
+                                obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(""))}});
+                    }
+                }
+            }
+            status
+        })
+        .collect();
+    let unready = format!("containers with unready status: [{}]", names.join(" "));
+    let times = ["lastTransitionTime"];
+    let cond = |kind: &str, ok: bool| {
+        let (status, reason, message) = if ok {
+            ("True", "", "")
+        } else {
+            ("False", "ContainersNotReady", unready.as_str())
+        };
+        let mut c = condition(current, kind, status, reason, message, now, &times);
+        if let Some(map) = c.as_object_mut() {
+            map.insert("lastProbeTime".into(), Value::Null);
+            if ok {
+                map.remove("reason");
+                map.remove("message");
+            }
+        }
+        c
+    };
+    let ready = h == Health::Ready;
+    let phase = match h {
+        Health::Ready => "Running",
+        Health::NeverReady => "Pending",
+        Health::Failed if never_restarts => "Failed",
+        Health::Failed => "Running",
+    };
+    let any_resources = containers.iter().any(|c| {
+        c.get("resources")
+            .is_some_and(|r| r.as_object().is_some_and(|m| !m.is_empty()))
+    });
+    json!({
+        "phase": phase,
+        "conditions": [
+            cond("PodReadyToStartContainers", h != Health::NeverReady),
+            cond("Initialized", true),
+            cond("Ready", ready),
+            cond("ContainersReady", ready),
+            cond("PodScheduled", true),
+        ],
+        "hostIP": "10.0.0.1",
+        "hostIPs": [{"ip": "10.0.0.1"}],
+        "podIP": pod_ip,
+        "podIPs": [{"ip": pod_ip}],
+        "startTime": started,
+        "qosClass": if any_resources { "Burstable" } else { "BestEffort" },
+        "containerStatuses": statuses,
+    })
 }
 
 /// A merge patch turning `current` into `desired` (fields to drop set to null).
@@ -976,6 +1113,65 @@ mod tests {
             "BackoffLimitExceeded"
         );
         assert_eq!(failed_job["failed"], 3);
+    }
+
+    #[test]
+    fn pods_run_or_stay_pending_or_crash() {
+        let pod = |annotations: Value, restart: &str| {
+            json!({"metadata": {"name": "p", "uid": "abc", "annotations": annotations},
+                "spec": {"restartPolicy": restart, "containers": [{"name": "a", "image": "nginx"}, {"name": "b", "image": "busybox"}]}})
+        };
+        let running = desired_status(Kind::Pod, &pod(json!({}), "Always"), NOW).unwrap_or_default();
+        assert_eq!(running["phase"], "Running");
+        assert_eq!(condition_of(&running, "Ready")["status"], "True");
+        assert_eq!(
+            condition_of(&running, "Ready")["lastProbeTime"],
+            Value::Null
+        );
+        assert_eq!(
+            running["containerStatuses"][1]["state"]["running"]["startedAt"],
+            NOW
+        );
+        assert!(
+            running["podIP"]
+                .as_str()
+                .is_some_and(|ip| ip.starts_with("10.244.0."))
+        );
+        let pending = desired_status(Kind::Pod, &pod(json!({NEVER_READY: "true"}), "Always"), NOW)
+            .unwrap_or_default();
+        assert_eq!(pending["phase"], "Pending");
+        assert_eq!(
+            condition_of(&pending, "Ready")["message"],
+            "containers with unready status: [a b]"
+        );
+        let crashing = desired_status(Kind::Pod, &pod(json!({FAIL: "true"}), "Always"), NOW)
+            .unwrap_or_default();
+        assert_eq!(
+            crashing["containerStatuses"][0]["state"]["waiting"]["reason"],
+            "CrashLoopBackOff"
+        );
+        let failed = desired_status(Kind::Pod, &pod(json!({FAIL: "true"}), "Never"), NOW)
+            .unwrap_or_default();
+        assert_eq!(failed["phase"], "Failed");
+        // Stable once written.
+        let mut settled = pod(json!({}), "Always");
+        settled["status"] = running.clone();
+        assert_eq!(
+            desired_status(Kind::Pod, &settled, "2031-01-01T00:00:00Z"),
+            Some(running)
+        );
+    }
+
+    #[test]
+    fn paused_deployments_say_so() {
+        let mut d = deployment(json!({}));
+        d["spec"]["paused"] = json!(true);
+        let status = desired_status(Kind::Deployment, &d, NOW).unwrap_or_default();
+        assert_eq!(
+            condition_of(&status, "Progressing")["reason"],
+            "DeploymentPaused"
+        );
+        assert_eq!(condition_of(&status, "Progressing")["status"], "Unknown");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::support::{deployment, env, eventually};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use opkit_envtest::TestEnv;
 use opkit_envtest::sim::{FAIL, ManualClock, NEVER_READY, Simulation};
@@ -289,6 +289,34 @@ async fn jobs_complete_claims_bind_and_sets_report_ready() {
         status_of(&daemons, "agent").await["numberReady"] == 1
     })
     .await;
+}
+
+#[tokio::test]
+async fn pods_become_ready_for_kubectl_wait() {
+    let env = env().await;
+    let pods: Api<Pod> = Api::default_namespaced(env.client());
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}
+    }))
+    .expect("a Pod");
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("created");
+    let (ok, out) = kubectl(
+        &env,
+        &["wait", "--for=condition=Ready", "pod/web", "--timeout=20s"],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let status = status_of(&pods, "web").await;
+    assert_eq!(status["phase"], "Running");
+    assert_eq!(status["containerStatuses"][0]["ready"], true);
+    let (ok, out) = kubectl(&env, &["get", "pod", "web"]).await;
+    assert!(
+        ok && out.contains("1/1") && out.contains("Running"),
+        "{out}"
+    );
 }
 
 #[tokio::test]
