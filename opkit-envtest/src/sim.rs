@@ -868,6 +868,7 @@ fn cron_plan(cronjob: &Value, jobs: &[Value], now: Timestamp) -> Result<CronPlan
 
     let mut last_schedule = parse_time(current.get("lastScheduleTime"));
     let mut job = None;
+    let mut replaced: Vec<String> = Vec::new();
     let suspended = cronjob.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true);
     let forbid = cronjob
         .pointer("/spec/concurrencyPolicy")
@@ -897,7 +898,11 @@ fn cron_plan(cronjob: &Value, jobs: &[Value], now: Timestamp) -> Result<CronPlan
             .find_previous_occurrence(&now.to_zoned(zone), true)
             .map_err(|e| e.to_string())?
             .timestamp();
-        if due > earliest {
+        let deadline = cronjob
+            .pointer("/spec/startingDeadlineSeconds")
+            .and_then(Value::as_i64);
+        let missed = deadline.is_some_and(|d| now.as_second() - due.as_second() > d);
+        if due > earliest && !missed {
             let job_name = format!("{name}-{}", due.as_second() / 60);
             let exists = jobs
                 .iter()
@@ -931,6 +936,16 @@ fn cron_plan(cronjob: &Value, jobs: &[Value], now: Timestamp) -> Result<CronPlan
                     },
                     "spec": template.get("spec").cloned().unwrap_or_else(|| json!({})),
                 });
+                let replace = cronjob
+                    .pointer("/spec/concurrencyPolicy")
+                    .and_then(Value::as_str)
+                    == Some("Replace");
+                if replace {
+                    replaced = active
+                        .drain(..)
+                        .filter_map(|a| a.get("name").and_then(Value::as_str).map(String::from))
+                        .collect();
+                }
                 active.push(
                     json!({"apiVersion": "batch/v1", "kind": "Job", "name": job_name,
                     "namespace": cronjob.pointer("/metadata/namespace")}),
@@ -950,9 +965,11 @@ fn cron_plan(cronjob: &Value, jobs: &[Value], now: Timestamp) -> Result<CronPlan
     if let Some(t) = last_success {
         status.insert("lastSuccessfulTime".into(), json!(rfc3339(t)));
     }
+    let mut delete = replaced;
+    delete.extend(beyond_history(cronjob, &owned));
     Ok(CronPlan {
         job,
-        delete: beyond_history(cronjob, &owned),
+        delete,
         status: Value::Object(status),
     })
 }
@@ -1281,6 +1298,35 @@ mod tests {
         let plan =
             cron_plan(&cj, &jobs, at("2030-01-01T05:30:00Z")).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(plan.delete, ["old", "f1"]);
+    }
+
+    #[test]
+    fn replace_deletes_running_jobs_and_deadlines_skip_late_runs() {
+        let running = json!({"metadata": {"name": "backup-1", "namespace": "default", "uid": "j1",
+            "ownerReferences": [{"uid": "u1"}]}, "status": {"active": 1}});
+        let mut cj = cronjob(
+            "*/5 * * * *",
+            json!({"lastScheduleTime": "2030-01-01T00:05:00Z"}),
+        );
+        cj["spec"]["concurrencyPolicy"] = json!("Replace");
+        let plan = cron_plan(
+            &cj,
+            std::slice::from_ref(&running),
+            at("2030-01-01T00:10:05Z"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plan.delete, ["backup-1"]);
+        assert!(plan.job.is_some());
+        assert_eq!(plan.status["active"].as_array().map(Vec::len), Some(1));
+
+        let mut late = cronjob(
+            "*/5 * * * *",
+            json!({"lastScheduleTime": "2030-01-01T00:05:00Z"}),
+        );
+        late["spec"]["startingDeadlineSeconds"] = json!(10);
+        let plan =
+            cron_plan(&late, &[], at("2030-01-01T00:10:30Z")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plan.job, None);
     }
 
     #[test]
