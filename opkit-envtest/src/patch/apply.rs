@@ -145,6 +145,11 @@ impl Types<'_> {
                 .and_then(Value::as_str)
                 == Some("atomic");
         }
+        // Service and ReplicationController selectors are `mapType=atomic`.
+        if matches!(self.kind, "Service" | "ReplicationController") && names == ["spec", "selector"]
+        {
+            return true;
+        }
         let last = names.last().copied().unwrap_or("");
         (last == "selector" || last.ends_with("Selector"))
             && (map.contains_key("matchLabels") || map.contains_key("matchExpressions"))
@@ -1224,6 +1229,44 @@ mod tests {
             json!({"f:status": {"f:conditions": {"k:{\"type\":\"Available\"}": {
                 ".": {}, "f:status": {}, "f:type": {}}}}})
         );
+    }
+
+    #[test]
+    fn service_selectors_are_atomic() {
+        let svc = |selector: Value| {
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                "spec": {"selector": selector, "ports": [{"port": 80}]}})
+        };
+        let live = match apply(
+            None,
+            &svc(json!({"app": "a", "tier": "t"})),
+            "one",
+            false,
+            "",
+            "Service",
+            None,
+        ) {
+            Ok(Ok(v)) => v,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            entry(&live, "one", "Apply")["fieldsV1"],
+            json!({"f:spec": {"f:ports": {"k:{\"port\":80,\"protocol\":\"TCP\"}": {".": {}, "f:port": {}}},
+                "f:selector": {}}})
+        );
+        let next = match apply(
+            Some(&live),
+            &svc(json!({"app": "a"})),
+            "one",
+            false,
+            "",
+            "Service",
+            None,
+        ) {
+            Ok(Ok(v)) => v,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(next["spec"]["selector"], json!({"app": "a"}));
     }
 
     #[test]
