@@ -99,6 +99,11 @@ pub struct FailureTracker {
 
 impl FailureTracker {
     /// Counts one more failure of `key` and returns the new count.
+    ///
+    /// ```
+    /// let tracker = opkit::backoff::FailureTracker::default();
+    /// assert_eq!(tracker.record_failure("uid-1"), 1);
+    /// ```
     pub fn record_failure(&self, key: &str) -> u32 {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let count = counts.entry(key.to_owned()).or_default();
@@ -107,6 +112,13 @@ impl FailureTracker {
     }
 
     /// Forgets the failures of `key` (after a success or once the object is gone).
+    ///
+    /// ```
+    /// let tracker = opkit::backoff::FailureTracker::default();
+    /// tracker.record_failure("uid-1");
+    /// tracker.reset("uid-1");
+    /// assert_eq!(tracker.failures("uid-1"), 0);
+    /// ```
     pub fn reset(&self, key: &str) {
         self.counts
             .lock()
@@ -115,6 +127,11 @@ impl FailureTracker {
     }
 
     /// The current count of consecutive failures of `key`.
+    ///
+    /// ```
+    /// let tracker = opkit::backoff::FailureTracker::default();
+    /// assert_eq!(tracker.failures("never-failed"), 0);
+    /// ```
     pub fn failures(&self, key: &str) -> u32 {
         self.counts
             .lock()

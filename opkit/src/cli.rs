@@ -25,6 +25,12 @@ use crate::manifests::{self, Rule};
 use crate::operator::Reconcile;
 
 /// Log output format.
+///
+/// ```
+/// use clap::Parser;
+/// let cli = opkit::cli::Cli::parse_from(["op", "--log-format", "json"]);
+/// assert_eq!(cli.log_format, opkit::cli::LogFormat::Json);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -60,6 +66,12 @@ pub struct Cli {
 }
 
 /// Subcommands.
+///
+/// ```
+/// use clap::Parser;
+/// let cli = opkit::cli::Cli::parse_from(["op", "crd"]);
+/// assert!(matches!(cli.command, Some(opkit::cli::Command::Crd)));
+/// ```
 #[derive(Clone, Debug, Subcommand)]
 pub enum Command {
     /// Run the controllers until SIGINT/SIGTERM.
@@ -142,6 +154,11 @@ pub fn run<K: Reconcile>() -> ExitCode {
 
 impl App {
     /// An operator binary named `name` (the name of its ServiceAccount and ClusterRole).
+    ///
+    /// ```
+    /// let app = opkit::App::new("webapp-operator");
+    /// assert!(app.crd_yaml().is_ok_and(|y| y.is_empty()));
+    /// ```
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -160,6 +177,17 @@ impl App {
     }
 
     /// Adds the controller of `K`, its CRD and its RBAC rules.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// let app = opkit::App::new("app-operator").operator::<App>();
+    /// assert!(app.crd_yaml().is_ok_and(|y| y.contains("apps.example.com")));
+    /// ```
     pub fn operator<K: Reconcile>(mut self) -> Self {
         self.configure.push(Box::new(|m| m.operator::<K>()));
         self.crds.push(manifests::crd::<K>());
@@ -175,12 +203,29 @@ impl App {
     }
 
     /// Hands `value` to every reconcile ([`Context::data`](crate::Context::data)).
+    ///
+    /// ```
+    /// struct Settings { registry: String }
+    /// let app = opkit::App::new("app-operator").data(Settings { registry: "registry.example.com".into() });
+    /// # let _ = app;
+    /// ```
     pub fn data<T: Send + Sync + 'static>(mut self, value: T) -> Self {
         self.configure.push(Box::new(move |m| m.data(value)));
         self
     }
 
     /// Defaults to an embedded API server (for demos and local development); `--cluster` opts out.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// let app = opkit::App::new("app-operator").operator::<App>().embedded();
+    /// # let _ = app;
+    /// ```
     #[cfg(feature = "embedded")]
     pub fn embedded(mut self) -> Self {
         self.embedded = true;
@@ -188,6 +233,13 @@ impl App {
     }
 
     /// YAML applied to the embedded API server once the controllers run.
+    ///
+    /// ```
+    /// let app = opkit::App::new("demo")
+    ///     .embedded()
+    ///     .sample("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hello\n");
+    /// # let _ = app;
+    /// ```
     #[cfg(feature = "embedded")]
     pub fn sample(mut self, yaml: impl Into<String>) -> Self {
         self.samples.push(yaml.into());
@@ -195,22 +247,58 @@ impl App {
     }
 
     /// The CRD YAML of every kind.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// let yaml = opkit::App::new("app-operator").operator::<App>().crd_yaml().unwrap_or_default();
+    /// assert!(yaml.starts_with("apiVersion: apiextensions.k8s.io/v1"));
+    /// ```
     pub fn crd_yaml(&self) -> Result<String> {
         manifests::to_yaml(&self.crds)
     }
 
     /// The RBAC YAML for a ServiceAccount in `namespace`.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// let yaml = opkit::App::new("app-operator").operator::<App>().rbac_yaml("ops").unwrap_or_default();
+    /// assert!(yaml.contains("kind: ClusterRole") && !yaml.contains("'*'"));
+    /// ```
     pub fn rbac_yaml(&self, namespace: &str) -> Result<String> {
         let rules = manifests::merge(self.rules.clone());
         manifests::to_yaml(&manifests::rbac_objects(&self.name, namespace, &rules))
     }
 
     /// Parses the process arguments and runs; for `fn main`.
+    ///
+    /// ```
+    /// fn main() -> std::process::ExitCode {
+    /// #   if true { return std::process::ExitCode::SUCCESS; }
+    ///     opkit::App::new("demo-operator").run()
+    /// }
+    /// ```
     pub fn run(self) -> ExitCode {
         self.run_with(Cli::parse())
     }
 
     /// Runs with already parsed arguments.
+    ///
+    /// ```
+    /// use clap::Parser;
+    /// let cli = opkit::cli::Cli::parse_from(["demo-operator", "crd"]);
+    /// let code = opkit::App::new("demo-operator").run_with(cli);
+    /// assert_eq!(code, std::process::ExitCode::SUCCESS);
+    /// ```
     pub fn run_with(self, cli: Cli) -> ExitCode {
         let runtime = match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -232,6 +320,14 @@ impl App {
     }
 
     /// Does what the arguments ask.
+    ///
+    /// ```
+    /// # async fn f() -> opkit::Result<()> {
+    /// use clap::Parser;
+    /// let cli = opkit::cli::Cli::parse_from(["demo-operator", "rbac"]);
+    /// opkit::App::new("demo-operator").execute(cli).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn execute(self, cli: Cli) -> Result<()> {
         match &cli.command {
             Some(Command::Crd) => {

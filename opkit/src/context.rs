@@ -19,6 +19,11 @@ use crate::operator::{ApiScope, CleanupFn, Descriptor, Object};
 use crate::status::{self, Draft, Shape, StatusWriter};
 
 /// Reflector stores of the owned and watched kinds, by type.
+///
+/// ```
+/// let caches = opkit::context::Caches::default();
+/// assert!(caches.get::<k8s_openapi::api::core::v1::Secret>().is_none());
+/// ```
 #[derive(Clone, Default)]
 pub struct Caches {
     stores: Arc<Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>>,
@@ -82,7 +87,9 @@ pub(crate) struct Shared<K: Object> {
     pub primaries: Primaries<K>,
     pub data: Data,
     pub failures: FailureTracker,
-    pub ready_seen: Mutex<HashSet<String>>,
+    /// Uids of primaries seen Ready in this process (for the time-to-first-Ready metric);
+    /// entries leave when the primary is deleted.
+    pub ready_seen: Arc<Mutex<HashSet<String>>>,
     pub cleanups: Vec<CleanupFn>,
     pub shape: Shape,
 }
@@ -127,36 +134,116 @@ impl<K: Object> Context<K> {
     }
 
     /// The client, as configured for the operator.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// async fn version(ctx: &Context<App>) -> opkit::Result<String> {
+    ///     Ok(ctx.client().apiserver_version().await?.git_version)
+    /// }
+    /// ```
     pub fn client(&self) -> &Client {
         &self.shared.client
     }
 
     /// The object being reconciled (the same as `self` in `Reconcile::reconcile`).
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// fn image(ctx: &Context<App>) -> &str {
+    ///     &ctx.object().spec.image
+    /// }
+    /// ```
     pub fn object(&self) -> &K {
         &self.object
     }
 
     /// The controller's name.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// fn name(ctx: &Context<App>) -> &str {
+    ///     ctx.controller() // "app"
+    /// }
+    /// ```
     pub fn controller(&self) -> &str {
         &self.shared.descriptor.name
     }
 
     /// The field manager used for server-side apply.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// fn manager(ctx: &Context<App>) -> &str {
+    ///     ctx.field_manager() // "app-operator"
+    /// }
+    /// ```
     pub fn field_manager(&self) -> &str {
         &self.shared.descriptor.field_manager
     }
 
     /// An `Api` for kind `C` in `namespace` (ignored for cluster-scoped kinds), or across all namespaces.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// async fn secret(ctx: &Context<App>, name: &str) -> opkit::Result<Option<Secret>> {
+    ///     let secrets: Api<Secret> = ctx.api(ctx.object().namespace().as_deref());
+    ///     Ok(secrets.get_opt(name).await?)
+    /// }
+    /// ```
     pub fn api<C: Object>(&self, namespace: Option<&str>) -> Api<C> {
         <C::Scope as ApiScope>::api::<C>(self.shared.client.clone(), namespace)
     }
 
     /// The metrics registry, to record the operator's own metrics.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// fn encoded(ctx: &Context<App>) -> String {
+    ///     ctx.metrics().encode()
+    /// }
+    /// ```
     pub fn metrics(&self) -> &Metrics {
         &self.shared.metrics
     }
 
     /// A value given to the manager with `Manager::data` (the operator's configuration).
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// struct Settings { registry: String }
+    /// fn image(ctx: &Context<App>) -> opkit::Result<String> {
+    ///     let settings = ctx.data::<Settings>()?;
+    ///     Ok(format!("{}/{}", settings.registry, ctx.object().spec.image))
+    /// }
+    /// ```
     pub fn data<T: Send + Sync + 'static>(&self) -> Result<&T> {
         self.shared.data.get::<T>().ok_or_else(|| {
             Error::Config(format!(
@@ -167,22 +254,70 @@ impl<K: Object> Context<K> {
     }
 
     /// The controller's cache of primaries.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// fn count(ctx: &Context<App>) -> usize {
+    ///     ctx.store().len()
+    /// }
+    /// ```
     pub fn store(&self) -> &Store<K> {
         self.shared.primaries.store()
     }
 
     /// The cache of primaries with its indexes.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// fn names(ctx: &Context<App>) -> Vec<String> {
+    ///     ctx.primaries().state().iter().map(|a| a.name_any()).collect()
+    /// }
+    /// ```
     pub fn primaries(&self) -> &Primaries<K> {
         &self.shared.primaries
     }
 
     /// The primaries whose secondary index `index` has `key` ("all WebApps using image X"),
     /// from the cache: see [`crate::index`].
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(index(image = crate::app_image))]
+    /// # pub struct AppSpec { pub image: String }
+    /// fn app_image(app: &App) -> Vec<String> {
+    ///     vec![app.spec.image.clone()]
+    /// }
+    /// fn sharing_my_image(ctx: &Context<App>) -> usize {
+    ///     ctx.index("image", &ctx.object().spec.image).len()
+    /// }
+    /// # fn main() {}
+    /// ```
     pub fn index(&self, index: &str, key: &str) -> Vec<Arc<K>> {
         self.shared.primaries.index(index, key)
     }
 
     /// Primaries in the cache matching `predicate` (a scan; prefer an index for hot paths).
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// fn using_nginx(ctx: &Context<App>) -> usize {
+    ///     ctx.find(|a| a.spec.image.starts_with("nginx")).len()
+    /// }
+    /// ```
     pub fn find(&self, predicate: impl Fn(&K) -> bool) -> Vec<Arc<K>> {
         self.store()
             .state()
@@ -192,6 +327,17 @@ impl<K: Object> Context<K> {
     }
 
     /// An object of an owned or watched kind from the controller's cache.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// fn config(ctx: &Context<App>) -> Option<std::sync::Arc<ConfigMap>> {
+    ///     ctx.cached::<ConfigMap>(ctx.object().namespace().as_deref(), &ctx.object().name_any())
+    /// }
+    /// ```
     pub fn cached<C: Object>(&self, namespace: Option<&str>, name: &str) -> Option<Arc<C>> {
         let store = self.shared.caches.get::<C>()?;
         let mut reference = ObjectRef::<C>::new(name);
@@ -202,16 +348,56 @@ impl<K: Object> Context<K> {
     }
 
     /// Makes the dependent `dependent` exist as desired; see [`Ensure`].
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// struct AppConfig<'a>(&'a App);
+    /// impl Ensure for AppConfig<'_> {
+    ///     type Object = ConfigMap;
+    ///     fn desired(&self) -> ConfigMap {
+    ///         ConfigMap { metadata: ObjectMeta { name: Some(self.0.name_any()), ..Default::default() }, ..Default::default() }
+    ///     }
+    /// }
+    /// async fn configure(app: &App, ctx: &Context<App>) -> opkit::Result<bool> {
+    ///     Ok(ctx.ensure(AppConfig(app)).await?.get().is_some())
+    /// }
+    /// ```
     pub async fn ensure<D: Ensure>(&self, dependent: D) -> Result<Ensured<D::Object>> {
         crate::ensure::ensure(self, &dependent).await
     }
 
     /// The status of the object being reconciled; see [`StatusWriter`].
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// fn report(ctx: &Context<App>) {
+    ///     ctx.status().phase("Running").ready(true, "Available", "all replicas ready");
+    /// }
+    /// ```
     pub fn status(&self) -> StatusWriter<'_, K> {
         StatusWriter::new(self)
     }
 
     /// Publishes an event about the object being reconciled.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// async fn announce(ctx: &Context<App>) {
+    ///     ctx.event(EventType::Normal, "Scaled", "scaled to 3 replicas").await;
+    /// }
+    /// ```
     pub async fn event(&self, type_: EventType, reason: &str, note: &str) {
         let reference = self.object.object_ref(&());
         self.shared
@@ -221,6 +407,17 @@ impl<K: Object> Context<K> {
     }
 
     /// Publishes an event about the object being reconciled that concerns `related` (a dependent).
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// async fn announce(ctx: &Context<App>, config: &ConfigMap) {
+    ///     ctx.event_about(config.object_ref(&()), EventType::Warning, "Drift", "the ConfigMap was edited by hand").await;
+    /// }
+    /// ```
     pub async fn event_about(
         &self,
         related: ObjectReference,

@@ -7,8 +7,9 @@
 //! `trigger_with` to map events to requests, and `applier` for scheduling, deduplication and the
 //! concurrency limit.
 
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::{BoxFuture, Shared as SharedFuture};
@@ -43,14 +44,26 @@ pub(crate) fn run<K: Reconcile>(
     let caches = Caches::default();
     let mut indexes = Indexes::default();
     K::indexes(&mut indexes);
+    let ready_seen: Arc<Mutex<HashSet<String>>> = Arc::default();
     let primaries = Primaries::new(store.clone(), indexes.clone());
     let (streams, cleanups) = Triggers::<K>::of().start(&client, &caches, &primaries);
     let primary = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
         .default_backoff()
         .reflect(writer)
-        .inspect(move |event| {
-            if let Ok(event) = event {
-                indexes.apply(event);
+        .inspect({
+            let ready_seen = ready_seen.clone();
+            move |event| {
+                if let Ok(event) = event {
+                    indexes.apply(event);
+                    if let watcher::Event::Delete(obj) = event
+                        && let Some(uid) = obj.uid()
+                    {
+                        ready_seen
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&uid);
+                    }
+                }
             }
         })
         .applied_objects()
@@ -73,7 +86,7 @@ pub(crate) fn run<K: Reconcile>(
         primaries,
         data,
         failures: Default::default(),
-        ready_seen: Default::default(),
+        ready_seen,
         cleanups,
         shape: Shape::of::<K>(),
     });

@@ -33,6 +33,13 @@ impl std::fmt::Debug for Embedded {
 
 impl Embedded {
     /// Starts a fresh server on a loopback port.
+    ///
+    /// ```
+    /// # async fn f() -> opkit::Result<()> {
+    /// let server = opkit::embedded::Embedded::start().await?;
+    /// println!("API server at {}", server.url());
+    /// # Ok(()) }
+    /// ```
     pub async fn start() -> Result<Self> {
         let env = opkit_envtest::TestEnv::start()
             .await
@@ -41,21 +48,55 @@ impl Embedded {
     }
 
     /// Wraps an already started test environment.
+    ///
+    /// ```
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let env = opkit_envtest::TestEnv::start().await?;
+    /// let server = opkit::embedded::Embedded::from_env(env);
+    /// # let _ = server; Ok(()) }
+    /// ```
     pub fn from_env(env: opkit_envtest::TestEnv) -> Self {
         Self { env }
     }
 
     /// A client for the server.
+    ///
+    /// ```
+    /// # async fn f() -> opkit::Result<()> {
+    /// let server = opkit::embedded::Embedded::start().await?;
+    /// let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(server.client());
+    /// # let _ = namespaces; Ok(()) }
+    /// ```
     pub fn client(&self) -> Client {
         self.env.client()
     }
 
     /// The server's base URL.
+    ///
+    /// ```
+    /// # async fn f() -> opkit::Result<()> {
+    /// let server = opkit::embedded::Embedded::start().await?;
+    /// assert!(server.url().starts_with("http://127.0.0.1:"));
+    /// # Ok(()) }
+    /// ```
     pub fn url(&self) -> String {
         self.env.url().to_string()
     }
 
     /// Installs the CRD of `K` and waits until it is served.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// # async fn f() -> opkit::Result<()> {
+    /// let server = opkit::embedded::Embedded::start().await?;
+    /// server.install_crd::<App>().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn install_crd<K: CustomResourceExt>(&self) -> Result<()> {
         self.env
             .install_crd::<K>()
@@ -64,6 +105,13 @@ impl Embedded {
     }
 
     /// Writes a kubeconfig pointing at the server, for kubectl.
+    ///
+    /// ```
+    /// # async fn f() -> opkit::Result<()> {
+    /// let server = opkit::embedded::Embedded::start().await?;
+    /// server.write_kubeconfig(std::path::Path::new("/tmp/embedded-kubeconfig.yaml"))?;
+    /// # Ok(()) }
+    /// ```
     pub fn write_kubeconfig(&self, path: &Path) -> Result<()> {
         self.env.write_kubeconfig(path).map_err(|e| Error::Io {
             context: format!("writing the kubeconfig to {}", path.display()),

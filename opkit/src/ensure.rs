@@ -12,7 +12,7 @@
 //!   cluster-scoped object: such dependents carry `opkit.dev/owner-*` labels instead, and opkit
 //!   deletes them in the finalizer's cleanup (the operator must declare a finalizer);
 //! - an object of the same name controlled by someone else is never adopted: the reconcile fails
-//!   with [`Error::NotOwned`](crate::Error::NotOwned), a permanent error shown as a condition;
+//!   with [`crate::Error::NotOwned`], a permanent error shown as a condition;
 //! - the write happens only when a field the operator sets differs from the live object (or the
 //!   desired object changed since the last write), so a converged operator makes zero writes;
 //! - [`Ensure::enabled`] returning false deletes the dependent (a conditional dependent).
@@ -30,6 +30,10 @@ use crate::events::EventType;
 use crate::operator::{ApiScope, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, OWNER_UID_LABEL, Object};
 
 /// Annotation holding a hash of the last desired object, so removed fields are noticed too.
+///
+/// ```
+/// assert_eq!(opkit::ensure::DESIRED_HASH_ANNOTATION, "opkit.dev/desired-hash");
+/// ```
 pub const DESIRED_HASH_ANNOTATION: &str = "opkit.dev/desired-hash";
 
 /// A dependent resource of a primary.
@@ -115,6 +119,10 @@ pub enum Operation {
 
 impl Operation {
     /// The metric label of the write (`none` when nothing was written).
+    ///
+    /// ```
+    /// assert_eq!(opkit::ensure::Operation::Unchanged.as_str(), "none");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Created => "create",
@@ -127,6 +135,11 @@ impl Operation {
 
 impl<T> Ensured<T> {
     /// No object (a disabled dependent).
+    ///
+    /// ```
+    /// let created = opkit::Ensured::<k8s_openapi::api::core::v1::Service>::absent();
+    /// assert_eq!(created.operation(), opkit::ensure::Operation::Absent);
+    /// ```
     pub fn absent() -> Self {
         Self {
             live: None,
@@ -136,16 +149,31 @@ impl<T> Ensured<T> {
     }
 
     /// The live object after the write, when it exists.
+    ///
+    /// ```
+    /// let created = opkit::Ensured::<k8s_openapi::api::core::v1::Service>::absent();
+    /// assert!(created.get().is_none());
+    /// ```
     pub fn get(&self) -> Option<&T> {
         self.live.as_ref()
     }
 
     /// The live object after the write, when it exists.
+    ///
+    /// ```
+    /// let created = opkit::Ensured::<k8s_openapi::api::core::v1::Service>::absent();
+    /// assert!(created.into_inner().is_none());
+    /// ```
     pub fn into_inner(self) -> Option<T> {
         self.live
     }
 
     /// Whether the dependent exists and [`Ensure::is_ready`] holds for it.
+    ///
+    /// ```
+    /// let created = opkit::Ensured::<k8s_openapi::api::core::v1::Service>::absent();
+    /// assert!(!created.is_ready());
+    /// ```
     pub fn is_ready(&self) -> bool {
         self.ready
     }
@@ -167,6 +195,11 @@ impl<T> Ensured<T> {
     }
 
     /// The write that was made.
+    ///
+    /// ```
+    /// let created = opkit::Ensured::<k8s_openapi::api::core::v1::Service>::absent();
+    /// assert_eq!(created.operation().as_str(), "none");
+    /// ```
     pub fn operation(&self) -> Operation {
         self.operation
     }

@@ -31,6 +31,12 @@ impl std::fmt::Debug for Events {
 
 impl Events {
     /// A publisher reporting as `controller` (the field manager name).
+    ///
+    /// ```
+    /// # fn f(client: kube::Client) {
+    /// let events = opkit::events::Events::new(client, "webapp-operator");
+    /// # let _ = events; }
+    /// ```
     pub fn new(client: Client, controller: &str) -> Self {
         let reporter = Reporter {
             controller: controller.to_owned(),
@@ -43,6 +49,13 @@ impl Events {
 
     /// Publishes one event about `regarding` (and `related`, the dependent it concerns);
     /// `reason` is CamelCase, `note` human-readable.
+    ///
+    /// ```
+    /// # async fn f(events: opkit::events::Events, app: k8s_openapi::api::core::v1::ObjectReference, deployment: k8s_openapi::api::core::v1::ObjectReference) {
+    /// use opkit::events::EventType;
+    /// events.publish(&app, Some(deployment), EventType::Normal, "Updated", "Updated Deployment default/web").await;
+    /// # }
+    /// ```
     pub async fn publish(
         &self,
         regarding: &ObjectReference,

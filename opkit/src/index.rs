@@ -31,6 +31,15 @@ use kube::runtime::watcher;
 use crate::operator::Object;
 
 /// A function computing the index keys of a primary.
+///
+/// ```
+/// # use opkit::prelude::*;
+/// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+/// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+/// # pub struct AppSpec { pub image: String }
+/// let by_image: opkit::index::KeyFn<App> = |a| vec![a.spec.image.clone()];
+/// # let _ = by_image;
+/// ```
 pub type KeyFn<K> = fn(&K) -> Vec<String>;
 
 /// The named indexes of one controller. Cheap to clone; clones share the data.
@@ -89,17 +98,32 @@ impl<K: Object> std::fmt::Debug for Indexes<K> {
 
 impl<K: Object> Indexes<K> {
     /// Registers the index `name`, keyed by `keys`.
+    ///
+    /// ```
+    /// let mut indexes = opkit::index::Indexes::<k8s_openapi::api::core::v1::ConfigMap>::default();
+    /// indexes.add("owner", |c| c.metadata.labels.iter().flatten().filter(|(k, _)| *k == "owner").map(|(_, v)| v.clone()).collect());
+    /// ```
     pub fn add(&mut self, name: &str, keys: KeyFn<K>) -> &mut Self {
         self.functions.push((name.to_owned(), keys));
         self
     }
 
     /// The registered index names.
+    ///
+    /// ```
+    /// let indexes = opkit::index::Indexes::<k8s_openapi::api::core::v1::ConfigMap>::default();
+    /// assert!(indexes.names().is_empty());
+    /// ```
     pub fn names(&self) -> Vec<String> {
         self.functions.iter().map(|(n, _)| n.clone()).collect()
     }
 
     /// References of the primaries whose `name` index has `key`, in a stable order.
+    ///
+    /// ```
+    /// let indexes = opkit::index::Indexes::<k8s_openapi::api::core::v1::ConfigMap>::default();
+    /// assert!(indexes.refs("owner", "alice").is_empty());
+    /// ```
     pub fn refs(&self, name: &str, key: &str) -> Vec<ObjectRef<K>> {
         let data = self.data.read().unwrap_or_else(|p| p.into_inner());
         data.live
@@ -110,6 +134,13 @@ impl<K: Object> Indexes<K> {
     }
 
     /// The primaries whose `name` index has `key`, from `store`.
+    ///
+    /// ```
+    /// use k8s_openapi::api::core::v1::ConfigMap;
+    /// let (store, _writer) = kube::runtime::reflector::store::<ConfigMap>();
+    /// let indexes = opkit::index::Indexes::<ConfigMap>::default();
+    /// assert!(indexes.get(&store, "owner", "alice").is_empty());
+    /// ```
     pub fn get(&self, store: &Store<K>, name: &str, key: &str) -> Vec<Arc<K>> {
         self.refs(name, key)
             .iter()
@@ -183,21 +214,69 @@ impl<K: Object> Primaries<K> {
     }
 
     /// The reflector store of primaries.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// fn count(apps: &Primaries<App>) -> usize {
+    ///     apps.store().len()
+    /// }
+    /// ```
     pub fn store(&self) -> &Store<K> {
         &self.store
     }
 
     /// Every primary in the cache.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// fn names(apps: &Primaries<App>) -> Vec<String> {
+    ///     apps.state().iter().map(|a| a.name_any()).collect()
+    /// }
+    /// ```
     pub fn state(&self) -> Vec<Arc<K>> {
         self.store.state()
     }
 
     /// The primaries whose `index` has `key`.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// fn sharing(apps: &Primaries<App>, image: &str) -> usize {
+    ///     apps.index("image", image).len()
+    /// }
+    /// ```
     pub fn index(&self, index: &str, key: &str) -> Vec<Arc<K>> {
         self.indexes.get(&self.store, index, key)
     }
 
     /// References of the primaries whose `index` has `key`.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// fn sharing(apps: &Primaries<App>, image: &str) -> Vec<ObjectRef<App>> {
+    ///     apps.index_refs("image", image)
+    /// }
+    /// ```
     pub fn index_refs(&self, index: &str, key: &str) -> Vec<ObjectRef<K>> {
         self.indexes.refs(index, key)
     }

@@ -54,6 +54,8 @@
 //! }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod backoff;
 pub mod cli;
 pub mod context;

@@ -45,6 +45,13 @@ impl std::fmt::Debug for Manager {
 
 impl Manager {
     /// A manager using `client` for every controller.
+    ///
+    /// ```
+    /// # fn f(client: kube::Client) {
+    /// let manager = opkit::Manager::new(client);
+    /// assert!(manager.controllers().is_empty());
+    /// # }
+    /// ```
     pub fn new(client: Client) -> Self {
         Self {
             client,
@@ -55,6 +62,19 @@ impl Manager {
     }
 
     /// Adds the controller of operator `K`.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// # fn f(client: Client) {
+    /// let manager = Manager::new(client).operator::<App>();
+    /// assert_eq!(manager.controllers(), ["app"]);
+    /// # }
+    /// ```
     pub fn operator<K: Reconcile>(self) -> Self {
         self.operator_with::<K>(|d| d)
     }
@@ -87,23 +107,56 @@ impl Manager {
     }
 
     /// Hands `value` to every reconcile, available through [`Context::data`](crate::Context::data).
+    ///
+    /// ```
+    /// struct Settings { registry: String }
+    /// # fn f(client: kube::Client) {
+    /// let manager = opkit::Manager::new(client).data(Settings { registry: "registry.example.com".into() });
+    /// # let _ = manager; }
+    /// ```
     pub fn data<T: Send + Sync + 'static>(mut self, value: T) -> Self {
         self.data.insert(value);
         self
     }
 
     /// Records into `metrics` instead of a fresh registry.
+    ///
+    /// ```
+    /// # fn f(client: kube::Client) {
+    /// let shared = opkit::Metrics::new();
+    /// let manager = opkit::Manager::new(client).metrics(shared.clone());
+    /// # let _ = manager; }
+    /// ```
     pub fn metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = metrics;
         self
     }
 
     /// The names of the controllers added so far.
+    ///
+    /// ```
+    /// # fn f(client: kube::Client) {
+    /// assert!(opkit::Manager::new(client).controllers().is_empty());
+    /// # }
+    /// ```
     pub fn controllers(&self) -> Vec<String> {
         self.controllers.iter().map(|(n, _)| n.clone()).collect()
     }
 
     /// Starts every controller on the current tokio runtime.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// # async fn f(client: Client) {
+    /// let running = Manager::new(client).operator::<App>().start();
+    /// running.shutdown().await;
+    /// # }
+    /// ```
     pub fn start(self) -> Running {
         let (tx, rx) = futures::channel::oneshot::channel::<()>();
         let shutdown: Shutdown = rx.map(|_| ()).boxed().shared();
@@ -129,6 +182,20 @@ impl Manager {
 }
 
 /// Controllers running in the background.
+///
+/// ```
+/// # use opkit::prelude::*;
+/// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+/// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+/// # #[operator(owns(ConfigMap))]
+/// # pub struct AppSpec { pub image: String }
+/// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+/// # async fn f(client: Client) {
+/// let running: opkit::Running = Manager::new(client).operator::<App>().start();
+/// println!("{}", running.metrics().encode());
+/// running.shutdown().await;
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Running {
     stop: futures::channel::oneshot::Sender<()>,
@@ -138,11 +205,25 @@ pub struct Running {
 
 impl Running {
     /// The metrics registry the controllers record into.
+    ///
+    /// ```
+    /// # async fn f(running: opkit::Running) {
+    /// let text = running.metrics().encode();
+    /// assert!(text.ends_with("# EOF\n"));
+    /// # }
+    /// ```
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
     /// Stops taking new work, lets in-flight reconciles finish, and waits for every controller.
+    ///
+    /// ```
+    /// # async fn f(running: opkit::Running) {
+    /// tokio::signal::ctrl_c().await.ok();
+    /// running.shutdown().await;
+    /// # }
+    /// ```
     pub async fn shutdown(self) {
         // The receivers may already be gone if every controller stopped; nothing to signal then.
         let _ = self.stop.send(());

@@ -37,6 +37,11 @@ pub struct Rule {
 
 impl Rule {
     /// A rule from its parts.
+    ///
+    /// ```
+    /// let rule = opkit::Rule::new("apps", &["deployments"], &["get", "list", "watch"]);
+    /// assert_eq!(rule.resources, vec!["deployments"]);
+    /// ```
     pub fn new(group: &str, resources: &[&str], verbs: &[&str]) -> Self {
         Self {
             group: group.to_owned(),

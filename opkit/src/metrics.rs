@@ -47,6 +47,10 @@ pub enum ReconcileResult {
 
 impl ReconcileResult {
     /// The label value controller-runtime uses.
+    ///
+    /// ```
+    /// assert_eq!(opkit::metrics::ReconcileResult::Requeue.as_str(), "requeue_after");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Success => "success",
@@ -225,6 +229,13 @@ impl Metrics {
     }
 
     /// Records one finished reconcile.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let m = opkit::Metrics::new();
+    /// m.record_reconcile("webapp", opkit::metrics::ReconcileResult::Error, Duration::from_millis(5));
+    /// assert!(m.encode().contains("controller_runtime_reconcile_errors_total{controller=\"webapp\"} 1"));
+    /// ```
     pub fn record_reconcile(&self, controller: &str, result: ReconcileResult, took: Duration) {
         let c = controller.to_owned();
         self.inner
@@ -247,6 +258,12 @@ impl Metrics {
     }
 
     /// Sets the configured concurrency of a controller (0 means unbounded).
+    ///
+    /// ```
+    /// let m = opkit::Metrics::new();
+    /// m.set_max_concurrent("webapp", 4);
+    /// assert!(m.encode().contains("controller_runtime_max_concurrent_reconciles{controller=\"webapp\"} 4"));
+    /// ```
     pub fn set_max_concurrent(&self, controller: &str, max: u16) {
         self.inner
             .max_concurrent
@@ -274,6 +291,12 @@ impl Metrics {
     }
 
     /// Records a write to a dependent (`operation`: `create`, `update` or `delete`).
+    ///
+    /// ```
+    /// let m = opkit::Metrics::new();
+    /// m.record_dependent_write("webapp", "Service", "update");
+    /// assert!(m.encode().contains("opkit_dependent_writes_total{controller=\"webapp\",kind=\"Service\",operation=\"update\"} 1"));
+    /// ```
     pub fn record_dependent_write(&self, controller: &str, kind: &str, operation: &str) {
         self.inner
             .dependent_writes
@@ -286,6 +309,12 @@ impl Metrics {
     }
 
     /// Records the time from a primary's creation to its first Ready.
+    ///
+    /// ```
+    /// let m = opkit::Metrics::new();
+    /// m.record_time_to_ready("webapp", std::time::Duration::from_secs(4));
+    /// assert!(m.encode().contains("opkit_time_to_first_ready_seconds_count{controller=\"webapp\"} 1"));
+    /// ```
     pub fn record_time_to_ready(&self, controller: &str, took: Duration) {
         self.inner
             .time_to_ready
@@ -294,6 +323,12 @@ impl Metrics {
     }
 
     /// Records a finalizer cleanup (`succeeded` false when it failed and will be retried).
+    ///
+    /// ```
+    /// let m = opkit::Metrics::new();
+    /// m.record_cleanup("webapp", false);
+    /// assert!(m.encode().contains("opkit_finalizer_cleanups_total{controller=\"webapp\",result=\"error\"} 1"));
+    /// ```
     pub fn record_cleanup(&self, controller: &str, succeeded: bool) {
         let result = if succeeded { "success" } else { "error" };
         self.inner
@@ -306,6 +341,12 @@ impl Metrics {
     }
 
     /// Records a delay chosen before retrying a failed reconcile.
+    ///
+    /// ```
+    /// let m = opkit::Metrics::new();
+    /// m.record_backoff("webapp", std::time::Duration::from_secs(2));
+    /// assert!(m.encode().contains("opkit_backoff_delay_seconds_sum{controller=\"webapp\"} 2.0"));
+    /// ```
     pub fn record_backoff(&self, controller: &str, delay: Duration) {
         self.inner
             .backoff_delay
@@ -314,6 +355,12 @@ impl Metrics {
     }
 
     /// Records a panic caught in a reconcile or cleanup.
+    ///
+    /// ```
+    /// let m = opkit::Metrics::new();
+    /// m.record_panic("webapp");
+    /// assert!(m.encode().contains("opkit_reconcile_panics_total{controller=\"webapp\"} 1"));
+    /// ```
     pub fn record_panic(&self, controller: &str) {
         self.inner
             .panics

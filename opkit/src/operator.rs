@@ -23,10 +23,22 @@ use crate::manifests::Rule;
 
 /// Label on a dependent that cannot carry an owner reference (cluster-scoped or in another
 /// namespace than its primary): the uid of the primary.
+///
+/// ```
+/// assert_eq!(opkit::operator::OWNER_UID_LABEL, "opkit.dev/owner-uid");
+/// ```
 pub const OWNER_UID_LABEL: &str = "opkit.dev/owner-uid";
 /// Label on such a dependent: the name of the primary.
+///
+/// ```
+/// assert_eq!(opkit::operator::OWNER_NAME_LABEL, "opkit.dev/owner-name");
+/// ```
 pub const OWNER_NAME_LABEL: &str = "opkit.dev/owner-name";
 /// Label on such a dependent: the namespace of the primary (absent for cluster-scoped primaries).
+///
+/// ```
+/// assert_eq!(opkit::operator::OWNER_NAMESPACE_LABEL, "opkit.dev/owner-namespace");
+/// ```
 pub const OWNER_NAMESPACE_LABEL: &str = "opkit.dev/owner-namespace";
 
 /// Builds an [`Api`] for a type whatever its scope (namespaced or cluster-scoped).
@@ -144,6 +156,11 @@ pub struct Descriptor {
 impl Descriptor {
     /// A descriptor with the defaults: no finalizer, unbounded concurrency, hourly resync,
     /// field manager `<name>-operator`.
+    ///
+    /// ```
+    /// let d = opkit::Descriptor::new("cache");
+    /// assert_eq!((d.concurrency, d.requeue.as_secs()), (0, 3600));
+    /// ```
     pub fn new(name: impl Into<String>) -> Self {
         let name = name.into();
         Self {
@@ -160,42 +177,75 @@ impl Descriptor {
     }
 
     /// Sets the finalizer (the operator has a cleanup step).
+    ///
+    /// ```
+    /// let d = opkit::Descriptor::new("db").finalizer("db.example.com/backup");
+    /// assert!(d.finalizer.is_some());
+    /// ```
     pub fn finalizer(mut self, name: impl Into<String>) -> Self {
         self.finalizer = Some(name.into());
         self
     }
 
     /// Sets the maximum number of concurrent reconciles.
+    ///
+    /// ```
+    /// assert_eq!(opkit::Descriptor::new("db").concurrency(8).concurrency, 8);
+    /// ```
     pub fn concurrency(mut self, n: u16) -> Self {
         self.concurrency = n;
         self
     }
 
     /// Sets the resync interval.
+    ///
+    /// ```
+    /// let d = opkit::Descriptor::new("db").requeue(std::time::Duration::from_secs(60));
+    /// assert_eq!(d.requeue.as_secs(), 60);
+    /// ```
     pub fn requeue(mut self, every: Duration) -> Self {
         self.requeue = every;
         self
     }
 
     /// Sets the server-side apply field manager.
+    ///
+    /// ```
+    /// assert_eq!(opkit::Descriptor::new("db").field_manager("db-ctl").field_manager, "db-ctl");
+    /// ```
     pub fn field_manager(mut self, name: impl Into<String>) -> Self {
         self.field_manager = name.into();
         self
     }
 
     /// Adds an RBAC rule.
+    ///
+    /// ```
+    /// let d = opkit::Descriptor::new("db").rule(opkit::Rule::new("", &["secrets"], &["get"]));
+    /// assert_eq!(d.rbac.len(), 1);
+    /// ```
     pub fn rule(mut self, rule: Rule) -> Self {
         self.rbac.push(rule);
         self
     }
 
     /// Sets the retry policy.
+    ///
+    /// ```
+    /// let fast = opkit::Backoff { base: std::time::Duration::from_millis(100), ..Default::default() };
+    /// assert_eq!(opkit::Descriptor::new("db").backoff(fast.clone()).backoff, fast);
+    /// ```
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
         self
     }
 
     /// Also reconcile on label and/or annotation changes of the primary.
+    ///
+    /// ```
+    /// let d = opkit::Descriptor::new("db").filter_metadata(true, false);
+    /// assert!(d.filter_labels && !d.filter_annotations);
+    /// ```
     pub fn filter_metadata(mut self, labels: bool, annotations: bool) -> Self {
         self.filter_labels = labels;
         self.filter_annotations = annotations;
@@ -249,11 +299,20 @@ pub struct Action {
 
 impl Action {
     /// Converged: look again after the operator's resync interval (`requeue = "..."`).
+    ///
+    /// ```
+    /// assert_eq!(opkit::Action::done().requeue(), None);
+    /// ```
     pub const fn done() -> Self {
         Self { requeue: None }
     }
 
     /// Look again after `after`, even if nothing changes.
+    ///
+    /// ```
+    /// let a = opkit::Action::requeue_after(std::time::Duration::from_secs(10));
+    /// assert_eq!(a.requeue(), Some(Some(std::time::Duration::from_secs(10))));
+    /// ```
     pub const fn requeue_after(after: Duration) -> Self {
         Self {
             requeue: Some(Some(after)),
@@ -261,6 +320,10 @@ impl Action {
     }
 
     /// Look again only when something changes.
+    ///
+    /// ```
+    /// assert_eq!(opkit::Action::await_change().requeue(), Some(None));
+    /// ```
     pub const fn await_change() -> Self {
         Self {
             requeue: Some(None),
@@ -268,6 +331,10 @@ impl Action {
     }
 
     /// `None` for the default interval, `Some(None)` to wait for a change, `Some(Some(d))` for `d`.
+    ///
+    /// ```
+    /// assert_eq!(opkit::Action::done().requeue(), None);
+    /// ```
     pub fn requeue(&self) -> Option<Option<Duration>> {
         self.requeue
     }
@@ -383,6 +450,16 @@ impl<K: Object> Debug for Triggers<K> {
 
 impl<K: Operator> Triggers<K> {
     /// The triggers `K` declares.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// assert_eq!(opkit::Triggers::<App>::of().kinds(), ["ConfigMap"]);
+    /// ```
     pub fn of() -> Self {
         let mut t = Self::default();
         K::triggers(&mut t);
@@ -393,6 +470,16 @@ impl<K: Operator> Triggers<K> {
 impl<K: Object> Triggers<K> {
     /// Objects of kind `C` controlled by a `K` (owner reference, or opkit's owner labels for
     /// cross-namespace and cluster-scoped dependents) trigger a reconcile of that `K`.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # pub struct AppSpec { pub image: String }
+    /// let mut t = opkit::Triggers::<App>::default();
+    /// t.owns::<Deployment>().owns::<Service>();
+    /// assert_eq!(t.kinds(), ["Deployment", "Service"]);
+    /// ```
     pub fn owns<C: Object>(&mut self) -> &mut Self {
         let kind = C::kind(&()).into_owned();
         let start: StartFn<K> = Box::new(|client, caches, _primary| {
@@ -438,6 +525,17 @@ impl<K: Object> Triggers<K> {
 
     /// Objects of kind `W` trigger reconciles of the primaries `mapper` returns; `mapper` may
     /// look through the primaries' cache (a secondary index).
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # pub struct AppSpec { pub image: String }
+    /// fn none(_: &Secret, _: &opkit::index::Primaries<App>) -> Vec<ObjectRef<App>> { Vec::new() }
+    /// let mut t = opkit::Triggers::<App>::default();
+    /// t.watches::<Secret>(none);
+    /// assert_eq!(t.rules()[0].verbs, ["get", "list", "watch"]);
+    /// ```
     pub fn watches<W: Object>(
         &mut self,
         mapper: fn(&W, &Primaries<K>) -> Vec<ObjectRef<K>>,
@@ -462,11 +560,29 @@ impl<K: Object> Triggers<K> {
     }
 
     /// The kinds registered, in order.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # pub struct AppSpec { pub image: String }
+    /// assert!(opkit::Triggers::<App>::default().kinds().is_empty());
+    /// ```
     pub fn kinds(&self) -> Vec<String> {
         self.relations.iter().map(|r| r.kind.clone()).collect()
     }
 
     /// The RBAC rules the registered kinds need.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # pub struct AppSpec { pub image: String }
+    /// let mut t = opkit::Triggers::<App>::default();
+    /// t.owns::<ConfigMap>();
+    /// assert_eq!(t.rules()[0].resources, ["configmaps"]);
+    /// ```
     pub fn rules(&self) -> Vec<Rule> {
         self.relations.iter().map(|r| r.rule.clone()).collect()
     }

@@ -29,6 +29,11 @@ pub struct Readiness {
 
 impl Readiness {
     /// Not there yet, with a reason.
+    ///
+    /// ```
+    /// let r = opkit::readiness::Readiness::pending("waiting for the StatefulSet");
+    /// assert_eq!(r.message, "waiting for the StatefulSet");
+    /// ```
     pub fn pending(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),

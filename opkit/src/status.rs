@@ -24,10 +24,22 @@ use crate::error::{Error, Result};
 use crate::operator::Object;
 
 /// Condition type: the object does what its spec asks.
+///
+/// ```
+/// assert_eq!(opkit::status::READY, "Ready");
+/// ```
 pub const READY: &str = "Ready";
 /// Condition type: the operator is working towards the spec.
+///
+/// ```
+/// assert_eq!(opkit::status::PROGRESSING, "Progressing");
+/// ```
 pub const PROGRESSING: &str = "Progressing";
 /// Condition type: the operator failed to act on the spec.
+///
+/// ```
+/// assert_eq!(opkit::status::DEGRADED, "Degraded");
+/// ```
 pub const DEGRADED: &str = "Degraded";
 
 /// A condition as a reconcile asks for it (times and generations are filled in by opkit).
@@ -116,11 +128,35 @@ impl<'a, K: Object> StatusWriter<'a, K> {
     }
 
     /// Sets `status.phase`.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// fn deploying(ctx: &Context<App>) {
+    ///     ctx.status().phase("Deploying");
+    /// }
+    /// ```
     pub fn phase(self, phase: impl Into<String>) -> Self {
         self.set("phase", phase.into())
     }
 
     /// Sets one status field by its JSON name.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// fn endpoint(ctx: &Context<App>) {
+    ///     ctx.status().set("url", format!("http://{}.default.svc", ctx.object().name_any()));
+    /// }
+    /// ```
     pub fn set(self, field: &str, value: impl Serialize) -> Self {
         match serde_json::to_value(value) {
             Ok(value) => {
@@ -134,6 +170,21 @@ impl<'a, K: Object> StatusWriter<'a, K> {
     }
 
     /// Edits the status as the operator's typed status struct `S`.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// #[derive(Default, Serialize, Deserialize)]
+    /// #[serde(rename_all = "camelCase")]
+    /// struct AppStatus { ready_replicas: i32 }
+    /// fn replicas(ctx: &Context<App>, ready: i32) {
+    ///     ctx.status().update(|s: &mut AppStatus| s.ready_replicas = ready);
+    /// }
+    /// ```
     pub fn update<S: Serialize + DeserializeOwned + Default>(
         self,
         edit: impl FnOnce(&mut S),
@@ -172,6 +223,18 @@ impl<'a, K: Object> StatusWriter<'a, K> {
     }
 
     /// Sets a condition; `lastTransitionTime` moves only if `status` differs from the live one.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// fn backed_up(ctx: &Context<App>) {
+    ///     ctx.status().condition("BackedUp", true, "BackupSucceeded", "last backup 5 minutes ago");
+    /// }
+    /// ```
     pub fn condition(
         self,
         type_: &str,
@@ -193,6 +256,18 @@ impl<'a, K: Object> StatusWriter<'a, K> {
     }
 
     /// Sets `Ready` to `ready` and `Progressing` to its opposite, with the same reason and message.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// fn available(ctx: &Context<App>) {
+    ///     ctx.status().ready(true, "Available", "3/3 replicas ready");
+    /// }
+    /// ```
     pub fn ready(self, ready: bool, reason: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         self.condition(READY, ready, reason, message.clone())
@@ -229,6 +304,20 @@ impl<'a, K: Object> StatusWriter<'a, K> {
     }
 
     /// Writes the status now instead of when the reconcile returns. Returns whether a write happened.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct AppSpec { pub image: String }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// async fn early(ctx: &Context<App>) -> opkit::Result<()> {
+    ///     let written = ctx.status().phase("Migrating").apply().await?;
+    ///     tracing::info!(written, "reported the migration");
+    ///     Ok(())
+    /// }
+    /// ```
     pub async fn apply(self) -> Result<bool> {
         flush(self.ctx).await
     }
