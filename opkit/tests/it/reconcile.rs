@@ -72,3 +72,54 @@ async fn a_restarted_operator_changes_nothing() {
     assert_eq!(stats.writes(), 0, "writes after restart: {stats:?}");
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_recreated_primary_with_the_same_name_is_reconciled() {
+    let mut h = Harness::start().await;
+    h.create("phoenix", spec(1)).await;
+    ready(&h, "phoenix").await;
+    h.widgets()
+        .delete("phoenix", &Default::default())
+        .await
+        .expect("delete");
+    let widgets = h.widgets();
+    eventually("the first widget to be gone", || {
+        let widgets = widgets.clone();
+        async move {
+            widgets
+                .get_opt("phoenix")
+                .await
+                .ok()?
+                .is_none()
+                .then_some(())
+        }
+    })
+    .await;
+    h.create("phoenix", spec(2)).await;
+    let again = ready(&h, "phoenix").await;
+    assert_eq!(
+        again.status.and_then(|s| s.phase).as_deref(),
+        Some("Running")
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_reconciles_finish() {
+    let mut h = Harness::start().await;
+    let mut s = spec(1);
+    s.delay_ms = Some(800);
+    h.create("slow", s).await;
+    eventually("the slow reconcile to start", || async {
+        (h.probe.in_flight.load(std::sync::atomic::Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    h.stop().await;
+    assert_eq!(
+        h.probe.in_flight.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "shutdown cut a reconcile short"
+    );
+    let w = h.widgets().get("slow").await.expect("get");
+    assert!(is_true(&w, "Ready"), "the drained reconcile did not finish its status write");
+}
