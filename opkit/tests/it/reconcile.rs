@@ -121,5 +121,8 @@ async fn shutdown_lets_in_flight_reconciles_finish() {
         "shutdown cut a reconcile short"
     );
     let w = h.widgets().get("slow").await.expect("get");
-    assert!(is_true(&w, "Ready"), "the drained reconcile did not finish its status write");
+    assert!(
+        is_true(&w, "Ready"),
+        "the drained reconcile did not finish its status write"
+    );
 }
