@@ -453,6 +453,10 @@ impl<K: Object> Context<K> {
         let generation = self.object.meta().generation;
         let (base, new) = {
             let draft = self.draft.lock().unwrap_or_else(|p| p.into_inner());
+            // Nothing reported: writing observedGeneration alone would claim an observation.
+            if draft.fields.is_empty() && draft.conditions.is_empty() {
+                return Ok(false);
+            }
             let base = draft
                 .base
                 .clone()
