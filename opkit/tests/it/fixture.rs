@@ -294,3 +294,48 @@ pub async fn ready(h: &Harness, name: &str) -> Widget {
     })
     .await
 }
+
+/// A cluster-scoped primary without a finalizer, owning a ConfigMap in `namespace`.
+#[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "test.opkit.dev",
+    version = "v1",
+    kind = "Gadget",
+    status = "GadgetStatus"
+)]
+#[operator(owns(ConfigMap))]
+pub struct GadgetSpec {
+    pub namespace: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+pub struct GadgetStatus {
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+struct GadgetConfig<'a>(&'a Gadget);
+
+impl Ensure for GadgetConfig<'_> {
+    type Object = ConfigMap;
+
+    fn desired(&self) -> ConfigMap {
+        ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(format!("gadget-{}", self.0.name_any())),
+                namespace: Some(self.0.spec.namespace.clone()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+}
+
+impl Reconcile for Gadget {
+    async fn reconcile(&self, ctx: &Context<Self>) -> opkit::Result<Action> {
+        ctx.ensure(GadgetConfig(self)).await?;
+        ctx.status()
+            .ready(true, "Configured", "the ConfigMap exists");
+        Ok(Action::done())
+    }
+}

@@ -2,6 +2,7 @@
 
 mod fixture;
 
+mod controllers;
 mod dependents;
 mod errors;
 mod events;

@@ -1,0 +1,83 @@
+//! Point 9: several controllers in one process; cluster-scoped primaries.
+
+use opkit::prelude::*;
+
+use crate::fixture::*;
+
+#[tokio::test]
+async fn two_controllers_share_a_process_and_a_cluster_scoped_primary_owns_a_namespaced_dependent()
+{
+    let env = opkit_envtest::TestEnv::start().await.expect("server");
+    env.install_crd::<Widget>().await.expect("widget crd");
+    env.install_crd::<Gadget>().await.expect("gadget crd");
+    let probe = std::sync::Arc::new(Probe::default());
+    let running = opkit::Manager::new(env.client())
+        .data(probe.clone())
+        .operator::<Widget>()
+        .operator::<Gadget>()
+        .start();
+
+    let widgets: Api<Widget> = Api::namespaced(env.client(), "default");
+    widgets
+        .create(&Default::default(), &Widget::new("w", spec(1)))
+        .await
+        .expect("widget");
+    let gadgets: Api<Gadget> = Api::all(env.client());
+    let gadget = Gadget::new(
+        "g",
+        GadgetSpec {
+            namespace: "default".into(),
+        },
+    );
+    let gadget = gadgets
+        .create(&Default::default(), &gadget)
+        .await
+        .expect("gadget");
+
+    let cms: Api<ConfigMap> = Api::namespaced(env.client(), "default");
+    let cm = eventually("the gadget's ConfigMap", || {
+        let cms = cms.clone();
+        async move { cms.get_opt("gadget-g").await.ok()? }
+    })
+    .await;
+    let owner = cm.metadata.owner_references.unwrap_or_default();
+    assert_eq!(owner.len(), 1);
+    assert_eq!(
+        (owner[0].kind.as_str(), owner[0].uid.as_str()),
+        ("Gadget", gadget.metadata.uid.as_deref().unwrap_or(""))
+    );
+    eventually("the gadget to be Ready", || {
+        let gadgets = gadgets.clone();
+        async move { is_ready_gadget(&gadgets.get("g").await.ok()?).then_some(()) }
+    })
+    .await;
+    eventually("the widget's ConfigMap", || {
+        let cms = cms.clone();
+        async move { cms.get_opt("w-config").await.ok()? }
+    })
+    .await;
+
+    gadgets
+        .delete("g", &Default::default())
+        .await
+        .expect("delete gadget");
+    eventually("the gadget's ConfigMap to be collected", || {
+        let cms = cms.clone();
+        async move { cms.get_opt("gadget-g").await.ok()?.is_none().then_some(()) }
+    })
+    .await;
+    let text = running.metrics().encode();
+    assert!(
+        text.contains("controller=\"widget\"") && text.contains("controller=\"gadget\""),
+        "{text}"
+    );
+    running.shutdown().await;
+}
+
+fn is_ready_gadget(g: &Gadget) -> bool {
+    g.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}
