@@ -92,7 +92,8 @@ type Install = Box<
     dyn Fn(
             &crate::embedded::Embedded,
         ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + '_>>
-        + Send,
+        + Send
+        + Sync,
 >;
 #[cfg(feature = "embedded")]
 type Progress = Box<
@@ -319,7 +320,7 @@ impl App {
         }
     }
 
-    /// Does what the arguments ask.
+    /// Does what the arguments ask; `run` stops on SIGINT or SIGTERM.
     ///
     /// ```
     /// # async fn f() -> opkit::Result<()> {
@@ -329,6 +330,23 @@ impl App {
     /// # Ok(()) }
     /// ```
     pub async fn execute(self, cli: Cli) -> Result<()> {
+        self.execute_until(cli, shutdown_signal()).await
+    }
+
+    /// Like [`App::execute`], but `run` stops when `shutdown` resolves (tests, embedding).
+    ///
+    /// ```
+    /// # async fn f() -> opkit::Result<()> {
+    /// use clap::Parser;
+    /// let cli = opkit::cli::Cli::parse_from(["demo-operator", "crd"]);
+    /// opkit::App::new("demo-operator").execute_until(cli, std::future::ready(())).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn execute_until(
+        self,
+        cli: Cli,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<()> {
         match &cli.command {
             Some(Command::Crd) => {
                 print!("{}", self.crd_yaml()?);
@@ -338,15 +356,15 @@ impl App {
                 print!("{}", self.rbac_yaml(namespace)?);
                 Ok(())
             }
-            Some(Command::Run) | None => self.serve(cli).await,
+            Some(Command::Run) | None => self.serve(cli, shutdown).await,
         }
     }
 
-    async fn serve(self, cli: Cli) -> Result<()> {
+    async fn serve(self, cli: Cli, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
         #[cfg(feature = "embedded")]
         if self.embedded && !cli.cluster {
             init_logging(cli.log_format, "warn");
-            return self.serve_embedded(cli.write_kubeconfig).await;
+            return self.serve_embedded(cli.write_kubeconfig, shutdown).await;
         }
         if cli.write_kubeconfig.is_some() {
             return Err(Error::Config(
@@ -367,14 +385,18 @@ impl App {
             .fold(Manager::new(client), |m, configure| configure(m));
         tracing::info!(controllers = ?manager.controllers(), "running");
         let running = manager.start();
-        shutdown_signal().await;
+        shutdown.await;
         tracing::info!("shutting down; waiting for in-flight reconciles");
         running.shutdown().await;
         Ok(())
     }
 
     #[cfg(feature = "embedded")]
-    async fn serve_embedded(self, kubeconfig: Option<PathBuf>) -> Result<()> {
+    async fn serve_embedded(
+        self,
+        kubeconfig: Option<PathBuf>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<()> {
         use crate::embedded::Embedded;
         println!("Starting the embedded API server...");
         let server = Embedded::start().await?;
@@ -408,7 +430,7 @@ impl App {
             }
         }
         println!("Press Ctrl-C to stop.");
-        shutdown_signal().await;
+        shutdown.await;
         println!("Shutting down...");
         running.shutdown().await;
         Ok(())

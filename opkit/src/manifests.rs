@@ -243,13 +243,17 @@ pub async fn apply_yaml(
     use kube::discovery::{Scope, pinned_kind};
     use serde::Deserialize;
 
-    let mut applied = Vec::new();
+    // Parse everything first: the YAML parser must not be held across an await.
+    let mut values = Vec::new();
     for document in serde_yaml_ng::Deserializer::from_str(yaml) {
         let value = serde_json::Value::deserialize(document)
             .map_err(|e| Error::Config(format!("reading YAML: {e}")))?;
-        if value.is_null() {
-            continue;
+        if !value.is_null() {
+            values.push(value);
         }
+    }
+    let mut applied = Vec::new();
+    for value in values {
         let object: DynamicObject = serde_json::from_value(value.clone())
             .map_err(|e| Error::serialization("reading a manifest", e))?;
         let types = object
