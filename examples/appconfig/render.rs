@@ -11,15 +11,28 @@ pub enum RenderError {
     #[error(
         "config key {key:?} renders to {rendered:?}, not a valid ConfigMap key (letters, digits, '-', '_', '.')"
     )]
-    InvalidKey { key: String, rendered: String },
+    InvalidKey {
+        /// The key in the spec.
+        key: String,
+        /// What it renders to.
+        rendered: String,
+    },
     /// A value names a variable the rule does not define.
     #[error(
         "config key {key:?} uses ${{{name}}}; only ${{ENVIRONMENT}} and ${{APPLICATION}} exist (write $${{ for a literal ${{)"
     )]
-    UnknownVariable { key: String, name: String },
+    UnknownVariable {
+        /// The key whose value uses it.
+        key: String,
+        /// The variable's name.
+        name: String,
+    },
     /// A `${` is never closed.
     #[error("config key {key:?} has a ${{ without its closing }}")]
-    Unclosed { key: String },
+    Unclosed {
+        /// The key whose value has it.
+        key: String,
+    },
 }
 
 /// The ConfigMap data for the spec's environment.
