@@ -92,7 +92,7 @@ remove() { az storage blob delete --only-show-errors --container-name "$BUCKET" 
 /// Uploads the dump under a timestamped name, then deletes this Backup's dumps (and only those:
 /// names made of a timestamp) older than the retention. Retention runs only after a successful
 /// upload, so failing backups never delete the last good one.
-const UPLOAD: &str = r#"name="$(date -u +%Y%m%dT%H%M%SZ).$EXT"
+pub const UPLOAD: &str = r#"name="$(date -u +%Y%m%dT%H%M%SZ).$EXT"
 cutoff="$(date -u -d "@$(( $(date +%s) - RETENTION_SECONDS ))" +%Y%m%dT%H%M%SZ)"
 upload /backup/dump "$name"
 echo "uploaded $PREFIX/$name"

@@ -219,6 +219,39 @@ async fn each_source_and_destination_gets_its_tools() {
             .count();
         assert!(secret_vars >= 2, "{pod}");
     }
+    // mysqldump and mongodump get the password from a file; quotes and backslashes survive.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let password = r#"a"b\c'd$e"#;
+    for (name, file, expected) in [
+        ("my", "my.cnf", "[client]\npassword=\"a\\\"b\\\\c'd$e\"\n"),
+        ("mongo", "mongodump.yaml", "password: 'a\"b\\c''d$e'\n"),
+    ] {
+        let cronjob = demo.cronjob(name).await;
+        let script = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["initContainers"]
+            [0]["command"][2]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let write = script
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .replace("/tmp/", "./");
+        let out = std::process::Command::new("sh")
+            .args(["-ec", &write])
+            .current_dir(dir.path())
+            .env("DB_PASSWORD", password)
+            .output()
+            .expect("sh runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let written = std::fs::read_to_string(dir.path().join(file)).expect("option file");
+        assert_eq!(written, expected);
+    }
+
     // The gcs key is mounted as a file, not passed in the environment.
     let my = demo.cronjob("my").await;
     let volumes = my["spec"]["jobTemplate"]["spec"]["template"]["spec"]["volumes"].to_string();
@@ -477,4 +510,56 @@ async fn status_follows_the_runs_of_the_cronjob() {
         .await;
     assert!(events.contains(&failed), "{events}");
     demo.stop().await;
+}
+
+/// Runs `script` with `sh -ec` after `prelude`, in `dir`, with the upload step's variables.
+fn shell(dir: &std::path::Path, prelude: &str, script: &str) -> std::process::Output {
+    std::process::Command::new("sh")
+        .arg("-ec")
+        .arg(format!("{prelude}\n{script}"))
+        .current_dir(dir)
+        .env("EXT", "pgdump")
+        .env("PREFIX", "default/orders")
+        .env("RETENTION", "7d")
+        .env("RETENTION_SECONDS", "604800")
+        .output()
+        .expect("sh runs")
+}
+
+#[test]
+fn retention_deletes_only_old_dumps_the_job_made() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let now = jiff::Timestamp::now();
+    let name = |age_days: i64| {
+        let at = now - jiff::SignedDuration::from_hours(24 * age_days);
+        format!("{}.pgdump", at.strftime("%Y%m%dT%H%M%SZ"))
+    };
+    let (old, recent) = (name(8), name(6));
+    // The provider's CLI is replaced by functions recording what the script asks of it.
+    let prelude = format!(
+        "upload() {{ echo \"upload $1 $2\" >> calls; }}
+list() {{ printf '%s\\n' {old} {recent} notes.txt 20000101T000000Z; }}
+remove() {{ echo \"remove $1\" >> calls; }}"
+    );
+    let out = shell(dir.path(), &prelude, job::UPLOAD);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let calls = std::fs::read_to_string(dir.path().join("calls")).expect("calls");
+    let calls: Vec<&str> = calls.lines().collect();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(calls[0].starts_with("upload /backup/dump ") && calls[0].ends_with(".pgdump"));
+    assert_eq!(calls[1], format!("remove {old}"));
+
+    // A failed upload deletes nothing.
+    let failing = prelude.replace("echo \"upload $1 $2\" >> calls;", "return 1;");
+    std::fs::remove_file(dir.path().join("calls")).expect("reset");
+    let out = shell(dir.path(), &failing, job::UPLOAD);
+    assert!(!out.status.success());
+    assert!(
+        !dir.path().join("calls").exists(),
+        "something was deleted after a failed upload"
+    );
 }
