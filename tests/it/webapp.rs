@@ -3,6 +3,9 @@
 
 // The example's own formatting settings apply to these files, not the tests'.
 #[rustfmt::skip]
+#[path = "../../examples/webapp/app.rs"]
+mod app;
+#[rustfmt::skip]
 #[path = "../../examples/webapp/reconcile.rs"]
 mod reconcile;
 #[rustfmt::skip]
@@ -370,4 +373,58 @@ async fn a_stalled_rollout_is_explained_not_stuck_deploying() {
         "Ready message does not explain the stall: {message}"
     );
     demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cargo_run_example_webapp_serves_the_sample_until_stopped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let cli = opkit::cli::Cli {
+        command: None,
+        log_format: opkit::cli::LogFormat::Human,
+        cluster: false,
+        write_kubeconfig: Some(kubeconfig.clone()),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let example = tokio::spawn(app::app().execute_until(cli, async {
+        let _ = stopped.await;
+    }));
+    let kubectl = opkit_envtest::tools::kubectl().expect("kubectl is available");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = std::process::Command::new(&kubectl)
+            .args([
+                "get",
+                "webapp",
+                "my-webapp",
+                "-o",
+                "jsonpath={.status.phase}",
+            ])
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .expect("kubectl runs");
+        if String::from_utf8_lossy(&out.stdout) == "Running" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "my-webapp never reached Running");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = std::process::Command::new(&kubectl)
+        .args([
+            "get",
+            "deployment",
+            "my-webapp",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .expect("kubectl runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "3");
+    let _ = stop.send(());
+    let result = tokio::time::timeout(Duration::from_secs(30), example).await;
+    assert!(
+        matches!(result, Ok(Ok(Ok(())))),
+        "the example did not stop cleanly: {result:?}"
+    );
 }
