@@ -111,7 +111,8 @@ async fn validate(backup: &Backup, ctx: &Context<Backup>) -> opkit::Result<u64> 
         .seconds(Seconds::Disallowed)
         .year(Year::Disallowed)
         .build()
-        .parse(&spec.schedule)
+        // The CronJob controller knows @midnight; the parser knows the same schedule as @daily.
+        .parse(&spec.schedule.replace("@midnight", "@daily"))
         .map_err(|e| {
             OpkitError::invalid_spec(format!(
                 "schedule {:?} is not a valid cron expression: {e}",

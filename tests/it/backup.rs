@@ -355,7 +355,7 @@ async fn invalid_backups_are_refused_or_reported_without_a_cronjob() {
     );
 
     // A missing Secret is reported; creating it is enough to converge (the operator watches Secrets).
-    let missing = backup("other", "mysql", "s3", "@daily", "4w")
+    let missing = backup("other", "mysql", "s3", "@midnight", "4w")
         .replace("db-credentials", "mysql-credentials");
     demo.kubectl.apply(&missing).await;
     demo.kubectl
