@@ -51,10 +51,10 @@ find /backups -name '*.sql.gz' -mmin "+$((RETENTION_DAYS * 1440))" -delete
 impl Reconcile for PostgreSQL {
     async fn reconcile(&self, ctx: &Context<Self>) -> opkit::Result<Action> {
         validate(self)?;
-        let password = existing_password(self, ctx).await?;
-        let password = match password {
+        let live = live_servers(self, ctx).await?;
+        let password = match existing_password(self, ctx).await? {
             Some(password) => password,
-            None if servers_exist(self, ctx).await? => {
+            None if live.is_some() => {
                 return Err(OpkitError::permanent(format!(
                     "the Secret {} holding the password the database was initialized with is gone; \
                      restore it (a new password would lock every client out)",
@@ -64,8 +64,12 @@ impl Reconcile for PostgreSQL {
             None => ByteString(Alphanumeric.sample_string(&mut rand::rng(), 32).into_bytes()),
         };
         ctx.ensure(Credentials { db: self, password }).await?;
-        let servers = ctx.ensure(Servers(self)).await?;
-        expand_volumes(self, ctx, servers.get()).await?;
+        // volumeClaimTemplates are immutable: the template keeps the size it was created with
+        // and larger sizes are applied to the claims themselves.
+        let created = live.as_ref().and_then(template_storage).map(|q| q.0);
+        expand_volumes(self, ctx, created.as_deref()).await?;
+        let storage = created.unwrap_or_else(|| self.spec.storage.clone());
+        let servers = ctx.ensure(Servers { db: self, storage }).await?;
         ctx.ensure(PeerService(self)).await?;
         ctx.ensure(ClientService(self)).await?;
 
@@ -157,30 +161,30 @@ async fn existing_password(
     Ok(secret.and_then(|s| s.data).and_then(|mut data| data.remove("password")))
 }
 
-async fn servers_exist(db: &PostgreSQL, ctx: &Context<PostgreSQL>) -> opkit::Result<bool> {
+async fn live_servers(
+    db: &PostgreSQL,
+    ctx: &Context<PostgreSQL>,
+) -> opkit::Result<Option<StatefulSet>> {
     let name = db.name_any();
     let namespace = db.namespace();
-    if ctx.cached::<StatefulSet>(namespace.as_deref(), &name).is_some() {
-        return Ok(true);
+    if let Some(live) = ctx.cached::<StatefulSet>(namespace.as_deref(), &name) {
+        return Ok(Some((*live).clone()));
     }
-    let live = ctx
-        .api::<StatefulSet>(namespace.as_deref())
+    ctx.api::<StatefulSet>(namespace.as_deref())
         .get_opt(&name)
         .await
-        .map_err(|e| OpkitError::kube(format!("reading StatefulSet {name}"), e))?;
-    Ok(live.is_some())
+        .map_err(|e| OpkitError::kube(format!("reading StatefulSet {name}"), e))
 }
 
-/// Grows the data volumes of existing replicas: a StatefulSet's volumeClaimTemplates are
-/// immutable, so a larger `spec.storage` is applied to each claim (the storage class must allow
+/// Grows the data volumes of existing replicas to `spec.storage` (the storage class must allow
 /// expansion). Shrinking a volume is impossible and refused.
 async fn expand_volumes(
     db: &PostgreSQL,
     ctx: &Context<PostgreSQL>,
-    servers: Option<&StatefulSet>,
+    created: Option<&str>,
 ) -> opkit::Result<()> {
-    let created = servers.and_then(template_storage).and_then(|q| gibibytes(&q.0));
-    let (Some(created), Some(wanted)) = (created, gibibytes(&db.spec.storage)) else {
+    let (Some(created), Some(wanted)) = (created.and_then(gibibytes), gibibytes(&db.spec.storage))
+    else {
         return Ok(());
     };
     if wanted < created {
@@ -369,13 +373,17 @@ impl Ensure for Credentials<'_> {
 }
 
 /// The servers: a StatefulSet named after the resource, so pods are `<name>-0`, `<name>-1`, …
-struct Servers<'a>(&'a PostgreSQL);
+struct Servers<'a> {
+    db: &'a PostgreSQL,
+    /// The size of the volumes of new replicas.
+    storage: String,
+}
 
 impl Ensure for Servers<'_> {
     type Object = StatefulSet;
 
     fn desired(&self) -> StatefulSet {
-        let db = self.0;
+        let db = self.db;
         let probe = |initial: i32, period: i32| Probe {
             exec: Some(ExecAction {
                 command: Some(vec![
@@ -424,7 +432,7 @@ impl Ensure for Servers<'_> {
             },
             spec: Some(PersistentVolumeClaimSpec {
                 access_modes: Some(vec!["ReadWriteOnce".into()]),
-                resources: Some(storage_request(&db.spec.storage)),
+                resources: Some(storage_request(&self.storage)),
                 ..Default::default()
             }),
             ..Default::default()

@@ -2,5 +2,7 @@
 
 mod appconfig;
 mod backup;
+mod platform;
+mod postgresql;
 mod support;
 mod webapp;

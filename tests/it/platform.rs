@@ -1,0 +1,506 @@
+//! The EcommercePlatform and PostgreSQL operators in one process with the real kubectl: the
+//! seed's production-store, ordering behind readiness gates, environment defaults, the cache
+//! toggle, monitoring with and without the Prometheus Operator's CRDs, refusal and deletion.
+
+#[rustfmt::skip]
+#[path = "../../examples/platform/monitoring.rs"]
+mod monitoring;
+#[rustfmt::skip]
+#[path = "../../examples/platform/reconcile.rs"]
+mod reconcile;
+#[rustfmt::skip]
+#[path = "../../examples/platform/types.rs"]
+mod types;
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+use monitoring::{PrometheusRule, ServiceMonitor};
+use opkit_envtest::TestEnv;
+use opkit_envtest::sim::Simulation;
+use postgresql::types::PostgreSQL;
+use types::EcommercePlatform;
+
+// The PostgreSQL operator the platform runs beside, as its `postgresql` module expects.
+use super::postgresql::Demo;
+use super::postgresql::operator as postgresql;
+
+const PRODUCTION_STORE: &str = include_str!("../../examples/platform/sample.yaml");
+
+fn platform(name: &str, environment: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: platform.example.com/v1
+kind: EcommercePlatform
+metadata:
+  name: {name}
+spec:
+  environment: {environment}
+  frontend:
+    image: shop/frontend:1.0
+  backend:
+    image: shop/backend:1.0
+{extra}"
+    )
+}
+
+async fn start(env: TestEnv) -> Demo {
+    env.install_crd::<EcommercePlatform>()
+        .await
+        .expect("CRD installs");
+    env.install_crd::<PostgreSQL>().await.expect("CRD installs");
+    Demo::start(env, |m| {
+        m.operator::<EcommercePlatform>().operator::<PostgreSQL>()
+    })
+}
+
+async fn demo() -> Demo {
+    start(TestEnv::start().await.expect("embedded API server starts")).await
+}
+
+async fn ready(demo: &Demo, name: &str) {
+    let target = format!("ecommerceplatform/{name}");
+    demo.ok(&["wait", "--for=condition=Ready", &target, "--timeout=60s"])
+        .await;
+}
+
+async fn jsonpath(demo: &Demo, what: &[&str], path: &str) -> String {
+    let mut args = vec!["get"];
+    args.extend_from_slice(what);
+    let path = format!("jsonpath={path}");
+    args.extend_from_slice(&["-o", &path]);
+    demo.ok(&args).await
+}
+
+fn condition(type_: &str, field: &str) -> String {
+    format!("{{.status.conditions[?(@.type==\"{type_}\")].{field}}}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_production_store_converges() {
+    let mut demo = demo().await;
+    demo.apply(PRODUCTION_STORE).await;
+    demo.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "ecommerceplatform/production-store",
+        "-n",
+        "ecommerce-prod",
+        "--timeout=60s",
+    ])
+    .await;
+
+    let all = demo
+        .ok(&[
+            "get",
+            "all",
+            "-l",
+            "platform=production-store",
+            "-n",
+            "ecommerce-prod",
+        ])
+        .await;
+    for object in [
+        "deployment.apps/production-store-frontend",
+        "deployment.apps/production-store-backend",
+        "deployment.apps/production-store-cache",
+        "statefulset.apps/production-store-db",
+        "service/production-store-db ",
+        "service/production-store-frontend",
+        "cronjob.batch/production-store-db-backup",
+    ] {
+        assert!(all.contains(object), "{object} is missing from:\n{all}");
+    }
+    let in_prod = |what: &'static str| [what, "-n", "ecommerce-prod"];
+    let db = jsonpath(
+        &demo,
+        &in_prod("postgresql/production-store-db"),
+        "{.spec.replicas} {.spec.storage} {.spec.version} {.spec.backup.enabled}",
+    )
+    .await;
+    assert_eq!(
+        db, "3 500Gi 14 true",
+        "production defaults, with the user's storage and version"
+    );
+    let replicas = jsonpath(
+        &demo,
+        &in_prod("deployment/production-store-frontend"),
+        "{.spec.replicas}",
+    )
+    .await;
+    assert_eq!(replicas, "5");
+    let endpoints = jsonpath(
+        &demo,
+        &in_prod("ecommerceplatform/production-store"),
+        "{.status.endpoints}",
+    )
+    .await;
+    let endpoints: serde_json::Value = serde_json::from_str(&endpoints).expect("endpoints JSON");
+    assert_eq!(endpoints["database"], "production-store-db:5432");
+    assert_eq!(endpoints["backend"], "http://production-store-backend:8080");
+    let phase = jsonpath(
+        &demo,
+        &in_prod("ecommerceplatform/production-store"),
+        "{.status.phase}",
+    )
+    .await;
+    assert_eq!(phase, "Running");
+    for component in ["Database", "Cache", "Backend", "Frontend", "Ingress"] {
+        let status = jsonpath(
+            &demo,
+            &in_prod("ecommerceplatform/production-store"),
+            &condition(component, "status"),
+        )
+        .await;
+        assert_eq!(status, "True", "{component}");
+    }
+    let monitoring = jsonpath(
+        &demo,
+        &in_prod("ecommerceplatform/production-store"),
+        &condition("Monitoring", "reason"),
+    )
+    .await;
+    assert_eq!(
+        monitoring, "Skipped",
+        "no Prometheus Operator CRDs on this server"
+    );
+    let ingress = jsonpath(
+        &demo,
+        &in_prod("ingress/production-store"),
+        "{.spec.rules[0].http.paths[*].path}",
+    )
+    .await;
+    assert_eq!(ingress, "/api /");
+    let secret = jsonpath(
+        &demo,
+        &in_prod("deployment/production-store-backend"),
+        "{.spec.template.spec.containers[0].env[?(@.name==\"DATABASE_PASSWORD\")].valueFrom.secretKeyRef.name}",
+    )
+    .await;
+    assert_eq!(secret, "production-store-db-credentials");
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backend_waits_for_the_database() {
+    let env = TestEnv::builder()
+        .simulation(Simulation::default().delay(Duration::from_millis(1500)))
+        .build()
+        .await
+        .expect("embedded API server starts");
+    let mut demo = start(env).await;
+    demo.apply(&platform("shop", "development", "")).await;
+    demo.wait_for(
+        &[
+            "get",
+            "statefulset",
+            "shop-db",
+            "-o",
+            "jsonpath={.metadata.name}",
+        ],
+        "shop-db",
+    )
+    .await;
+    demo.ok(&[
+        "annotate",
+        "statefulset",
+        "shop-db",
+        "envtest.opkit.dev/never-ready=true",
+    ])
+    .await;
+    // Well past the simulated delay: the cache is ready, the held database is not.
+    demo.wait_for(
+        &[
+            "get",
+            "ecommerceplatform",
+            "shop",
+            "-o",
+            &format!("jsonpath={}", condition("Cache", "status")),
+        ],
+        "True",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let deployments: Api<Deployment> = Api::namespaced(demo.client(), "default");
+    assert!(
+        deployments
+            .get_opt("shop-backend")
+            .await
+            .expect("get")
+            .is_none(),
+        "the backend started before the database"
+    );
+    assert!(
+        deployments
+            .get_opt("shop-frontend")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    let backend = jsonpath(
+        &demo,
+        &["ecommerceplatform", "shop"],
+        &condition("Backend", "reason"),
+    )
+    .await;
+    assert_eq!(backend, "WaitingForDependencies");
+    let out = demo.run(&["get", "ingress", "shop"], None).await;
+    assert!(
+        !out.status.success(),
+        "the Ingress opened before the frontend"
+    );
+
+    demo.ok(&[
+        "annotate",
+        "statefulset",
+        "shop-db",
+        "envtest.opkit.dev/never-ready-",
+    ])
+    .await;
+    demo.wait_for(
+        &[
+            "get",
+            "deployment",
+            "shop-backend",
+            "-o",
+            "jsonpath={.metadata.name}",
+        ],
+        "shop-backend",
+    )
+    .await;
+    ready(&demo, "shop").await;
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environments_give_defaults_and_user_values_win() {
+    let mut demo = demo().await;
+    demo.apply(&platform("dev", "development", "")).await;
+    demo.apply(&platform("stage", "staging", "")).await;
+    demo.apply(&platform(
+        "custom",
+        "production",
+        "  database:\n    replicas: 1\n    storage: 20Gi\n    backups: false\n    version: \"16\"\n",
+    ))
+    .await;
+    for name in ["dev", "stage", "custom"] {
+        ready(&demo, name).await;
+    }
+    let spec = "{.spec.replicas} {.spec.storage} {.spec.backup.enabled}";
+    assert_eq!(
+        jsonpath(&demo, &["postgresql", "dev-db"], spec).await,
+        "1 10Gi false"
+    );
+    assert_eq!(
+        jsonpath(&demo, &["postgresql", "stage-db"], spec).await,
+        "2 50Gi true"
+    );
+    assert_eq!(
+        jsonpath(&demo, &["postgresql", "custom-db"], spec).await,
+        "1 20Gi false"
+    );
+    assert_eq!(
+        jsonpath(&demo, &["deployment", "stage-backend"], "{.spec.replicas}").await,
+        "2"
+    );
+    assert_eq!(
+        jsonpath(
+            &demo,
+            &["deployment", "custom-frontend"],
+            "{.spec.replicas}"
+        )
+        .await,
+        "3"
+    );
+    let env = jsonpath(
+        &demo,
+        &["deployment", "stage-backend"],
+        "{.spec.template.spec.containers[0].env[?(@.name==\"ENVIRONMENT\")].value}",
+    )
+    .await;
+    assert_eq!(env, "staging");
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_the_cache_deletes_redis() {
+    let mut demo = demo().await;
+    demo.apply(&platform("shop", "development", "")).await;
+    ready(&demo, "shop").await;
+    let redis = "{.spec.template.spec.containers[0].env[?(@.name==\"REDIS_URL\")].value}";
+    assert_eq!(
+        jsonpath(&demo, &["deployment", "shop-backend"], redis).await,
+        "redis://shop-cache:6379"
+    );
+
+    demo.ok(&[
+        "patch",
+        "ecommerceplatform",
+        "shop",
+        "--type=merge",
+        "-p={\"spec\":{\"cache\":{\"enabled\":false}}}",
+    ])
+    .await;
+    demo.wait_gone(&["deployment", "shop-cache"]).await;
+    demo.wait_gone(&["service", "shop-cache"]).await;
+    demo.wait_for(
+        &[
+            "get",
+            "deployment",
+            "shop-backend",
+            "-o",
+            &format!("jsonpath={redis}"),
+        ],
+        "",
+    )
+    .await;
+    demo.wait_for(
+        &[
+            "get",
+            "ecommerceplatform",
+            "shop",
+            "-o",
+            &format!("jsonpath={}", condition("Cache", "reason")),
+        ],
+        "Disabled",
+    )
+    .await;
+    ready(&demo, "shop").await;
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitoring_objects_exist_only_where_their_crds_do() {
+    let env = TestEnv::start().await.expect("embedded API server starts");
+    env.install_crd::<ServiceMonitor>()
+        .await
+        .expect("CRD installs");
+    env.install_crd::<PrometheusRule>()
+        .await
+        .expect("CRD installs");
+    let mut demo = start(env).await;
+    demo.apply(&platform("shop", "production", "")).await;
+    ready(&demo, "shop").await;
+    let reason = jsonpath(
+        &demo,
+        &["ecommerceplatform", "shop"],
+        &condition("Monitoring", "reason"),
+    )
+    .await;
+    assert_eq!(reason, "Configured");
+    let selector = jsonpath(
+        &demo,
+        &["servicemonitor", "shop"],
+        "{.spec.selector.matchLabels}",
+    )
+    .await;
+    assert!(selector.contains("backend"), "{selector}");
+    let severity = jsonpath(
+        &demo,
+        &["prometheusrule", "shop"],
+        "{.spec.groups[0].rules[0].labels.severity}",
+    )
+    .await;
+    assert_eq!(severity, "critical");
+    assert_eq!(
+        jsonpath(
+            &demo,
+            &["prometheusrule", "shop"],
+            "{.metadata.labels.platform}"
+        )
+        .await,
+        "shop"
+    );
+
+    demo.ok(&[
+        "patch",
+        "ecommerceplatform",
+        "shop",
+        "--type=merge",
+        "-p={\"spec\":{\"monitoring\":{\"enabled\":false}}}",
+    ])
+    .await;
+    demo.wait_gone(&["servicemonitor", "shop"]).await;
+    demo.wait_gone(&["prometheusrule", "shop"]).await;
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_platforms_are_refused() {
+    let mut demo = demo().await;
+    let cases = [
+        (platform("bad", "prod", ""), "spec.environment"),
+        (
+            platform("bad", "production", "")
+                .replace("image: shop/frontend:1.0", "replicas: 0\n    image: x"),
+            "spec.frontend.replicas",
+        ),
+        (
+            platform("bad", "production", "  database:\n    storage: 10GB\n"),
+            "spec.database.storage",
+        ),
+        (
+            platform("bad", "production", "  database:\n    version: \"9\"\n"),
+            "spec.database.version",
+        ),
+        (
+            platform("bad", "production", "  database:\n    type: oracle\n"),
+            "spec.database.type",
+        ),
+    ];
+    for (manifest, field) in cases {
+        let stderr = demo.refused(&manifest).await;
+        assert!(
+            stderr.contains(field),
+            "the error does not name {field}: {stderr}"
+        );
+    }
+    demo.apply(&platform(
+        "legacy",
+        "production",
+        "  database:\n    type: mysql\n",
+    ))
+    .await;
+    demo.wait_for(
+        &[
+            "get",
+            "ecommerceplatform",
+            "legacy",
+            "-o",
+            &format!("jsonpath={}", condition("Degraded", "reason")),
+        ],
+        "InvalidSpec",
+    )
+    .await;
+    let out = demo.run(&["get", "postgresql", "legacy-db"], None).await;
+    assert!(
+        !out.status.success(),
+        "a database was created for an unsupported type"
+    );
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_platform_removes_every_component() {
+    let mut demo = demo().await;
+    demo.apply(&platform("shop", "staging", "")).await;
+    ready(&demo, "shop").await;
+    demo.ok(&["delete", "ecommerceplatform", "shop"]).await;
+    for what in [
+        ["postgresql", "shop-db"],
+        ["statefulset", "shop-db"],
+        ["secret", "shop-db-credentials"],
+        ["cronjob", "shop-db-backup"],
+        ["deployment", "shop-backend"],
+        ["deployment", "shop-frontend"],
+        ["deployment", "shop-cache"],
+        ["service", "shop-frontend"],
+        ["ingress", "shop"],
+    ] {
+        demo.wait_gone(&what).await;
+    }
+    let all = demo.run(&["get", "all", "-l", "platform=shop"], None).await;
+    let stdout = String::from_utf8_lossy(&all.stdout);
+    assert!(stdout.trim().is_empty(), "left behind:\n{stdout}");
+    demo.stop().await;
+}

@@ -1,0 +1,644 @@
+//! The PostgreSQL operator with the real kubectl: the seed's `test-db` script, credentials that
+//! survive every reconcile, backups only once the database is ready, rolling changes, refusal of
+//! invalid specs and deletion of everything it created.
+
+#[rustfmt::skip]
+#[path = "../../examples/postgresql/mod.rs"]
+pub mod operator;
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use operator::types::PostgreSQL;
+use opkit_envtest::TestEnv;
+use opkit_envtest::sim::Simulation;
+
+use super::support::{Kubectl, PATIENCE};
+
+/// An operator running in-process against its own embedded API server, driven through kubectl
+/// (shared with the platform tests, which run two operators).
+pub struct Demo {
+    pub env: TestEnv,
+    kubectl: Kubectl,
+    running: Option<opkit::Running>,
+}
+
+impl std::ops::Deref for Demo {
+    type Target = Kubectl;
+
+    fn deref(&self) -> &Kubectl {
+        &self.kubectl
+    }
+}
+
+impl Demo {
+    /// Runs the controllers `manager` adds against `env`, whose CRDs are installed.
+    pub fn start(env: TestEnv, manager: impl FnOnce(opkit::Manager) -> opkit::Manager) -> Demo {
+        let kubectl = Kubectl::new(&env);
+        let running = Some(manager(opkit::Manager::new(env.client())).start());
+        Demo {
+            env,
+            kubectl,
+            running,
+        }
+    }
+
+    pub fn client(&self) -> kube::Client {
+        self.env.client()
+    }
+
+    /// Polls until `kubectl get <what>` answers NotFound.
+    pub async fn wait_gone(&self, what: &[&str]) {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let mut args = vec!["get"];
+        args.extend_from_slice(what);
+        loop {
+            let out = self.run(&args, None).await;
+            if String::from_utf8_lossy(&out.stderr).contains("NotFound") {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} still exists",
+                what.join(" ")
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Stops the operator, waiting for in-flight reconciles.
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+}
+
+const TEST_DB: &str = "apiVersion: database.example.com/v1
+kind: PostgreSQL
+metadata:
+  name: test-db
+spec:
+  version: \"14\"
+  storage: \"1Gi\"
+  replicas: 1
+";
+
+const WITH_BACKUPS: &str = "apiVersion: database.example.com/v1
+kind: PostgreSQL
+metadata:
+  name: test-db
+spec:
+  version: \"14\"
+  storage: \"1Gi\"
+  replicas: 1
+  backup:
+    enabled: true
+    schedule: \"0 3 * * *\"
+    retention: \"7d\"
+";
+
+async fn start(env: TestEnv) -> Demo {
+    env.install_crd::<PostgreSQL>().await.expect("CRD installs");
+    Demo::start(env, |m| m.operator::<PostgreSQL>())
+}
+
+async fn demo() -> Demo {
+    start(TestEnv::start().await.expect("embedded API server starts")).await
+}
+
+/// A server whose workloads take long enough to become ready that a test can hold them first.
+async fn slow_demo() -> Demo {
+    let env = TestEnv::builder()
+        .simulation(Simulation::default().delay(Duration::from_millis(1500)))
+        .build()
+        .await
+        .expect("embedded API server starts");
+    start(env).await
+}
+
+async fn ready(demo: &Demo) {
+    demo.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "postgresql/test-db",
+        "--timeout=60s",
+    ])
+    .await;
+}
+
+async fn password(demo: &Demo) -> Vec<u8> {
+    let secrets: Api<Secret> = Api::namespaced(demo.client(), "default");
+    let secret = secrets
+        .get("test-db-credentials")
+        .await
+        .expect("the credentials Secret exists");
+    secret
+        .data
+        .and_then(|d| d.get("password").cloned())
+        .expect("a password")
+        .0
+}
+
+async fn jsonpath(demo: &Demo, what: &[&str], path: &str) -> String {
+    let mut args = vec!["get"];
+    args.extend_from_slice(what);
+    let path = format!("jsonpath={path}");
+    args.extend_from_slice(&["-o", &path]);
+    demo.ok(&args).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_test_db_becomes_ready() {
+    let mut demo = demo().await;
+    demo.apply(TEST_DB).await;
+    ready(&demo).await;
+
+    let sts = demo
+        .ok(&["get", "statefulset", "test-db", "-o", "json"])
+        .await;
+    let sts: serde_json::Value = serde_json::from_str(&sts).expect("StatefulSet JSON");
+    let pod = &sts["spec"]["template"]["spec"];
+    assert_eq!(pod["containers"][0]["image"], "postgres:14");
+    assert_eq!(sts["spec"]["serviceName"], "test-db-headless");
+    let claim = &sts["spec"]["volumeClaimTemplates"][0];
+    assert_eq!(claim["metadata"]["name"], "data");
+    assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "1Gi");
+    assert_eq!(
+        sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"],
+        "Delete"
+    );
+    assert_eq!(
+        sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenScaled"],
+        "Retain"
+    );
+    let env = pod["containers"][0]["env"].to_string();
+    assert!(
+        env.contains("test-db-credentials"),
+        "the password comes from the Secret: {env}"
+    );
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+
+    assert_eq!(
+        jsonpath(&demo, &["service", "test-db-headless"], "{.spec.clusterIP}").await,
+        "None"
+    );
+    let selector = jsonpath(&demo, &["service", "test-db"], "{.spec.selector}").await;
+    assert!(
+        selector.contains("test-db-0"),
+        "clients reach the primary only: {selector}"
+    );
+
+    let username = jsonpath(
+        &demo,
+        &["secret", "test-db-credentials"],
+        "{.data.username}",
+    )
+    .await;
+    assert_eq!(username, "cG9zdGdyZXM=", "username is postgres");
+    let secret = password(&demo).await;
+    assert_eq!(secret.len(), 32);
+    assert!(secret.iter().all(u8::is_ascii_alphanumeric));
+
+    let out = demo.run(&["get", "cronjob", "test-db-backup"], None).await;
+    assert!(!out.status.success(), "backups are off by default");
+    let table = demo.ok(&["get", "pg"]).await;
+    assert!(
+        table.contains("test-db   14        1          Running"),
+        "{table}"
+    );
+    let status = jsonpath(
+        &demo,
+        &["postgresql", "test-db"],
+        "{.status.endpoint} {.status.version}",
+    )
+    .await;
+    assert_eq!(status, "test-db.default.svc:5432 14");
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_generated_once_and_never_logged() {
+    let mut demo = demo().await;
+    demo.apply(TEST_DB).await;
+    ready(&demo).await;
+    let first = password(&demo).await;
+
+    demo.ok(&[
+        "patch",
+        "postgresql",
+        "test-db",
+        "--type=merge",
+        "-p={\"spec\":{\"replicas\":2}}",
+    ])
+    .await;
+    demo.wait_for(
+        &[
+            "get",
+            "statefulset",
+            "test-db",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ],
+        "2",
+    )
+    .await;
+    demo.ok(&["label", "postgresql", "test-db", "team=payments"])
+        .await;
+    demo.wait_for(
+        &[
+            "get",
+            "secret",
+            "test-db-credentials",
+            "-o",
+            "jsonpath={.metadata.labels.team}",
+        ],
+        "payments",
+    )
+    .await;
+    demo.stop().await;
+    let restarted = Demo::start(demo.env, |m| m.operator::<PostgreSQL>());
+    ready(&restarted).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(password(&restarted).await, first, "the password changed");
+
+    let text = String::from_utf8(first.clone()).expect("alphanumeric");
+    let events = restarted.ok(&["get", "events", "-o", "yaml"]).await;
+    assert!(events.contains("test-db-credentials"), "{events}");
+    assert!(!events.contains(&text), "an event carries the password");
+    let mut restarted = restarted;
+    restarted.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_secret_is_not_silently_replaced() {
+    let mut demo = demo().await;
+    demo.apply(TEST_DB).await;
+    ready(&demo).await;
+    let secrets: Api<Secret> = Api::namespaced(demo.client(), "default");
+    let owner = secrets
+        .get("test-db-credentials")
+        .await
+        .expect("Secret")
+        .metadata
+        .owner_references;
+    assert!(owner.is_some_and(|o| o.iter().any(|r| r.kind == "PostgreSQL")));
+    demo.ok(&["delete", "secret", "test-db-credentials"]).await;
+    demo.ok(&[
+        "wait",
+        "--for=condition=Degraded",
+        "postgresql/test-db",
+        "--timeout=30s",
+    ])
+    .await;
+    let message = jsonpath(
+        &demo,
+        &["postgresql", "test-db"],
+        "{.status.conditions[?(@.type==\"Degraded\")].message}",
+    )
+    .await;
+    assert!(message.contains("restore it"), "{message}");
+    let out = demo
+        .run(&["get", "secret", "test-db-credentials"], None)
+        .await;
+    assert!(
+        !out.status.success(),
+        "a new password was generated for an initialized database"
+    );
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_are_scheduled_only_once_the_database_is_ready() {
+    let mut demo = slow_demo().await;
+    demo.apply(WITH_BACKUPS).await;
+    demo.wait_for(
+        &[
+            "get",
+            "statefulset",
+            "test-db",
+            "-o",
+            "jsonpath={.metadata.name}",
+        ],
+        "test-db",
+    )
+    .await;
+    demo.ok(&[
+        "annotate",
+        "statefulset",
+        "test-db",
+        "envtest.opkit.dev/never-ready=true",
+    ])
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let reason = jsonpath(
+        &demo,
+        &["postgresql", "test-db"],
+        "{.status.conditions[?(@.type==\"BackupScheduled\")].reason}",
+    )
+    .await;
+    assert_eq!(reason, "WaitingForDatabase");
+    let out = demo.run(&["get", "cronjob", "test-db-backup"], None).await;
+    assert!(
+        !out.status.success(),
+        "a backup CronJob exists before the database is ready"
+    );
+
+    demo.ok(&[
+        "annotate",
+        "statefulset",
+        "test-db",
+        "envtest.opkit.dev/never-ready-",
+    ])
+    .await;
+    ready(&demo).await;
+    demo.wait_for(
+        &[
+            "get",
+            "cronjob",
+            "test-db-backup",
+            "-o",
+            "jsonpath={.spec.schedule}",
+        ],
+        "0 3 * * *",
+    )
+    .await;
+    let policy = jsonpath(
+        &demo,
+        &["cronjob", "test-db-backup"],
+        "{.spec.concurrencyPolicy}",
+    )
+    .await;
+    assert_eq!(policy, "Forbid");
+    let env = jsonpath(
+        &demo,
+        &["cronjob", "test-db-backup"],
+        "{.spec.jobTemplate.spec.template.spec.containers[0].env}",
+    )
+    .await;
+    assert!(
+        env.contains("RETENTION_DAYS") && env.contains("\"7\""),
+        "{env}"
+    );
+    demo.ok(&["get", "pvc", "test-db-backup"]).await;
+
+    demo.ok(&[
+        "patch",
+        "postgresql",
+        "test-db",
+        "--type=merge",
+        "-p={\"spec\":{\"backup\":{\"enabled\":false}}}",
+    ])
+    .await;
+    demo.wait_gone(&["cronjob", "test-db-backup"]).await;
+    demo.wait_gone(&["pvc", "test-db-backup"]).await;
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_and_upgrades_roll_the_statefulset_and_downgrades_are_refused() {
+    let mut demo = demo().await;
+    demo.apply(TEST_DB).await;
+    ready(&demo).await;
+    demo.ok(&[
+        "patch",
+        "postgresql",
+        "test-db",
+        "--type=merge",
+        "-p={\"spec\":{\"replicas\":3}}",
+    ])
+    .await;
+    demo.wait_for(
+        &[
+            "get",
+            "postgresql",
+            "test-db",
+            "-o",
+            "jsonpath={.status.readyReplicas}",
+        ],
+        "3",
+    )
+    .await;
+
+    demo.ok(&[
+        "patch",
+        "postgresql",
+        "test-db",
+        "--type=merge",
+        "-p={\"spec\":{\"version\":\"15\"}}",
+    ])
+    .await;
+    demo.wait_for(
+        &[
+            "get",
+            "statefulset",
+            "test-db",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ],
+        "postgres:15",
+    )
+    .await;
+    demo.wait_for(
+        &[
+            "get",
+            "postgresql",
+            "test-db",
+            "-o",
+            "jsonpath={.status.version}",
+        ],
+        "15",
+    )
+    .await;
+
+    demo.ok(&[
+        "patch",
+        "postgresql",
+        "test-db",
+        "--type=merge",
+        "-p={\"spec\":{\"version\":\"14\"}}",
+    ])
+    .await;
+    demo.wait_for(
+        &[
+            "get",
+            "postgresql",
+            "test-db",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Degraded\")].reason}",
+        ],
+        "InvalidSpec",
+    )
+    .await;
+    let image = jsonpath(
+        &demo,
+        &["statefulset", "test-db"],
+        "{.spec.template.spec.containers[0].image}",
+    )
+    .await;
+    assert_eq!(image, "postgres:15", "a downgrade reached the StatefulSet");
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn growing_storage_expands_the_claims_and_shrinking_is_refused() {
+    let mut demo = demo().await;
+    demo.apply(TEST_DB).await;
+    ready(&demo).await;
+    // The embedded server has no StatefulSet controller to create the claim; make it as it would.
+    demo.apply(
+        "apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: data-test-db-0
+spec:
+  accessModes: [ReadWriteOnce]
+  resources:
+    requests:
+      storage: 1Gi
+",
+    )
+    .await;
+    demo.ok(&[
+        "patch",
+        "postgresql",
+        "test-db",
+        "--type=merge",
+        "-p={\"spec\":{\"storage\":\"5Gi\"}}",
+    ])
+    .await;
+    demo.wait_for(
+        &[
+            "get",
+            "pvc",
+            "data-test-db-0",
+            "-o",
+            "jsonpath={.spec.resources.requests.storage}",
+        ],
+        "5Gi",
+    )
+    .await;
+    let template = jsonpath(
+        &demo,
+        &["statefulset", "test-db"],
+        "{.spec.volumeClaimTemplates[0].spec.resources.requests.storage}",
+    )
+    .await;
+    assert_eq!(template, "1Gi", "volumeClaimTemplates are immutable");
+
+    demo.ok(&[
+        "patch",
+        "postgresql",
+        "test-db",
+        "--type=merge",
+        "-p={\"spec\":{\"storage\":\"0Gi\"}}",
+    ])
+    .await;
+    demo.wait_for(
+        &[
+            "get",
+            "postgresql",
+            "test-db",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Degraded\")].reason}",
+        ],
+        "InvalidSpec",
+    )
+    .await;
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_removes_everything_it_created() {
+    let mut demo = demo().await;
+    demo.apply(WITH_BACKUPS).await;
+    ready(&demo).await;
+    demo.wait_for(
+        &[
+            "get",
+            "cronjob",
+            "test-db-backup",
+            "-o",
+            "jsonpath={.metadata.name}",
+        ],
+        "test-db-backup",
+    )
+    .await;
+    demo.ok(&["delete", "postgresql", "test-db"]).await;
+    for what in [
+        ["statefulset", "test-db"],
+        ["service", "test-db"],
+        ["service", "test-db-headless"],
+        ["secret", "test-db-credentials"],
+        ["cronjob", "test-db-backup"],
+        ["pvc", "test-db-backup"],
+    ] {
+        demo.wait_gone(&what).await;
+    }
+    let statefulsets: Api<StatefulSet> = Api::namespaced(demo.client(), "default");
+    assert!(
+        statefulsets
+            .list(&Default::default())
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+    );
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_specs_are_refused() {
+    let mut demo = demo().await;
+    let cases = [
+        ("version: \"11\"\n  storage: 1Gi", "spec.version"),
+        ("version: \"14\"\n  storage: 1G", "spec.storage"),
+        (
+            "version: \"14\"\n  storage: 1Gi\n  replicas: 0",
+            "spec.replicas",
+        ),
+        (
+            "version: \"14\"\n  storage: 1Gi\n  replicas: 6",
+            "spec.replicas",
+        ),
+        (
+            "version: \"14\"\n  storage: 1Gi\n  backup:\n    retention: 30 days",
+            "spec.backup.retention",
+        ),
+        (
+            "version: \"14\"\n  storage: 1Gi\n  backup:\n    schedule: every night",
+            "spec.backup.schedule",
+        ),
+        ("storage: 1Gi", "spec.version"),
+    ];
+    for (spec, field) in cases {
+        let manifest = format!(
+            "apiVersion: database.example.com/v1\nkind: PostgreSQL\nmetadata:\n  name: bad\nspec:\n  {spec}\n"
+        );
+        let stderr = demo.refused(&manifest).await;
+        assert!(
+            stderr.contains(field),
+            "the error does not name {field}: {stderr}"
+        );
+    }
+
+    // The schema checks the shape of the schedule; the operator checks that cron accepts it.
+    let manifest = WITH_BACKUPS.replace("0 3 * * *", "61 * * * *");
+    demo.apply(&manifest).await;
+    demo.wait_for(
+        &[
+            "get",
+            "postgresql",
+            "test-db",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Degraded\")].reason}",
+        ],
+        "InvalidSpec",
+    )
+    .await;
+    let out = demo.run(&["get", "statefulset", "test-db"], None).await;
+    assert!(!out.status.success(), "an invalid spec was acted upon");
+    demo.stop().await;
+}
