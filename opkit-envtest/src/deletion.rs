@@ -156,10 +156,12 @@ pub(crate) fn remove_finalizer(
 pub(crate) fn finish_or_put(txn: &mut Txn<'_>, storage: &str, obj: Value) -> Arc<Value> {
     let namespace = meta_str(&obj, "namespace").to_string();
     let name = meta_str(&obj, "name").to_string();
-    if meta::is_deleting(&obj) && meta::has_no_finalizers(&obj) && storage != "/namespaces" {
-        if let Some(last) = txn.remove_as(storage, &namespace, &name, Some(obj.clone())) {
-            return last;
-        }
+    if meta::is_deleting(&obj)
+        && meta::has_no_finalizers(&obj)
+        && storage != "/namespaces"
+        && let Some(last) = txn.remove_as(storage, &namespace, &name, Some(obj.clone()))
+    {
+        return last;
     }
     txn.put(storage, obj)
 }

@@ -73,6 +73,10 @@ pub(crate) fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
 
 type Objects = BTreeMap<(String, String), Arc<Value>>;
 
+/// Stored objects in (namespace, name) order, as lists walk them.
+pub(crate) type ObjectIter<'a> =
+    Box<dyn Iterator<Item = (&'a (String, String), &'a Arc<Value>)> + 'a>;
+
 pub(crate) struct State {
     rv: u64,
     objects: HashMap<Arc<str>, Objects>,
@@ -197,7 +201,7 @@ impl State {
         storage: &str,
         namespace: Option<&'a str>,
         after: Option<&(String, String)>,
-    ) -> Box<dyn Iterator<Item = (&'a (String, String), &'a Arc<Value>)> + 'a> {
+    ) -> ObjectIter<'a> {
         let Some(objects) = self.objects.get(storage) else {
             return Box::new(std::iter::empty());
         };

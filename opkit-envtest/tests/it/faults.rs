@@ -73,10 +73,14 @@ async fn too_many_requests_carries_retry_after() {
             retry_after_seconds: 7,
         },
     );
+    // kube::Client retries 429 by default; this one shows the raw answer.
+    let mut config = kube::Config::new(env.url().parse().unwrap());
+    config.default_retry = false;
+    let client = kube::Client::try_from(config).unwrap();
     let request = http::Request::get("/api/v1/namespaces/default/configmaps")
         .body(Vec::new())
         .unwrap();
-    let response = env.client().send(request.map(Into::into)).await.unwrap();
+    let response = client.send(request.map(Into::into)).await.unwrap();
     assert_eq!(response.status().as_u16(), 429);
     assert_eq!(
         response.headers().get("retry-after").map(|v| v.as_bytes()),
