@@ -77,7 +77,12 @@ impl Reconcile for PostgreSQL {
         let backup_name = backup_name(self);
         let scheduled = ctx.cached::<CronJob>(self.namespace().as_deref(), &backup_name).is_some();
         // Backups of a database that never started would fail every night; wait for it once.
-        let backup = if !self.spec.backup.enabled || rollout.ready || scheduled {
+        let backup = if !self.spec.backup.enabled {
+            // Turning backups off stops new dumps; the dumps taken so far stay on their volume
+            // until the database itself is deleted.
+            ctx.ensure(BackupJob(self)).await?;
+            false
+        } else if rollout.ready || scheduled {
             ctx.ensure(BackupVolume(self)).await?;
             ctx.ensure(BackupJob(self)).await?.get().is_some()
         } else {
@@ -544,10 +549,6 @@ impl Ensure for BackupVolume<'_> {
             }),
             ..Default::default()
         }
-    }
-
-    fn enabled(&self) -> bool {
-        self.0.spec.backup.enabled
     }
 }
 

@@ -393,7 +393,7 @@ async fn backups_are_scheduled_only_once_the_database_is_ready() {
     ])
     .await;
     demo.wait_gone(&["cronjob", "test-db-backup"]).await;
-    demo.wait_gone(&["pvc", "test-db-backup"]).await;
+    demo.ok(&["get", "pvc", "test-db-backup"]).await;
     demo.stop().await;
 }
 
