@@ -5,16 +5,11 @@
 //! `-- --cluster` uses the current kubeconfig context instead; `-- crd` and `-- rbac` print
 //! manifests.
 
+mod app;
 mod reconcile;
 mod render;
 mod types;
 
-pub use types::{AppConfig, AppConfigSpec, AppConfigStatus, Environment};
-
 fn main() -> std::process::ExitCode {
-    opkit::App::new("appconfig-operator")
-        .operator::<AppConfig>()
-        .embedded()
-        .sample(include_str!("sample.yaml"))
-        .run()
+    app::app().run()
 }

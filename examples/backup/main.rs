@@ -5,16 +5,11 @@
 //! S3); `-- --cluster` uses the current kubeconfig context instead; `-- crd` and `-- rbac` print
 //! manifests.
 
+mod app;
 mod job;
 mod reconcile;
 mod types;
 
-pub use types::{Backup, BackupSpec, BackupStatus};
-
 fn main() -> std::process::ExitCode {
-    opkit::App::new("backup-operator")
-        .operator::<Backup>()
-        .embedded()
-        .sample(include_str!("sample.yaml"))
-        .run()
+    app::app().run()
 }

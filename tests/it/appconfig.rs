@@ -2,6 +2,9 @@
 //! Deployments that use the ConfigMap only when its data changes, refusal of bad input.
 
 #[rustfmt::skip]
+#[path = "../../examples/appconfig/app.rs"]
+mod app;
+#[rustfmt::skip]
 #[path = "../../examples/appconfig/reconcile.rs"]
 mod reconcile;
 #[rustfmt::skip]
@@ -17,7 +20,7 @@ use std::time::{Duration, Instant};
 use opkit_envtest::TestEnv;
 use types::{AppConfig, AppConfigSpec, Environment};
 
-use super::support::{Kubectl, PATIENCE};
+use super::support::{Kubectl, PATIENCE, Served};
 
 fn app_config(config: &str) -> String {
     format!(
@@ -447,4 +450,38 @@ fn variables_are_substituted_and_escapable() {
     }
     assert!(render::render(&spec(Environment::Dev, &[("dev.", "x")])).is_err());
     assert!(render::render(&spec(Environment::Dev, &[("a b", "x")])).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cargo_run_example_appconfig_serves_the_sample_until_stopped() {
+    let served = Served::start(app::app());
+    served.wait_exists("appconfig/shop").await;
+    let kubectl = &served.kubectl;
+    kubectl
+        .ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "appconfig/shop",
+            "--timeout=30s",
+        ])
+        .await;
+    let level = kubectl
+        .jsonpath("configmap/shop-config", "{.data.LOG_LEVEL}")
+        .await;
+    assert_eq!(level, "warn");
+    kubectl
+        .ok(&["rollout", "status", "deployment/shop", "--timeout=30s"])
+        .await;
+    served.stop().await;
+}
+
+#[test]
+fn the_manifests_carry_the_validation_and_least_privilege() {
+    let app = app::app();
+    let crd = app.crd_yaml().expect("CRD YAML");
+    assert!(crd.contains("- dev\n") && crd.contains("- prod\n"), "{crd}");
+    assert!(crd.contains("maxLength: 56"), "{crd}");
+    let rbac = app.rbac_yaml("operators").expect("RBAC YAML");
+    assert!(!rbac.contains('*'), "{rbac}");
+    assert!(!rbac.contains("secrets"), "{rbac}");
 }

@@ -3,6 +3,9 @@
 //! as the embedded server's CronJob simulation produces them.
 
 #[rustfmt::skip]
+#[path = "../../examples/backup/app.rs"]
+mod app;
+#[rustfmt::skip]
 #[path = "../../examples/backup/job.rs"]
 mod job;
 #[rustfmt::skip]
@@ -18,7 +21,7 @@ use opkit_envtest::TestEnv;
 use opkit_envtest::sim::{ManualClock, Simulation};
 use types::Backup;
 
-use super::support::Kubectl;
+use super::support::{Kubectl, Served};
 
 const SECRETS: &str = "apiVersion: v1
 kind: Secret
@@ -561,5 +564,49 @@ remove() {{ echo \"remove $1\" >> calls; }}"
     assert!(
         !dir.path().join("calls").exists(),
         "something was deleted after a failed upload"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cargo_run_example_backup_serves_the_sample_until_stopped() {
+    let served = Served::start(app::app());
+    served.wait_exists("backup/orders-db").await;
+    let kubectl = &served.kubectl;
+    kubectl
+        .ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "backup/orders-db",
+            "--timeout=30s",
+        ])
+        .await;
+    let schedule = kubectl
+        .jsonpath("cronjob/orders-db-cronjob", "{.spec.schedule}")
+        .await;
+    assert_eq!(schedule, "0 2 * * *");
+    served.stop().await;
+}
+
+#[test]
+fn the_manifests_carry_the_validation_and_least_privilege() {
+    let app = app::app();
+    let crd = app.crd_yaml().expect("CRD YAML");
+    assert!(crd.contains("pattern: ^[1-9][0-9]{0,3}[hdw]$"), "{crd}");
+    assert!(
+        crd.contains("- postgresql\n") && crd.contains("- azure\n"),
+        "{crd}"
+    );
+    let rbac = app.rbac_yaml("operators").expect("RBAC YAML");
+    assert!(!rbac.contains('*'), "{rbac}");
+    // Secrets are read, never written.
+    let secrets = rbac
+        .split("- apiGroups:")
+        .find(|rule| rule.contains("- secrets"))
+        .unwrap_or_default();
+    assert!(
+        secrets.contains("- watch")
+            && !secrets.contains("- create")
+            && !secrets.contains("- patch"),
+        "{secrets}"
     );
 }

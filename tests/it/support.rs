@@ -1,6 +1,6 @@
 //! Shared helpers of the example tests: the real kubectl against an embedded API server.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,15 +19,27 @@ pub struct Kubectl {
 impl Kubectl {
     /// A kubectl whose kubeconfig points at `env`.
     pub fn new(env: &TestEnv) -> Kubectl {
+        let kubectl = Kubectl::unconfigured();
+        env.write_kubeconfig(&kubectl.kubeconfig)
+            .expect("kubeconfig");
+        kubectl
+    }
+
+    /// A kubectl whose kubeconfig is yet to be written to [`Kubectl::kubeconfig`].
+    pub fn unconfigured() -> Kubectl {
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("kubeconfig");
-        env.write_kubeconfig(&kubeconfig).expect("kubeconfig");
         let kubectl = opkit_envtest::tools::kubectl().expect("kubectl is available");
         Kubectl {
             _dir: dir,
             kubeconfig,
             kubectl,
         }
+    }
+
+    /// Where kubectl reads its kubeconfig.
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
     }
 
     /// Runs kubectl with `args`, feeding `stdin` when given.
@@ -104,5 +116,65 @@ impl Kubectl {
     pub async fn jsonpath(&self, what: &str, path: &str) -> String {
         let template = format!("jsonpath={path}");
         self.ok(&["get", what, "-o", &template]).await
+    }
+}
+
+/// An example's `App`, served as `cargo run --example <name>` serves it (embedded API server,
+/// CRDs, operator, sample), until [`Served::stop`].
+pub struct Served {
+    /// kubectl for the example's embedded API server.
+    pub kubectl: Kubectl,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<opkit::Result<()>>,
+}
+
+impl Served {
+    /// Starts `app` with the default command line and `--write-kubeconfig`.
+    pub fn start(app: opkit::App) -> Served {
+        let kubectl = Kubectl::unconfigured();
+        let cli = opkit::cli::Cli {
+            command: None,
+            log_format: opkit::cli::LogFormat::Human,
+            cluster: false,
+            write_kubeconfig: Some(kubectl.kubeconfig().to_path_buf()),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.execute_until(cli, async {
+            let _ = stopped.await;
+        }));
+        Served {
+            kubectl,
+            stop,
+            task,
+        }
+    }
+
+    /// Waits until the kubeconfig exists and `kubectl get <what>` succeeds.
+    pub async fn wait_exists(&self, what: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if self.kubectl.kubeconfig().exists()
+                && self
+                    .kubectl
+                    .run(&["get", what], None)
+                    .await
+                    .status
+                    .success()
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{what} never appeared");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Stops the example and fails the test unless it stopped cleanly.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let result = tokio::time::timeout(PATIENCE, self.task).await;
+        assert!(
+            matches!(result, Ok(Ok(Ok(())))),
+            "the example did not stop cleanly: {result:?}"
+        );
     }
 }
