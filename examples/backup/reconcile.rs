@@ -152,7 +152,7 @@ async fn require_keys(
     let namespace = backup.namespace().unwrap_or_default();
     let secret = match ctx.cached::<Secret>(Some(&namespace), name) {
         Some(secret) => Some((*secret).clone()),
-        // The cache may not have listed Secrets yet right after a start.
+        // A Secret applied just before its Backup may not have reached the cache yet.
         None => ctx
             .api::<Secret>(Some(&namespace))
             .get_opt(name)
