@@ -323,10 +323,12 @@ fn walk_all<'v>(
 }
 
 /// What changed between two objects, as structured-merge-diff's `Compare` reports it.
+/// `nodes` are the new object's paths, for callers that need them too.
 struct Comparison {
     added: FieldSet,
     modified: FieldSet,
     removed: FieldSet,
+    nodes: BTreeMap<Path, Option<Value>>,
 }
 
 fn compare(types: &Types<'_>, old: &Value, new: &Value) -> Comparison {
@@ -336,6 +338,7 @@ fn compare(types: &Types<'_>, old: &Value, new: &Value) -> Comparison {
         added: FieldSet::new(),
         modified: FieldSet::new(),
         removed: FieldSet::new(),
+        nodes: BTreeMap::new(),
     };
     for (path, value) in &new {
         match old.get(path) {
@@ -353,6 +356,7 @@ fn compare(types: &Types<'_>, old: &Value, new: &Value) -> Comparison {
             c.removed.insert(path.clone());
         }
     }
+    c.nodes = new;
     c
 }
 
@@ -896,7 +900,7 @@ pub fn track_update(
         m.set
             .retain(|p| !changes.removed.contains(p) && !touched.contains(p));
     }
-    let nodes = all_paths(&types, &after);
+    let nodes = &changes.nodes;
     let owned: FieldSet = touched
         .iter()
         .filter(|p| {
