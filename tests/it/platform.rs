@@ -184,7 +184,7 @@ async fn the_seed_production_store_converges() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_backend_waits_for_the_database() {
     let env = TestEnv::builder()
-        .simulation(Simulation::default().delay(Duration::from_millis(1500)))
+        .simulation(Simulation::default().delay(Duration::from_secs(3)))
         .build()
         .await
         .expect("embedded API server starts");
@@ -208,7 +208,7 @@ async fn the_backend_waits_for_the_database() {
         "envtest.opkit.dev/never-ready=true",
     ])
     .await;
-    // Well past the simulated delay: the cache is ready, the held database is not.
+    // Past the simulated delay: the cache is ready, the held database settled unready.
     demo.wait_for(
         &[
             "get",
@@ -220,7 +220,18 @@ async fn the_backend_waits_for_the_database() {
         "True",
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    demo.wait_for(
+        &[
+            "get",
+            "statefulset",
+            "shop-db",
+            "-o",
+            "jsonpath={.status.replicas}",
+        ],
+        "1",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let deployments: Api<Deployment> = Api::namespaced(demo.client(), "default");
     assert!(
         deployments

@@ -112,7 +112,7 @@ async fn demo() -> Demo {
 /// A server whose workloads take long enough to become ready that a test can hold them first.
 async fn slow_demo() -> Demo {
     let env = TestEnv::builder()
-        .simulation(Simulation::default().delay(Duration::from_millis(1500)))
+        .simulation(Simulation::default().delay(Duration::from_secs(3)))
         .build()
         .await
         .expect("embedded API server starts");
@@ -332,7 +332,19 @@ async fn backups_are_scheduled_only_once_the_database_is_ready() {
         "envtest.opkit.dev/never-ready=true",
     ])
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The simulation settles the held StatefulSet as unready; the operator sees that change.
+    demo.wait_for(
+        &[
+            "get",
+            "statefulset",
+            "test-db",
+            "-o",
+            "jsonpath={.status.replicas}",
+        ],
+        "1",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let reason = jsonpath(
         &demo,
         &["postgresql", "test-db"],
