@@ -27,6 +27,8 @@ use crate::status::{self, Draft, Shape, StatusWriter};
 #[derive(Clone, Default)]
 pub struct Caches {
     stores: Arc<Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>>,
+    /// One future per cache, resolving once its first list is in.
+    synced: Arc<Mutex<Vec<futures::future::BoxFuture<'static, ()>>>>,
 }
 
 impl std::fmt::Debug for Caches {
@@ -37,10 +39,23 @@ impl std::fmt::Debug for Caches {
 
 impl Caches {
     pub(crate) fn insert<C: Object>(&self, store: Store<C>) {
+        let ready = store.clone();
+        self.synced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Box::pin(async move {
+                // An error means the watch stopped before its first list: nothing to wait for.
+                let _ = ready.wait_until_ready().await;
+            }));
         self.stores
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(TypeId::of::<C>(), Box::new(store));
+    }
+
+    /// Takes the futures that resolve once every cache registered so far has its first list.
+    pub(crate) fn take_synced(&self) -> Vec<futures::future::BoxFuture<'static, ()>> {
+        std::mem::take(&mut *self.synced.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// The cache of kind `C`, when the operator owns or watches it.

@@ -39,6 +39,7 @@ pub(crate) fn run<K: Reconcile>(
     metrics: Metrics,
     data: Data,
     shutdown: Shutdown,
+    synced: Arc<Synced>,
 ) -> BoxFuture<'static, ()> {
     let (store, writer) = reflector::store::<K>();
     let caches = Caches::default();
@@ -91,7 +92,13 @@ pub(crate) fn run<K: Reconcile>(
         shape: Shape::of::<K>(),
     });
     tracing::info!(controller = %name, kind = %K::kind(&()), "starting controller");
-    applier(
+    let mut caches_synced = shared.caches.take_synced();
+    let primary_store = store.clone();
+    caches_synced.push(Box::pin(async move {
+        let _ = primary_store.wait_until_ready().await;
+    }));
+    let sync = futures::future::join_all(caches_synced).map(move |_| synced.one_done());
+    let controller = applier(
         |obj, shared| Box::pin(reconcile::<K>(obj, shared)),
         |_obj, _err, _shared| KubeAction::requeue(Duration::from_secs(1)),
         shared,
@@ -109,8 +116,44 @@ pub(crate) fn run<K: Reconcile>(
             }
         }
         futures::future::ready(())
-    })
-    .boxed()
+    });
+    futures::future::join(controller, sync).map(|_| ()).boxed()
+}
+
+/// How many controllers still wait for their caches' first list.
+#[derive(Debug)]
+pub(crate) struct Synced {
+    remaining: std::sync::atomic::AtomicUsize,
+    notify: tokio::sync::Notify,
+}
+
+impl Synced {
+    pub fn new(controllers: usize) -> Self {
+        Self {
+            remaining: controllers.into(),
+            notify: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn one_done(&self) {
+        self.remaining
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    pub fn is_synced(&self) -> bool {
+        self.remaining.load(std::sync::atomic::Ordering::SeqCst) == 0
+    }
+
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.is_synced() {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 /// One reconcile of one object; never fails (failures are turned into a retry `Action`).

@@ -6,11 +6,14 @@ use kube::Client;
 use tokio::task::JoinHandle;
 
 use crate::context::Data;
-use crate::controller::{self, Shutdown};
+use std::sync::Arc;
+
+use crate::controller::{self, Shutdown, Synced};
 use crate::metrics::Metrics;
 use crate::operator::{Descriptor, Reconcile};
 
-type Start = Box<dyn FnOnce(Client, Metrics, Data, Shutdown) -> BoxFuture<'static, ()> + Send>;
+type Start =
+    Box<dyn FnOnce(Client, Metrics, Data, Shutdown, Arc<Synced>) -> BoxFuture<'static, ()> + Send>;
 
 /// The controllers of one process.
 ///
@@ -99,8 +102,8 @@ impl Manager {
         let descriptor = adjust(K::descriptor());
         self.controllers.push((
             descriptor.name.clone(),
-            Box::new(move |client, metrics, data, shutdown| {
-                controller::run::<K>(client, descriptor, metrics, data, shutdown)
+            Box::new(move |client, metrics, data, shutdown, synced| {
+                controller::run::<K>(client, descriptor, metrics, data, shutdown, synced)
             }),
         ));
         self
@@ -160,6 +163,7 @@ impl Manager {
     pub fn start(self) -> Running {
         let (tx, rx) = futures::channel::oneshot::channel::<()>();
         let shutdown: Shutdown = rx.map(|_| ()).boxed().shared();
+        let synced = Arc::new(Synced::new(self.controllers.len()));
         let tasks = self
             .controllers
             .into_iter()
@@ -169,6 +173,7 @@ impl Manager {
                     self.metrics.clone(),
                     self.data.clone(),
                     shutdown.clone(),
+                    synced.clone(),
                 );
                 (name, tokio::spawn(task))
             })
@@ -177,6 +182,7 @@ impl Manager {
             stop: tx,
             tasks,
             metrics: self.metrics,
+            synced,
         }
     }
 }
@@ -201,6 +207,7 @@ pub struct Running {
     stop: futures::channel::oneshot::Sender<()>,
     tasks: Vec<(String, JoinHandle<()>)>,
     metrics: Metrics,
+    synced: Arc<Synced>,
 }
 
 impl Running {
@@ -214,6 +221,30 @@ impl Running {
     /// ```
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// Whether every controller's caches (primaries, owned and watched kinds) hold their first
+    /// list: the condition for a meaningful readiness probe.
+    ///
+    /// ```
+    /// # async fn f(running: opkit::Running) {
+    /// running.wait_synced().await;
+    /// assert!(running.is_synced());
+    /// # }
+    /// ```
+    pub fn is_synced(&self) -> bool {
+        self.synced.is_synced()
+    }
+
+    /// Waits until [`Running::is_synced`].
+    ///
+    /// ```
+    /// # async fn f(running: opkit::Running) {
+    /// running.wait_synced().await;
+    /// # }
+    /// ```
+    pub async fn wait_synced(&self) {
+        self.synced.wait().await;
     }
 
     /// Stops taking new work, lets in-flight reconciles finish, and waits for every controller.

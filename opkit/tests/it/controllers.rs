@@ -81,3 +81,31 @@ fn is_ready_gadget(g: &Gadget) -> bool {
             .any(|c| c.type_ == "Ready" && c.status == "True")
     })
 }
+
+#[tokio::test]
+async fn caches_report_synced_only_after_their_first_list() {
+    let env = opkit_envtest::TestEnv::start().await.expect("server");
+    env.install_crd::<Widget>().await.expect("crd");
+    env.faults().fail(
+        "list",
+        "configmaps",
+        1.0,
+        opkit_envtest::Fault::InternalError,
+    );
+    let probe = std::sync::Arc::new(Probe::default());
+    let running = opkit::Manager::new(env.client())
+        .data(probe)
+        .operator::<Widget>()
+        .start();
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert!(
+        !running.is_synced(),
+        "synced although the ConfigMap cache could not list"
+    );
+    env.faults().clear();
+    tokio::time::timeout(std::time::Duration::from_secs(20), running.wait_synced())
+        .await
+        .expect("caches sync once listing works");
+    assert!(running.is_synced());
+    running.shutdown().await;
+}
