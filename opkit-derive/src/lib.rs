@@ -459,6 +459,19 @@ mod tests {
     }
 
     #[test]
+    fn follows_kube_struct_renames_and_indexes() {
+        let input: DeriveInput = syn::parse_quote! {
+            #[kube(group = "example.com", version = "v1", kind = "Db", struct = "Database")]
+            #[operator(index(image = crate::by_image), name = "databases")]
+            pub struct DbSpec { image: String }
+        };
+        let out = expand(&input).map(|t| t.to_string()).unwrap_or_else(|e| e.to_string());
+        assert!(out.contains("impl :: opkit :: Operator for Database"), "{out}");
+        assert!(out.contains("indexes . add (\"image\" , crate :: by_image)"), "{out}");
+        assert!(out.contains("Descriptor :: new (\"databases\")"), "{out}");
+    }
+
+    #[test]
     fn rejects_wildcard_verbs() {
         let input: DeriveInput = syn::parse_quote! {
             #[kube(group = "example.com", version = "v1", kind = "WebApp")]
