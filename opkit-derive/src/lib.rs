@@ -465,9 +465,17 @@ mod tests {
             #[operator(index(image = crate::by_image), name = "databases")]
             pub struct DbSpec { image: String }
         };
-        let out = expand(&input).map(|t| t.to_string()).unwrap_or_else(|e| e.to_string());
-        assert!(out.contains("impl :: opkit :: Operator for Database"), "{out}");
-        assert!(out.contains("indexes . add (\"image\" , crate :: by_image)"), "{out}");
+        let out = expand(&input)
+            .map(|t| t.to_string())
+            .unwrap_or_else(|e| e.to_string());
+        assert!(
+            out.contains("impl :: opkit :: Operator for Database"),
+            "{out}"
+        );
+        assert!(
+            out.contains("indexes . add (\"image\" , crate :: by_image)"),
+            "{out}"
+        );
         assert!(out.contains("Descriptor :: new (\"databases\")"), "{out}");
     }
 
