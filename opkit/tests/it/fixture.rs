@@ -1,4 +1,4 @@
-//! A small operator exercising every opkit feature, and helpers to run it on an embedded server.
+//! A small operator exercising every opkit feature, and what it takes to run it on an embedded server.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
