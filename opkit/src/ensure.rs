@@ -420,10 +420,7 @@ fn check_not_foreign<C: Resource>(live: &C, uid: &str, kind: &str, name: &str) -
 
 /// Adds the hash of the desired object (without the hash itself) as an annotation.
 fn stamp_hash(desired: &mut Value) {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    desired.to_string().hash(&mut hasher);
-    let hash = format!("{:016x}", hasher.finish());
+    let hash = format!("{:016x}", fnv1a(desired.to_string().as_bytes()));
     if let Some(meta) = desired.get_mut("metadata").and_then(Value::as_object_mut) {
         let annotations = meta
             .entry("annotations")
@@ -432,6 +429,14 @@ fn stamp_hash(desired: &mut Value) {
             map.insert(DESIRED_HASH_ANNOTATION.to_owned(), Value::String(hash));
         }
     }
+}
+
+/// FNV-1a: stable across Rust releases and processes, unlike `DefaultHasher`, so upgrading the
+/// operator does not rewrite every dependent.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// Whether every field set in `desired` has the same value in `live`.
@@ -490,6 +495,12 @@ mod tests {
     fn empty_desired_values_match_absent_live_ones() {
         let desired = json!({"metadata": {"labels": {}}, "spec": {"tolerations": []}});
         assert!(is_subset(&desired, &json!({"metadata": {}, "spec": {}})));
+    }
+
+    #[test]
+    fn the_hash_is_stable() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
     }
 
     #[test]
