@@ -281,7 +281,7 @@ fn job_spec(spec: &mut Map<String, Value>, name: &str, uid: &str, creating: bool
 }
 
 /// Standard base64 with padding, as Secret `data` values are encoded.
-fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {

@@ -26,6 +26,7 @@ mod meta;
 mod namespaces;
 pub mod openapi;
 pub mod patch;
+mod protobuf;
 pub mod resources;
 pub mod schema;
 pub mod selector;

@@ -32,7 +32,11 @@ pub(crate) fn accept(headers: &HeaderMap) -> String {
 
 /// Parses a JSON or YAML object body.
 pub(crate) fn parse_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
-    let value: Value = if content_type.contains("yaml") {
+    let value: Value = if content_type == crate::protobuf::MEDIA_TYPE {
+        crate::protobuf::decode(body).map_err(|e| {
+            ApiError::bad_request(format!("the body of the request could not be decoded: {e}"))
+        })?
+    } else if content_type.contains("yaml") {
         serde_yaml_ng::from_slice(body).map_err(|e| {
             ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}"))
         })?
@@ -43,7 +47,11 @@ pub(crate) fn parse_body(content_type: &str, body: &[u8]) -> Result<Value, ApiEr
     } else {
         return Err(ApiError::unsupported_media_type(
             content_type,
-            &["application/json", "application/yaml"],
+            &[
+                "application/json",
+                "application/yaml",
+                crate::protobuf::MEDIA_TYPE,
+            ],
         ));
     };
     Ok(value)

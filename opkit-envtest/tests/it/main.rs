@@ -8,6 +8,7 @@ mod events;
 mod faults;
 mod finalizers;
 mod gc;
+mod generators;
 mod kubectl;
 mod namespaces;
 mod sim;
