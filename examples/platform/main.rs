@@ -5,20 +5,14 @@
 //! operators and applies `sample.yaml` (the seed's `production-store`); `-- --cluster` uses the
 //! current kubeconfig context instead; `-- crd` and `-- rbac` print manifests.
 
+mod app;
 mod monitoring;
+/// The PostgreSQL operator, shared with the `postgresql` example.
+#[path = "../postgresql/mod.rs"]
+mod postgresql;
 mod reconcile;
 mod types;
 
-#[path = "../postgresql/mod.rs"]
-mod postgresql;
-
-pub use types::{EcommercePlatform, EcommercePlatformSpec, EcommercePlatformStatus};
-
 fn main() -> std::process::ExitCode {
-    opkit::App::new("ecommerceplatform-operator")
-        .operator::<EcommercePlatform>()
-        .operator::<postgresql::types::PostgreSQL>()
-        .embedded()
-        .sample(include_str!("sample.yaml"))
-        .run()
+    app::app().run()
 }

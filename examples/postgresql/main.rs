@@ -4,15 +4,10 @@
 //! operator and applies `sample.yaml` (the seed's `test-db`); `-- --cluster` uses the current
 //! kubeconfig context instead; `-- crd` and `-- rbac` print manifests.
 
+mod app;
 #[path = "mod.rs"]
 mod postgresql;
 
-pub use postgresql::types::{PostgreSQL, PostgreSQLSpec, PostgreSQLStatus};
-
 fn main() -> std::process::ExitCode {
-    opkit::App::new("postgresql-operator")
-        .operator::<PostgreSQL>()
-        .embedded()
-        .sample(include_str!("sample.yaml"))
-        .run()
+    app::app().run()
 }

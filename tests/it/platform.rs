@@ -3,6 +3,9 @@
 //! toggle, monitoring with and without the Prometheus Operator's CRDs, refusal and deletion.
 
 #[rustfmt::skip]
+#[path = "../../examples/platform/app.rs"]
+mod app;
+#[rustfmt::skip]
 #[path = "../../examples/platform/monitoring.rs"]
 mod monitoring;
 #[rustfmt::skip]
@@ -24,7 +27,8 @@ use types::EcommercePlatform;
 
 // The PostgreSQL operator the platform runs beside, as its `postgresql` module expects.
 use super::postgresql::Demo;
-use super::postgresql::operator as postgresql;
+use super::postgresql::postgresql;
+use super::support::Served;
 
 const PRODUCTION_STORE: &str = include_str!("../../examples/platform/sample.yaml");
 
@@ -514,4 +518,66 @@ async fn deleting_the_platform_removes_every_component() {
     let stdout = String::from_utf8_lossy(&all.stdout);
     assert!(stdout.trim().is_empty(), "left behind:\n{stdout}");
     demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cargo_run_example_platform_serves_the_sample_until_stopped() {
+    let served = Served::start(app::app());
+    served.wait_exists("namespace/ecommerce-prod").await;
+    let kubectl = &served.kubectl;
+    kubectl
+        .wait_for(
+            &[
+                "get",
+                "ecommerceplatform",
+                "production-store",
+                "-n",
+                "ecommerce-prod",
+                "-o",
+                "jsonpath={.status.phase}",
+            ],
+            "Running",
+        )
+        .await;
+    let all = kubectl
+        .ok(&[
+            "get",
+            "all",
+            "-l",
+            "platform=production-store",
+            "-n",
+            "ecommerce-prod",
+        ])
+        .await;
+    assert!(
+        all.contains("statefulset.apps/production-store-db"),
+        "{all}"
+    );
+    served.stop().await;
+}
+
+#[test]
+fn the_manifests_carry_both_operators() {
+    let app = app::app();
+    let crd = app.crd_yaml().expect("CRD YAML");
+    for expected in [
+        "name: ecommerceplatforms.platform.example.com",
+        "name: postgresqls.database.example.com",
+        "- development\n",
+        "- production\n",
+        "- mysql\n",
+    ] {
+        assert!(crd.contains(expected), "{expected} missing from:\n{crd}");
+    }
+    let rbac = app.rbac_yaml("operators").expect("RBAC YAML");
+    assert!(!rbac.contains('*'), "{rbac}");
+    for resource in [
+        "- postgresqls",
+        "- ingresses",
+        "- servicemonitors",
+        "- prometheusrules",
+        "- statefulsets",
+    ] {
+        assert!(rbac.contains(resource), "{resource} missing from:\n{rbac}");
+    }
 }

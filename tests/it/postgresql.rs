@@ -3,19 +3,22 @@
 //! invalid specs and deletion of everything it created.
 
 #[rustfmt::skip]
+#[path = "../../examples/postgresql/app.rs"]
+mod app;
+#[rustfmt::skip]
 #[path = "../../examples/postgresql/mod.rs"]
-pub mod operator;
+pub mod postgresql;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use operator::types::PostgreSQL;
 use opkit_envtest::TestEnv;
 use opkit_envtest::sim::Simulation;
+use postgresql::types::PostgreSQL;
 
-use super::support::{Kubectl, PATIENCE};
+use super::support::{Kubectl, PATIENCE, Served};
 
 /// An operator running in-process against its own embedded API server, driven through kubectl
 /// (shared with the platform tests, which run two operators).
@@ -51,7 +54,7 @@ impl Demo {
 
     /// Polls until `kubectl get <what>` answers NotFound.
     pub async fn wait_gone(&self, what: &[&str]) {
-        let deadline = std::time::Instant::now() + PATIENCE;
+        let deadline = Instant::now() + PATIENCE;
         let mut args = vec!["get"];
         args.extend_from_slice(what);
         loop {
@@ -59,11 +62,7 @@ impl Demo {
             if String::from_utf8_lossy(&out.stderr).contains("NotFound") {
                 return;
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{} still exists",
-                what.join(" ")
-            );
+            assert!(Instant::now() < deadline, "{} still exists", what.join(" "));
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -653,4 +652,54 @@ async fn invalid_specs_are_refused() {
     let out = demo.run(&["get", "statefulset", "test-db"], None).await;
     assert!(!out.status.success(), "an invalid spec was acted upon");
     demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cargo_run_example_postgresql_serves_the_sample_until_stopped() {
+    let served = Served::start(app::app());
+    served.wait_exists("postgresql/test-db").await;
+    let kubectl = &served.kubectl;
+    kubectl
+        .ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "postgresql/test-db",
+            "--timeout=30s",
+        ])
+        .await;
+    let image = kubectl
+        .jsonpath(
+            "statefulset/test-db",
+            "{.spec.template.spec.containers[0].image}",
+        )
+        .await;
+    assert_eq!(image, "postgres:14");
+    served.stop().await;
+}
+
+#[test]
+fn the_manifests_carry_the_validation_and_least_privilege() {
+    let app = app::app();
+    let crd = app.crd_yaml().expect("CRD YAML");
+    for expected in [
+        "pattern: ^[0-9]+Gi$",
+        "maximum: 5.0",
+        "minimum: 1.0",
+        "- '12'\n",
+        "- '18'\n",
+        "- pg\n",
+    ] {
+        assert!(crd.contains(expected), "{expected} missing from:\n{crd}");
+    }
+    let rbac = app.rbac_yaml("operators").expect("RBAC YAML");
+    assert!(!rbac.contains('*'), "{rbac}");
+    for resource in [
+        "- secrets",
+        "- statefulsets",
+        "- services",
+        "- cronjobs",
+        "- persistentvolumeclaims",
+    ] {
+        assert!(rbac.contains(resource), "{resource} missing from:\n{rbac}");
+    }
 }

@@ -1,0 +1,11 @@
+//! The PostgreSQL operator binary: embedded API server by default, the seed's `test-db` as sample.
+
+use super::postgresql::types::PostgreSQL;
+
+/// The operator with its command line.
+pub fn app() -> opkit::App {
+    opkit::App::new("postgresql-operator")
+        .operator::<PostgreSQL>()
+        .embedded()
+        .sample(include_str!("sample.yaml"))
+}
