@@ -27,7 +27,7 @@ use types::EcommercePlatform;
 
 // The PostgreSQL operator the platform runs beside, as its `postgresql` module expects.
 use super::postgresql::Demo;
-use super::postgresql::postgresql;
+use super::postgresql::operator as postgresql;
 use super::support::Served;
 
 const PRODUCTION_STORE: &str = include_str!("../../examples/platform/sample.yaml");

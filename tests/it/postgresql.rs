@@ -7,7 +7,7 @@
 mod app;
 #[rustfmt::skip]
 #[path = "../../examples/postgresql/mod.rs"]
-pub mod postgresql;
+pub mod operator;
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,8 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use opkit_envtest::TestEnv;
 use opkit_envtest::sim::Simulation;
+// The name `app.rs` expects the PostgreSQL operator under.
+use operator as postgresql;
 use postgresql::types::PostgreSQL;
 
 use super::support::{Kubectl, PATIENCE, Served};
