@@ -27,10 +27,10 @@ const POSTGRES_UID: i64 = 999;
 const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
 
 /// Replicas clone the primary once, then stream from it; the primary accepts replication
-/// connections with the same password as clients.
+/// connections with the same password and method as clients (the image picks md5 before 14).
 const START: &str = r#"set -eu
 ordinal="${HOSTNAME##*-}"
-echo 'echo "host replication all all scram-sha-256" >> "$PGDATA/pg_hba.conf"' > /docker-entrypoint-initdb.d/replication.sh
+echo 'echo "host replication all all $POSTGRES_HOST_AUTH_METHOD" >> "$PGDATA/pg_hba.conf"' > /docker-entrypoint-initdb.d/replication.sh
 if [ "$ordinal" != "0" ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
   until pg_isready -h "$PRIMARY_HOST" -U "$POSTGRES_USER"; do sleep 2; done
   PGPASSWORD="$POSTGRES_PASSWORD" pg_basebackup -h "$PRIMARY_HOST" -U "$POSTGRES_USER" -D "$PGDATA" -R -X stream
