@@ -1,6 +1,7 @@
 //! `opkit-envtest`: serves the embedded API server until SIGINT or SIGTERM.
 
 use clap::Parser;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// An embedded Kubernetes API server for development and tests.
@@ -25,6 +26,15 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    // Registered before the address is printed, so a supervisor that reads it
+    // and signals at once still gets a clean shutdown.
+    let signals = match Signals::new() {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("opkit-envtest: cannot listen for signals: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let env = match opkit_envtest::TestEnv::builder()
         .port(args.port)
         .build()
@@ -42,33 +52,41 @@ async fn main() -> std::process::ExitCode {
         eprintln!("opkit-envtest: {error}");
         return std::process::ExitCode::FAILURE;
     }
-    println!("{}", env.url());
+    // A closed stdout must not stop the server.
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "{}", env.url());
     if let Some(path) = &args.write_kubeconfig {
-        println!("kubeconfig written to {}", path.display());
+        let _ = writeln!(stdout, "kubeconfig written to {}", path.display());
     }
-    wait_for_signal().await;
+    let _ = stdout.flush();
+    signals.wait().await;
     drop(env);
     std::process::ExitCode::SUCCESS
 }
 
-async fn wait_for_signal() {
+/// SIGINT and (on Unix) SIGTERM.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        Ok(Signals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        })
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = self.term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -510,3 +510,61 @@ async fn secret_string_data_is_merged_into_data() {
     assert_eq!(created.type_.as_deref(), Some("Opaque"));
     assert_eq!(created.data.unwrap()["password"].0, b"hunter2".to_vec());
 }
+
+#[tokio::test]
+async fn leases_and_rbac_kinds_are_stored() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::rbac::v1::ClusterRole;
+    let env = env().await;
+    let leases: Api<Lease> = Api::namespaced(env.client(), "kube-system");
+    let lease: Lease = serde_json::from_value(json!({
+        "metadata": {"name": "leader"},
+        "spec": {"holderIdentity": "pod-a", "leaseDurationSeconds": 15},
+    }))
+    .unwrap();
+    leases.create(&PostParams::default(), &lease).await.unwrap();
+    let taken = leases
+        .patch(
+            "leader",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"holderIdentity": "pod-b"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        taken.spec.unwrap().holder_identity.as_deref(),
+        Some("pod-b")
+    );
+    let roles: Api<ClusterRole> = Api::all(env.client());
+    let role: ClusterRole = serde_json::from_value(json!({
+        "metadata": {"name": "system:operator"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
+    }))
+    .unwrap();
+    let created = roles.create(&PostParams::default(), &role).await.unwrap();
+    assert_eq!(created.metadata.name.as_deref(), Some("system:operator"));
+}
+
+#[tokio::test]
+async fn an_exact_list_of_an_old_version_is_gone() {
+    let env = env().await;
+    let api = configmaps(&env, "default");
+    let first = api
+        .create(&PostParams::default(), &configmap("old"))
+        .await
+        .unwrap();
+    api.create(&PostParams::default(), &configmap("new"))
+        .await
+        .unwrap();
+    let rv = first.metadata.resource_version.unwrap();
+    let err = status(
+        api.list(
+            &ListParams::default()
+                .at(&rv)
+                .matching(kube::api::VersionMatch::Exact),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(err.code, 410);
+}

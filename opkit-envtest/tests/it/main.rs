@@ -2,6 +2,7 @@
 //! kube-runtime and kubectl.
 
 mod bad_input;
+mod binary;
 mod crd;
 mod crud;
 mod events;
