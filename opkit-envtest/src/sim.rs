@@ -1050,6 +1050,7 @@ async fn sync_cronjob(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const NOW: &str = "2030-01-01T00:00:00Z";
 
@@ -1350,5 +1351,33 @@ mod tests {
         assert_eq!(rfc3339(clock.now()), "2030-01-01T00:01:01Z");
         clock.set(at("2031-01-01T00:00:00Z"));
         assert_eq!(rfc3339(clock.now()), "2031-01-01T00:00:00Z");
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|i| json!(i)),
+            "[a-z*/ @0-9-]{0,12}|true|Never|Forbid|Replace".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 40, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    "metadata|spec|status|name|uid|annotations|replicas|schedule|suspend|containers|conditions|envtest.opkit.dev/fail|ownerReferences|[a-z]{1,3}",
+                    inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_objects_never_panic(obj in arb_json(), jobs in prop::collection::vec(arb_json(), 0..3)) {
+            for kind in Kind::ALL {
+                let _ = desired_status(kind, &obj, NOW);
+            }
+            let _ = cron_plan(&obj, &jobs, at(NOW));
+        }
     }
 }
