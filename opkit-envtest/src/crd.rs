@@ -244,14 +244,14 @@ pub(crate) fn resources(crd: &Value) -> Vec<ResourceInfo> {
 pub(crate) fn registry(state: &State) -> Vec<ResourceInfo> {
     let mut all = resources::builtins();
     for (_, crd) in state.list(CRD_STORAGE, None, None) {
-        all.extend(resources(crd));
+        all.extend(resources(&crd.value()));
     }
     all
 }
 
 /// Deletes the objects of a CRD being deleted; once none is left, lets the CRD go.
 pub(crate) fn cleanup(txn: &mut Txn<'_>, crd_name: &str) {
-    let Some(crd) = txn.state().get(CRD_STORAGE, "", crd_name).cloned() else {
+    let Some(crd) = txn.state().get(CRD_STORAGE, "", crd_name) else {
         return;
     };
     if !meta::is_deleting(&crd) {

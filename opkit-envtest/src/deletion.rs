@@ -5,7 +5,6 @@
 use crate::meta;
 use crate::store::{Txn, meta_str};
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 /// How dependents are treated when their owner is deleted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,9 +47,9 @@ pub(crate) enum Outcome {
     /// A precondition failed; the text says which.
     Conflict(String),
     /// The object is now being deleted (finalizers or a terminating namespace remain).
-    Deferred(Arc<Value>),
+    Deferred(Value),
     /// The object is gone; this is its last state.
-    Removed(Arc<Value>),
+    Removed(Value),
 }
 
 /// Deletes one object inside a transaction. `dry_run` computes the outcome without storing it.
@@ -63,7 +62,7 @@ pub(crate) fn delete(
     preconditions: &Preconditions,
     dry_run: bool,
 ) -> Outcome {
-    let Some(current) = txn.state().get(storage, namespace, name).cloned() else {
+    let Some(current) = txn.state().get(storage, namespace, name) else {
         return Outcome::NotFound;
     };
     if let Some(uid) = &preconditions.uid {
@@ -82,7 +81,7 @@ pub(crate) fn delete(
             ));
         }
     }
-    let mut obj = (*current).clone();
+    let mut obj = current.clone();
     let is_namespace = storage == "/namespaces";
     let mut changed = false;
     if let Some(finalizer) = propagation.finalizer()
@@ -112,7 +111,7 @@ pub(crate) fn delete(
             changed = true;
         }
         if !changed || dry_run {
-            return Outcome::Deferred(Arc::new(obj));
+            return Outcome::Deferred(obj);
         }
         return Outcome::Deferred(txn.put(storage, obj));
     }
@@ -134,10 +133,9 @@ pub(crate) fn remove_finalizer(
     name: &str,
     finalizer: &str,
 ) {
-    let Some(current) = txn.state().get(storage, namespace, name).cloned() else {
+    let Some(mut obj) = txn.state().get(storage, namespace, name) else {
         return;
     };
-    let mut obj = (*current).clone();
     let Some(list) = obj
         .pointer_mut("/metadata/finalizers")
         .and_then(Value::as_array_mut)
@@ -153,7 +151,7 @@ pub(crate) fn remove_finalizer(
 }
 
 /// Stores an updated object, or removes it when it is being deleted and has no finalizer left.
-pub(crate) fn finish_or_put(txn: &mut Txn<'_>, storage: &str, obj: Value) -> Arc<Value> {
+pub(crate) fn finish_or_put(txn: &mut Txn<'_>, storage: &str, obj: Value) -> Value {
     let namespace = meta_str(&obj, "namespace").to_string();
     let name = meta_str(&obj, "name").to_string();
     if meta::is_deleting(&obj)

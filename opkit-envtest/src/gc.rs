@@ -63,7 +63,7 @@ fn has_finalizer(obj: &Value, finalizer: &str) -> bool {
 
 /// An owner being deleted with the `orphan` or `foregroundDeletion` finalizer.
 fn owner(txn: &mut Txn<'_>, uid: &str) {
-    let Some((key, obj)) = txn.state().by_uid(uid).map(|(k, o)| (k.clone(), o.clone())) else {
+    let Some((key, obj)) = txn.state().by_uid(uid) else {
         return;
     };
     if !meta::is_deleting(&obj) {
@@ -72,10 +72,9 @@ fn owner(txn: &mut Txn<'_>, uid: &str) {
     let dependents = txn.state().dependents(uid);
     if has_finalizer(&obj, "orphan") {
         for dep in &dependents {
-            let Some(current) = txn.state().get(&dep.storage, &dep.namespace, &dep.name) else {
+            let Some(mut updated) = txn.state().get(&dep.storage, &dep.namespace, &dep.name) else {
                 continue;
             };
-            let mut updated = (**current).clone();
             if let Some(refs) = updated
                 .pointer_mut("/metadata/ownerReferences")
                 .and_then(Value::as_array_mut)
@@ -90,11 +89,7 @@ fn owner(txn: &mut Txn<'_>, uid: &str) {
     if has_finalizer(&obj, "foregroundDeletion") {
         let mut blocked = false;
         for dep in &dependents {
-            let Some(current) = txn
-                .state()
-                .get(&dep.storage, &dep.namespace, &dep.name)
-                .cloned()
-            else {
+            let Some(current) = txn.state().get(&dep.storage, &dep.namespace, &dep.name) else {
                 continue;
             };
             let blocks = owner_refs(&current).iter().any(|r| {
@@ -137,11 +132,7 @@ fn owner(txn: &mut Txn<'_>, uid: &str) {
 /// A dependent whose owners may be gone: deleted when none is left, else
 /// its dangling references are dropped.
 fn dependent(txn: &mut Txn<'_>, key: &ObjKey) {
-    let Some(obj) = txn
-        .state()
-        .get(&key.storage, &key.namespace, &key.name)
-        .cloned()
-    else {
+    let Some(obj) = txn.state().get(&key.storage, &key.namespace, &key.name) else {
         return;
     };
     let refs = owner_refs(&obj);
@@ -150,7 +141,7 @@ fn dependent(txn: &mut Txn<'_>, key: &ObjKey) {
     }
     let live: Vec<&Value> = refs
         .iter()
-        .filter(|r| txn.state().by_uid(ref_uid(r)).is_some())
+        .filter(|r| txn.state().uid_exists(ref_uid(r)))
         .collect();
     if live.is_empty() {
         if !meta::is_deleting(&obj) {
@@ -168,7 +159,7 @@ fn dependent(txn: &mut Txn<'_>, key: &ObjKey) {
     }
     if live.len() < refs.len() {
         let kept: Vec<Value> = live.into_iter().cloned().collect();
-        let mut updated = (*obj).clone();
+        let mut updated = obj.clone();
         if let Some(meta) = updated.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.insert("ownerReferences".into(), Value::Array(kept));
         }

@@ -59,7 +59,7 @@ pub(crate) fn bootstrap(txn: &mut Txn<'_>) {
 
 /// Deletes what a terminating namespace still holds; removes the namespace once it is empty.
 pub(crate) fn terminate(txn: &mut Txn<'_>, name: &str) {
-    let Some(ns) = txn.state().get("/namespaces", "", name).cloned() else {
+    let Some(ns) = txn.state().get("/namespaces", "", name) else {
         return;
     };
     if !meta::is_deleting(&ns) {
@@ -67,7 +67,7 @@ pub(crate) fn terminate(txn: &mut Txn<'_>, name: &str) {
     }
     for key in txn.state().namespace_contents(name) {
         let current = txn.state().get(&key.storage, &key.namespace, &key.name);
-        if current.is_some_and(|obj| meta::is_deleting(obj)) {
+        if current.is_some_and(|obj| meta::is_deleting(&obj)) {
             continue;
         }
         deletion::delete(

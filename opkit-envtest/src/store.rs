@@ -27,16 +27,63 @@ pub(crate) enum EventType {
     Deleted,
 }
 
+/// A stored object: its JSON bytes plus the few fields read on every
+/// request, so objects cost little more than their serialized size.
+#[derive(Debug)]
+pub(crate) struct Stored {
+    json: Box<[u8]>,
+    api_version: Box<str>,
+    kind: Box<str>,
+    namespace: Box<str>,
+}
+
+impl Stored {
+    fn new(value: &Value) -> Self {
+        let field = |name: &str| value.get(name).and_then(Value::as_str).unwrap_or("").into();
+        Stored {
+            // Serializing a Value cannot fail: its map keys are strings.
+            json: serde_json::to_vec(value)
+                .unwrap_or_default()
+                .into_boxed_slice(),
+            api_version: field("apiVersion"),
+            kind: field("kind"),
+            namespace: meta_str(value, "namespace").into(),
+        }
+    }
+
+    /// The object's JSON serialization.
+    pub fn json(&self) -> &[u8] {
+        &self.json
+    }
+
+    /// The object, parsed.
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
+
+    pub fn api_version(&self) -> &str {
+        &self.api_version
+    }
+
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+}
+
 /// One change in the history.
 #[derive(Clone, Debug)]
 pub(crate) struct Change {
     pub rv: u64,
     pub storage: Arc<str>,
     pub event: EventType,
-    pub object: Arc<Value>,
+    pub object: Arc<Stored>,
     /// The state before this change, so watches with selectors can tell
     /// objects entering and leaving their selection.
-    pub previous: Option<Arc<Value>>,
+    pub previous: Option<Arc<Stored>>,
 }
 
 /// Work for the background controllers, raised by writes.
@@ -71,11 +118,11 @@ pub(crate) fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
         .unwrap_or("")
 }
 
-type Objects = BTreeMap<(String, String), Arc<Value>>;
+type Objects = BTreeMap<(String, String), Arc<Stored>>;
 
 /// Stored objects in (namespace, name) order, as lists walk them.
 pub(crate) type ObjectIter<'a> =
-    Box<dyn Iterator<Item = (&'a (String, String), &'a Arc<Value>)> + 'a>;
+    Box<dyn Iterator<Item = (&'a (String, String), &'a Arc<Stored>)> + 'a>;
 
 pub(crate) struct State {
     rv: u64,
@@ -188,10 +235,20 @@ impl State {
         self.rv
     }
 
-    pub fn get(&self, storage: &str, namespace: &str, name: &str) -> Option<&Arc<Value>> {
+    /// The stored form of an object.
+    pub fn get_stored(&self, storage: &str, namespace: &str, name: &str) -> Option<&Arc<Stored>> {
         self.objects
             .get(storage)?
             .get(&(namespace.to_string(), name.to_string()))
+    }
+
+    /// An object, parsed.
+    pub fn get(&self, storage: &str, namespace: &str, name: &str) -> Option<Value> {
+        self.get_stored(storage, namespace, name).map(|s| s.value())
+    }
+
+    pub fn contains(&self, storage: &str, namespace: &str, name: &str) -> bool {
+        self.get_stored(storage, namespace, name).is_some()
     }
 
     /// Objects of one resource, all namespaces or one, in (namespace, name) order,
@@ -246,9 +303,16 @@ impl State {
         keys
     }
 
-    pub fn by_uid(&self, uid: &str) -> Option<(&ObjKey, &Arc<Value>)> {
+    pub fn by_uid(&self, uid: &str) -> Option<(ObjKey, Value)> {
         let key = self.uids.get(uid)?;
-        Some((key, self.get(&key.storage, &key.namespace, &key.name)?))
+        Some((
+            key.clone(),
+            self.get(&key.storage, &key.namespace, &key.name)?,
+        ))
+    }
+
+    pub fn uid_exists(&self, uid: &str) -> bool {
+        self.uids.contains_key(uid)
     }
 
     pub fn dependents(&self, uid: &str) -> Vec<ObjKey> {
@@ -326,8 +390,8 @@ impl Txn<'_> {
         &mut self,
         storage: Arc<str>,
         event: EventType,
-        object: Arc<Value>,
-        previous: Option<Arc<Value>>,
+        object: Arc<Stored>,
+        previous: Option<Arc<Stored>>,
         rv: u64,
     ) {
         let state = &mut *self.state;
@@ -345,8 +409,9 @@ impl Txn<'_> {
         }
     }
 
-    /// Stores `obj` (new or replacing), stamping a new resourceVersion.
-    pub fn put(&mut self, storage: &str, mut obj: Value) -> Arc<Value> {
+    /// Stores `obj` (new or replacing), stamping a new resourceVersion;
+    /// returns the object as stored.
+    pub fn put(&mut self, storage: &str, mut obj: Value) -> Value {
         let storage = self.storage(storage);
         self.crds_changed |= storage.as_ref() == crate::crd::CRD_STORAGE;
         let rv = self.next_rv();
@@ -356,7 +421,7 @@ impl Txn<'_> {
         let namespace = meta_str(&obj, "namespace").to_string();
         let name = meta_str(&obj, "name").to_string();
         let uid = meta_str(&obj, "uid").to_string();
-        let obj = Arc::new(obj);
+        let stored = Arc::new(Stored::new(&obj));
         let key = ObjKey {
             storage: storage.clone(),
             namespace: namespace.clone(),
@@ -367,8 +432,11 @@ impl Txn<'_> {
             .objects
             .entry(storage.clone())
             .or_default()
-            .insert((namespace, name), obj.clone());
-        let old_owners = previous.as_deref().map(owner_uids).unwrap_or_default();
+            .insert((namespace, name), stored.clone());
+        let old_owners = previous
+            .as_deref()
+            .map(|p| owner_uids(&p.value()))
+            .unwrap_or_default();
         let new_owners = owner_uids(&obj);
         for owner in &old_owners {
             if !new_owners.contains(owner)
@@ -409,12 +477,12 @@ impl Txn<'_> {
         } else {
             EventType::Added
         };
-        self.record(storage, event, obj.clone(), previous, rv);
+        self.record(storage, event, stored, previous, rv);
         obj
     }
 
     /// Removes an object for good, recording a DELETED event with its final state.
-    pub fn remove(&mut self, storage: &str, namespace: &str, name: &str) -> Option<Arc<Value>> {
+    pub fn remove(&mut self, storage: &str, namespace: &str, name: &str) -> Option<Value> {
         self.remove_as(storage, namespace, name, None)
     }
 
@@ -426,7 +494,7 @@ impl Txn<'_> {
         namespace: &str,
         name: &str,
         last: Option<Value>,
-    ) -> Option<Arc<Value>> {
+    ) -> Option<Value> {
         let storage = self.storage(storage);
         let removed = self
             .state
@@ -438,11 +506,10 @@ impl Txn<'_> {
             self.work.push(Work::Crd(crd.clone()));
         }
         let rv = self.next_rv();
-        let mut last = last.unwrap_or_else(|| (*removed).clone());
+        let mut last = last.unwrap_or_else(|| removed.value());
         if let Some(meta) = last.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
         }
-        let last = Arc::new(last);
         let key = ObjKey {
             storage: storage.clone(),
             namespace: namespace.to_string(),
@@ -466,12 +533,18 @@ impl Txn<'_> {
             let terminating = self
                 .state
                 .get("/namespaces", "", namespace)
-                .is_some_and(|ns| is_deleting(ns));
+                .is_some_and(|ns| is_deleting(&ns));
             if terminating {
                 self.work.push(Work::Namespace(namespace.to_string()));
             }
         }
-        self.record(storage, EventType::Deleted, last.clone(), Some(removed), rv);
+        self.record(
+            storage,
+            EventType::Deleted,
+            Arc::new(Stored::new(&last)),
+            Some(removed),
+            rv,
+        );
         Some(last)
     }
 }

@@ -135,6 +135,17 @@ pub(crate) fn error_response(error: &ApiError) -> http::Response<Body> {
     response
 }
 
+/// A JSON response from already serialized bytes.
+pub(crate) fn respond_json_bytes(code: u16, bytes: Vec<u8>) -> http::Response<Body> {
+    let mut response = http::Response::new(Body::from(bytes));
+    *response.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 /// A JSON response with an explicit content type (aggregated discovery).
 pub(crate) fn respond_typed(content_type: &'static str, body: &Value) -> http::Response<Body> {
     let mut response = respond(200, Format::Json, body, &[]);

@@ -13,12 +13,10 @@ use crate::patch;
 use crate::resources::ResourceInfo;
 use crate::schema;
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::store::{Txn, meta_str, storage_key};
+use crate::store::{Stored, Txn, meta_str, storage_key};
 use crate::table;
 use axum::body::Body;
 use http::HeaderMap;
-use serde::Serialize;
-use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -57,10 +55,10 @@ pub(crate) fn present(info: &ResourceInfo, stored: &Value) -> Value {
 }
 
 /// Whether a stored object needs rewriting to be presented (another version or Event API).
-pub(crate) fn needs_conversion(info: &ResourceInfo, stored: &Value) -> bool {
+pub(crate) fn needs_conversion(info: &ResourceInfo, stored: &Stored) -> bool {
     info.group == "events.k8s.io"
-        || stored.get("apiVersion").and_then(Value::as_str) != Some(info.api_version().as_str())
-        || stored.get("kind").and_then(Value::as_str) != Some(info.kind.as_str())
+        || stored.api_version() != info.api_version()
+        || stored.kind() != info.kind
 }
 
 fn to_storage(info: &ResourceInfo, obj: Value) -> Value {
@@ -71,34 +69,46 @@ fn to_storage(info: &ResourceInfo, obj: Value) -> Value {
     }
 }
 
-/// A list response, serialized without copying its items.
-struct ListBody<'a> {
-    info: &'a ResourceInfo,
+/// A list response. In JSON, stored items are copied as bytes, never re-serialized.
+fn list_response(
+    info: &ResourceInfo,
+    format: Format,
     metadata: Value,
-    items: Vec<Arc<Value>>,
-}
-
-impl Serialize for ListBody<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        struct Items<'a>(&'a ResourceInfo, &'a [Arc<Value>]);
-        impl Serialize for Items<'_> {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_seq(self.1.iter().map(|item| {
-                    if needs_conversion(self.0, item) {
-                        std::borrow::Cow::Owned(present(self.0, item))
-                    } else {
-                        std::borrow::Cow::Borrowed(item.as_ref())
-                    }
-                }))
-            }
-        }
-        let mut map = serializer.serialize_map(Some(4))?;
-        map.serialize_entry("kind", &self.info.list_kind())?;
-        map.serialize_entry("apiVersion", &self.info.api_version())?;
-        map.serialize_entry("metadata", &self.metadata)?;
-        map.serialize_entry("items", &Items(self.info, &self.items))?;
-        map.end()
+    items: &[Arc<Stored>],
+) -> http::Response<Body> {
+    if format == Format::Yaml {
+        let items: Vec<Value> = items.iter().map(|i| present(info, &i.value())).collect();
+        let list = json!({
+            "kind": info.list_kind(),
+            "apiVersion": info.api_version(),
+            "metadata": metadata,
+            "items": items,
+        });
+        return respond(200, format, &list, &[]);
     }
+    let total: usize = items.iter().map(|i| i.json().len() + 1).sum();
+    let mut out = Vec::with_capacity(total + 256);
+    let head =
+        json!({"kind": info.list_kind(), "apiVersion": info.api_version(), "metadata": metadata});
+    // The head object without its closing brace, then the items array.
+    let head = serde_json::to_vec(&head).unwrap_or_else(|_| b"{}".to_vec());
+    out.extend_from_slice(&head[..head.len().saturating_sub(1)]);
+    out.extend_from_slice(b",\"items\":[");
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        if needs_conversion(info, item) {
+            let converted = present(info, &item.value());
+            if serde_json::to_writer(&mut out, &converted).is_err() {
+                out.extend_from_slice(b"null");
+            }
+        } else {
+            out.extend_from_slice(item.json());
+        }
+    }
+    out.extend_from_slice(b"]}");
+    negotiate::respond_json_bytes(200, out)
 }
 
 fn hex_encode(s: &str) -> String {
@@ -150,6 +160,14 @@ impl Selectors {
             None => None,
         };
         Ok(Selectors { labels, fields })
+    }
+
+    /// Whether a stored object matches, parsing it only when a selector needs it.
+    pub fn matches_stored(&self, stored: &Stored) -> bool {
+        if self.labels.is_none() && self.fields.is_none() {
+            return true;
+        }
+        self.matches(&stored.value())
     }
 
     pub fn matches(&self, obj: &Value) -> bool {
@@ -245,16 +263,20 @@ impl RestRequest {
                 return Err(ApiError::not_found(info, self.name()));
             }
             state
-                .get(&self.storage(), self.namespace(), self.name())
+                .get_stored(&self.storage(), self.namespace(), self.name())
                 .cloned()
         };
         let stored = stored.ok_or_else(|| ApiError::not_found(info, self.name()))?;
-        let object = present(info, &stored);
+        let accept = negotiate::accept(&self.headers);
+        let plain = self.target.subresource.is_none() && !table::wants_table(&accept);
+        if plain && format == Format::Json && !needs_conversion(info, &stored) {
+            return Ok(negotiate::respond_json_bytes(200, stored.json().to_vec()));
+        }
+        let object = present(info, &stored.value());
         let body = match self.target.subresource.as_deref() {
             Some("scale") => scale_of(info, &object),
             _ => object,
         };
-        let accept = negotiate::accept(&self.headers);
         if self.target.subresource.is_none() && table::wants_table(&accept) {
             let include = self
                 .query
@@ -269,7 +291,7 @@ impl RestRequest {
     }
 
     fn namespace_exists(&self, state: &crate::store::State) -> bool {
-        state.get("/namespaces", "", self.namespace()).is_some()
+        state.contains("/namespaces", "", self.namespace())
     }
 
     fn list(&self, format: Format) -> Result<http::Response<Body>, ApiError> {
@@ -299,7 +321,7 @@ impl RestRequest {
             let storage = self.storage();
             let mut iter = state
                 .list(&storage, self.target.namespace.as_deref(), after.as_ref())
-                .filter(|(_, obj)| selectors.matches(obj));
+                .filter(|(_, obj)| selectors.matches_stored(obj));
             let mut items = Vec::new();
             let mut last_key = None;
             for (key, obj) in iter.by_ref() {
@@ -324,7 +346,7 @@ impl RestRequest {
         }
         let accept = negotiate::accept(&self.headers);
         if table::wants_table(&accept) {
-            let objects: Vec<Value> = items.iter().map(|o| present(info, o)).collect();
+            let objects: Vec<Value> = items.iter().map(|o| present(info, &o.value())).collect();
             let include = self
                 .query
                 .get("includeObject")
@@ -333,12 +355,7 @@ impl RestRequest {
             let t = table::table(info, &objects, metadata, include);
             return Ok(respond(200, format, &t, &[]));
         }
-        let body = ListBody {
-            info,
-            metadata,
-            items,
-        };
-        Ok(respond(200, format, &body, &[]))
+        Ok(list_response(info, format, metadata, &items))
     }
 
     fn parse(&self, bytes: &[u8]) -> Result<Value, ApiError> {
@@ -462,7 +479,9 @@ impl RestRequest {
         let ns = self.namespace();
         match txn.state().get("/namespaces", "", ns) {
             None => Err(ApiError::namespace_not_found(ns)),
-            Some(n) if meta::is_deleting(n) => Err(ApiError::namespace_terminating(info, name, ns)),
+            Some(n) if meta::is_deleting(&n) => {
+                Err(ApiError::namespace_terminating(info, name, ns))
+            }
             Some(_) => Ok(()),
         }
     }
@@ -483,7 +502,7 @@ impl RestRequest {
             let name = meta_str(&obj, "name").to_string();
             self.check_namespace(txn, &name)?;
             let warnings = self.admit(info, None, &mut obj)?;
-            if txn.state().get(&storage, self.namespace(), &name).is_some() {
+            if txn.state().contains(&storage, self.namespace(), &name) {
                 return Err(ApiError::already_exists(info, &name));
             }
             patch::track_update(
@@ -497,7 +516,7 @@ impl RestRequest {
             );
             let stored = to_storage(info, obj);
             let stored = if dry_run {
-                Arc::new(stored)
+                stored
             } else {
                 txn.put(&storage, stored)
             };
@@ -639,7 +658,7 @@ impl RestRequest {
             {
                 return Err(ApiError::namespace_not_found(self.namespace()));
             }
-            let Some(stored) = txn.state().get(&storage, self.namespace(), &name).cloned() else {
+            let Some(stored) = txn.state().get(&storage, self.namespace(), &name) else {
                 if let Some(config) = apply_create
                     && sub.is_none()
                 {
@@ -689,7 +708,7 @@ impl RestRequest {
             }
             let stored = to_storage(info, new);
             let result = if dry_run {
-                Arc::new(stored)
+                stored
             } else {
                 deletion::finish_or_put(txn, &storage, stored)
             };
@@ -737,7 +756,7 @@ impl RestRequest {
         let warnings = self.admit(info, None, &mut obj)?;
         let stored = to_storage(info, obj);
         let stored = if dry_run {
-            Arc::new(stored)
+            stored
         } else {
             txn.put(storage, stored)
         };
@@ -764,7 +783,6 @@ impl RestRequest {
             let stored = txn
                 .state()
                 .get(&storage, self.namespace(), &name)
-                .cloned()
                 .ok_or_else(|| ApiError::not_found(info, &name))?;
             let old = present(info, &stored);
             let scale = scale_of(info, &old);
@@ -790,11 +808,7 @@ impl RestRequest {
                 &info.kind,
                 info.schema.as_ref(),
             );
-            let stored = if dry_run {
-                Arc::new(new)
-            } else {
-                txn.put(&storage, new)
-            };
+            let stored = if dry_run { new } else { txn.put(&storage, new) };
             Ok(Written {
                 code: 200,
                 object: scale_of(info, &present(info, &stored)),
@@ -906,7 +920,7 @@ impl RestRequest {
             let keys: Vec<(String, String)> = txn
                 .state()
                 .list(&storage, self.target.namespace.as_deref(), None)
-                .filter(|(_, obj)| selectors.matches(obj))
+                .filter(|(_, obj)| selectors.matches_stored(obj))
                 .map(|(key, _)| key.clone())
                 .collect();
             let mut items = Vec::new();
@@ -936,11 +950,13 @@ impl RestRequest {
             }
             (items, txn.state().rv())
         });
-        let body = ListBody {
-            info,
-            metadata: json!({"resourceVersion": rv.to_string()}),
-            items,
-        };
+        let items: Vec<Value> = items.iter().map(|item| present(info, item)).collect();
+        let body = json!({
+            "kind": info.list_kind(),
+            "apiVersion": info.api_version(),
+            "metadata": {"resourceVersion": rv.to_string()},
+            "items": items,
+        });
         Ok(respond(200, format, &body, &[]))
     }
 }

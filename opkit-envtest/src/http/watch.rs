@@ -7,7 +7,7 @@ use super::negotiate::Format;
 use super::rest::{RestRequest, Selectors, needs_conversion, present};
 use crate::error::ApiError;
 use crate::resources::ResourceInfo;
-use crate::store::{EventType, storage_key};
+use crate::store::{EventType, Stored, storage_key};
 use crate::table;
 use axum::body::Body;
 use bytes::Bytes;
@@ -35,22 +35,28 @@ struct WatchSpec {
 }
 
 impl WatchSpec {
-    fn matches(&self, obj: &Value) -> bool {
+    fn matches(&self, obj: &Stored) -> bool {
         let ns_ok = self
             .namespace
             .as_deref()
-            .is_none_or(|ns| crate::store::meta_str(obj, "namespace") == ns);
-        ns_ok && self.selectors.matches(obj)
+            .is_none_or(|ns| obj.namespace() == ns);
+        ns_ok && self.selectors.matches_stored(obj)
     }
 
-    fn line(&self, event: &str, obj: &Value) -> Bytes {
-        let converted;
-        let obj = if needs_conversion(&self.info, obj) {
-            converted = present(&self.info, obj);
-            &converted
-        } else {
-            obj
-        };
+    fn line(&self, event: &str, stored: &Stored) -> Bytes {
+        if self.table.is_none() && !needs_conversion(&self.info, stored) {
+            let mut out = Vec::with_capacity(stored.json().len() + 32);
+            out.extend_from_slice(b"{\"type\":\"");
+            out.extend_from_slice(event.as_bytes());
+            out.extend_from_slice(b"\",\"object\":");
+            out.extend_from_slice(stored.json());
+            out.extend_from_slice(b"}\n");
+            return Bytes::from(out);
+        }
+        self.line_value(event, &present(&self.info, &stored.value()))
+    }
+
+    fn line_value(&self, event: &str, obj: &Value) -> Bytes {
         let mut out = Vec::with_capacity(256);
         let written = match &self.table {
             Some(include) => {
@@ -87,7 +93,7 @@ impl WatchSpec {
             "apiVersion": self.info.api_version(),
             "metadata": metadata,
         });
-        self.line("BOOKMARK", &obj)
+        self.line_value("BOOKMARK", &obj)
     }
 }
 
