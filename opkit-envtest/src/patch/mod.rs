@@ -62,12 +62,29 @@ pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), PatchError> {
     let mut doc = target.clone();
     for raw in ops {
         let op = decode_op(raw)?;
+        if tests_null_on_missing_member(&doc, &op) {
+            continue;
+        }
         if let Err(e) = json_patch::patch(&mut doc, std::slice::from_ref(&op)) {
             return Err(PatchError::Failed(describe(&doc, &op, &e)));
         }
     }
     *target = doc;
     Ok(())
+}
+
+/// The real server's json-patch library treats a missing member of an existing
+/// object as `null` in `test`; kube-runtime's finalizer helper relies on it
+/// (`test /metadata/finalizers null` before adding the first finalizer).
+fn tests_null_on_missing_member(doc: &Value, op: &PatchOperation) -> bool {
+    let PatchOperation::Test(test) = op else {
+        return false;
+    };
+    let path = test.path.to_string();
+    let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
+    test.value.is_null()
+        && doc.pointer(&path).is_none()
+        && doc.pointer(parent).is_some_and(Value::is_object)
 }
 
 fn go_json_kind(v: &Value) -> &'static str {
@@ -207,6 +224,19 @@ mod tests {
             json!({"spec": {"replicas": 3, "list": ["b", "c", "d"], "copied": 3, "new": 1},
                 "metadata": {"labels": {"a/b": "d"}}})
         );
+    }
+
+    #[test]
+    fn json_patch_tests_null_on_a_missing_member_as_the_real_server_does() {
+        let mut obj = json!({"metadata": {"name": "x"}});
+        let patch = json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": ["f"]}
+        ]);
+        assert!(json_patch(&mut obj, &patch).is_ok());
+        assert_eq!(obj, json!({"metadata": {"name": "x", "finalizers": ["f"]}}));
+        let missing_parent = json!([{"op": "test", "path": "/spec/finalizers", "value": null}]);
+        assert!(json_patch(&mut obj, &missing_parent).is_err());
     }
 
     fn failure(patch: Value) -> (u16, String) {
