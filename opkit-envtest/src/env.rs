@@ -9,7 +9,6 @@ use crate::namespaces;
 use crate::resources;
 use crate::stats::{Recorder, Stats};
 use crate::store::Store;
-use futures::future::BoxFuture;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, PostParams};
 use kube::config::Kubeconfig;
@@ -20,20 +19,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
-/// What a background controller (workload simulation, ...) gets to work with.
-///
-/// It may act on the store directly or through `client`, whose requests are
-/// neither counted in [`TestEnv::stats`] nor subject to injected faults.
+/// What a background controller that works through the API (the workload
+/// simulation) gets. Controllers that need the store itself, like garbage
+/// collection, are spawned beside the server with it.
 #[derive(Clone)]
 pub(crate) struct ControllerContext {
-    #[allow(dead_code)]
-    pub store: Arc<Store>,
-    #[allow(dead_code)]
+    /// A client whose requests are neither counted in [`TestEnv::stats`]
+    /// nor subject to injected faults.
     pub client: kube::Client,
 }
-
-/// A background controller started with the environment and stopped when it drops.
-pub(crate) type Controller = Box<dyn FnOnce(ControllerContext) -> BoxFuture<'static, ()> + Send>;
 
 /// Options for a [`TestEnv`].
 ///
@@ -50,7 +44,6 @@ pub struct TestEnvBuilder {
     port: u16,
     watch_history: usize,
     bookmark_interval: Duration,
-    pub(crate) controllers: Vec<Controller>,
     pub(crate) simulation: Option<crate::sim::Simulation>,
 }
 
@@ -60,7 +53,6 @@ impl std::fmt::Debug for TestEnvBuilder {
             .field("port", &self.port)
             .field("watch_history", &self.watch_history)
             .field("bookmark_interval", &self.bookmark_interval)
-            .field("controllers", &self.controllers.len())
             .field("simulation", &self.simulation)
             .finish()
     }
@@ -72,7 +64,6 @@ impl Default for TestEnvBuilder {
             port: 0,
             watch_history: 10_000,
             bookmark_interval: Duration::from_secs(5),
-            controllers: Vec::new(),
             simulation: Some(crate::sim::Simulation::default()),
         }
     }
@@ -137,15 +128,11 @@ impl TestEnvBuilder {
             }
         })];
         tasks.push(tokio::spawn(gc::run(store.clone(), work)));
-        let context = ControllerContext {
-            store: store.clone(),
-            client: internal_client.clone(),
-        };
-        for controller in self.controllers {
-            tasks.push(tokio::spawn(controller(context.clone())));
-        }
         if let Some(simulation) = self.simulation {
-            tasks.push(tokio::spawn(crate::sim::run(context.clone(), simulation)));
+            let context = ControllerContext {
+                client: internal_client.clone(),
+            };
+            tasks.push(tokio::spawn(crate::sim::run(context, simulation)));
         }
         Ok(TestEnv {
             addr,
