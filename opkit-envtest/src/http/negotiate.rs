@@ -57,6 +57,24 @@ pub(crate) fn parse_body(content_type: &str, body: &[u8]) -> Result<Value, ApiEr
     Ok(value)
 }
 
+/// Whether the client asks for `meta.k8s.io` `PartialObjectMetadata`
+/// (metadata-only gets, lists and watches) before anything else it accepts.
+pub(crate) fn wants_metadata(accept: &str) -> bool {
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=PartialObjectMetadata"))
+}
+
+/// An object reduced to `PartialObjectMetadata`.
+pub(crate) fn partial_metadata(obj: &Value) -> Value {
+    serde_json::json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or(Value::Null),
+    })
+}
+
 /// Response formats the client accepts, decided from `Accept`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Format {

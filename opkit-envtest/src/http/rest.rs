@@ -269,6 +269,10 @@ impl RestRequest {
         let stored = stored.ok_or_else(|| ApiError::not_found(info, self.name()))?;
         let accept = negotiate::accept(&self.headers);
         let plain = self.target.subresource.is_none() && !table::wants_table(&accept);
+        if plain && negotiate::wants_metadata(&accept) {
+            let partial = negotiate::partial_metadata(&stored.value());
+            return Ok(respond(200, format, &partial, &[]));
+        }
         if plain && format == Format::Json && !needs_conversion(info, &stored) {
             return Ok(negotiate::respond_json_bytes(200, stored.json().to_vec()));
         }
@@ -354,6 +358,19 @@ impl RestRequest {
                 .unwrap_or("Metadata");
             let t = table::table(info, &objects, metadata, include);
             return Ok(respond(200, format, &t, &[]));
+        }
+        if negotiate::wants_metadata(&accept) {
+            let items: Vec<Value> = items
+                .iter()
+                .map(|o| negotiate::partial_metadata(&o.value()))
+                .collect();
+            let list = json!({
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": metadata,
+                "items": items,
+            });
+            return Ok(respond(200, format, &list, &[]));
         }
         Ok(list_response(info, format, metadata, &items))
     }

@@ -32,6 +32,7 @@ struct WatchSpec {
     selectors: Selectors,
     bookmarks: bool,
     table: Option<String>,
+    metadata_only: bool,
 }
 
 impl WatchSpec {
@@ -44,6 +45,10 @@ impl WatchSpec {
     }
 
     fn line(&self, event: &str, stored: &Stored) -> Bytes {
+        if self.metadata_only {
+            let partial = super::negotiate::partial_metadata(&stored.value());
+            return self.line_value(event, &partial);
+        }
         if self.table.is_none() && !needs_conversion(&self.info, stored) {
             let mut out = Vec::with_capacity(stored.json().len() + 32);
             out.extend_from_slice(b"{\"type\":\"");
@@ -118,6 +123,7 @@ pub(crate) fn serve(request: &RestRequest) -> Result<http::Response<Body>, ApiEr
         namespace: request.target.namespace.clone(),
         selectors: Selectors::from_query(query)?,
         bookmarks: is_true(query, "allowWatchBookmarks"),
+        metadata_only: super::negotiate::wants_metadata(&accept),
         table: table::wants_table(&accept).then(|| {
             query
                 .get("includeObject")

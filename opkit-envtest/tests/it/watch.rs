@@ -339,3 +339,31 @@ async fn watching_another_namespace_sees_nothing_from_this_one() {
         .unwrap();
     assert_eq!(next(&mut stream).await, ("ADDED", "here".into()));
 }
+
+#[tokio::test]
+async fn metadata_lists_and_watchers_work() {
+    let env = env().await;
+    let api = configmaps(&env, "default");
+    api.create(&PostParams::default(), &configmap("meta"))
+        .await
+        .unwrap();
+    let list = api
+        .list_metadata(&kube::api::ListParams::default())
+        .await
+        .unwrap();
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.items[0].metadata.name.as_deref(), Some("meta"));
+    assert_eq!(
+        list.items[0].types.as_ref().map(|t| t.kind.as_str()),
+        Some("PartialObjectMetadata")
+    );
+    let mut stream = kube::runtime::metadata_watcher(api.clone(), watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.metadata.name.as_deref(), Some("meta"));
+}
