@@ -357,7 +357,9 @@ async fn metadata_lists_and_watchers_work() {
         list.items[0].types.as_ref().map(|t| t.kind.as_str()),
         Some("PartialObjectMetadata")
     );
-    let mut stream = kube::runtime::metadata_watcher(api.clone(), watcher::Config::default())
+    let metadata: kube::Api<kube::core::PartialObjectMeta<ConfigMap>> =
+        kube::Api::namespaced(env.client(), "default");
+    let mut stream = watcher(metadata, watcher::Config::default())
         .applied_objects()
         .boxed();
     let first = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
