@@ -231,7 +231,13 @@ async fn dispatch(server: Arc<Server>, request: Request) -> http::Response<Body>
                 None => error_response(&ApiError::unknown_resource()),
             };
         }
-        ["openapi", "v2"] => return ok(&openapi::v2(&registry)),
+        ["openapi", "v2"] => {
+            // kubectl asks for protobuf only and falls back when refused.
+            if !openapi::v2_serves(&accept) {
+                return error_response(&ApiError::not_acceptable());
+            }
+            return ok(&openapi::v2(&registry));
+        }
         ["openapi", "v3"] => return ok(&openapi::v3_index(&registry)),
         ["openapi", "v3", rest @ ..] => {
             return match openapi::v3_group_version(&registry, &rest.join("/")) {

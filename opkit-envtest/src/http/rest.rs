@@ -439,21 +439,34 @@ impl RestRequest {
     ) -> Result<Vec<String>, ApiError> {
         let name = meta_str(obj, "name").to_string();
         let mut warnings = Vec::new();
-        if let Some(schema) = &info.schema {
-            let before = obj.clone();
-            schema::prune(schema, obj);
-            let mut removed = Vec::new();
-            removed_paths(&before, obj, "", &mut removed);
-            removed.retain(|p| {
-                !p.starts_with(".metadata")
-                    && !p.starts_with(".apiVersion")
-                    && !p.starts_with(".kind")
-            });
+        let unknown = match &info.schema {
+            Some(schema) => {
+                let before = obj.clone();
+                schema::prune(schema, obj);
+                let mut removed = Vec::new();
+                removed_paths(&before, obj, "", &mut removed);
+                removed
+                    .iter()
+                    .map(|p| p.trim_start_matches('.').to_string())
+                    .filter(|p| !p.starts_with("metadata") && p != "apiVersion" && p != "kind")
+                    .collect()
+            }
+            None => {
+                let unknown = crate::openapi::unknown_fields(&info.group, &info.kind, obj)
+                    .unwrap_or_default();
+                // Typed decoding drops what the kind does not declare.
+                for path in &unknown {
+                    remove_path(obj, path);
+                }
+                unknown
+            }
+        };
+        if !unknown.is_empty() {
             match self.validation() {
-                Validation::Strict if !removed.is_empty() => {
-                    let list = removed
+                Validation::Strict => {
+                    let list = unknown
                         .iter()
-                        .map(|p| format!("unknown field \"{}\"", p.trim_start_matches('.')))
+                        .map(|p| format!("unknown field \"{p}\""))
                         .collect::<Vec<_>>()
                         .join(", ");
                     return Err(ApiError::bad_request(format!(
@@ -461,13 +474,13 @@ impl RestRequest {
                         info.kind, info.version, info.kind
                     )));
                 }
-                Validation::Warn => warnings.extend(
-                    removed
-                        .iter()
-                        .map(|p| format!("unknown field \"{}\"", p.trim_start_matches('.'))),
-                ),
-                _ => {}
+                Validation::Warn => {
+                    warnings.extend(unknown.iter().map(|p| format!("unknown field \"{p}\"")))
+                }
+                Validation::Ignore => {}
             }
+        }
+        if let Some(schema) = &info.schema {
             schema::apply_defaults(schema, obj);
             let mut errors = schema::validate(schema, obj);
             if let Some(e) = meta::validate_name(info, &name) {
@@ -1037,6 +1050,37 @@ fn removed_paths(before: &Value, after: &Value, prefix: &str, out: &mut Vec<Stri
             }
         }
         _ => {}
+    }
+}
+
+/// Removes a field named like `spec.containers[0].foo`.
+fn remove_path(obj: &mut Value, path: &str) {
+    let mut segments: Vec<(String, Option<usize>)> = Vec::new();
+    for part in path.split('.') {
+        let (key, rest) = part.split_once('[').unwrap_or((part, ""));
+        segments.push((key.to_string(), None));
+        for index in rest.split('[') {
+            if let Ok(i) = index.trim_end_matches(']').parse::<usize>() {
+                segments.push((String::new(), Some(i)));
+            }
+        }
+    }
+    let Some((last, parents)) = segments.split_last() else {
+        return;
+    };
+    let mut current = obj;
+    for (key, index) in parents {
+        let next = match index {
+            Some(i) => current.get_mut(*i),
+            None => current.get_mut(key.as_str()),
+        };
+        match next {
+            Some(next) => current = next,
+            None => return,
+        }
+    }
+    if let (None, Some(map)) = (last.1, current.as_object_mut()) {
+        map.remove(&last.0);
     }
 }
 

@@ -214,3 +214,31 @@ async fn an_unknown_patch_type_is_unsupported() {
     let err = send(&env, request).await;
     assert_eq!(err.code, 415);
 }
+
+#[tokio::test]
+async fn unknown_fields_of_built_ins_are_refused_when_strict_and_dropped_otherwise() {
+    let env = env().await;
+    let body = r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "typo"}, "dta": {"a": "b"}}"#;
+    let err = send(
+        &env,
+        post(
+            &format!("{CONFIGMAPS}?fieldValidation=Strict"),
+            "application/json",
+            body,
+        ),
+    )
+    .await;
+    assert_eq!(err.code, 400);
+    assert_eq!(
+        err.message,
+        "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"dta\""
+    );
+    nothing_stored(&env).await;
+    let created: Value = env
+        .client()
+        .request(post(CONFIGMAPS, "application/json", body))
+        .await
+        .unwrap();
+    assert!(created.get("dta").is_none());
+    assert_eq!(created["metadata"]["name"], "typo");
+}
