@@ -13,6 +13,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -20,9 +21,11 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::Client;
 
 use crate::error::{Error, Result};
+use crate::leader::LeaderElection;
 use crate::manager::Manager;
 use crate::manifests::{self, Rule};
 use crate::operator::Reconcile;
+use crate::probes::BindAddress;
 
 /// Log output format.
 ///
@@ -63,6 +66,117 @@ pub struct Cli {
     /// Where to write the embedded API server's kubeconfig.
     #[arg(long, value_name = "PATH")]
     pub write_kubeconfig: Option<PathBuf>,
+    /// Leader election, probes, metrics and shutdown.
+    #[command(flatten)]
+    pub production: Production,
+}
+
+/// The flags of `run` for production, with controller-runtime's names: leader election, the
+/// probe and metrics endpoints, the shutdown drain.
+///
+/// ```
+/// use clap::Parser;
+/// let cli = opkit::cli::Cli::parse_from(["op", "--leader-elect=false", "--metrics-bind-address", "0"]);
+/// assert_eq!(cli.production.leader_elect, Some(false));
+/// assert_eq!(cli.production.metrics_bind_address, Some(opkit::probes::BindAddress::Disabled));
+/// assert_eq!(cli.production.shutdown_timeout, std::time::Duration::from_secs(30));
+/// ```
+#[derive(Clone, Debug, clap::Args)]
+pub struct Production {
+    /// Run the controllers only while holding the leader election Lease (default: on inside a cluster, off otherwise).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub leader_elect: Option<bool>,
+    /// Name of the leader election Lease (default: NAME-lock).
+    #[arg(long, value_name = "NAME")]
+    pub leader_election_id: Option<String>,
+    /// Namespace of the Lease (default: the Pod's namespace, or the kubeconfig context's).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+    /// How long other replicas honour a Lease that stopped being renewed (default 15s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub leader_elect_lease_duration: Option<Duration>,
+    /// How long the leader keeps acting while it cannot renew (default 10s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub leader_elect_renew_deadline: Option<Duration>,
+    /// How often to try to acquire or renew the Lease (default 2s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub leader_elect_retry_period: Option<Duration>,
+    /// Address of /healthz and /readyz; 0 disables (default :8081, or a free loopback port with the embedded server).
+    #[arg(long, value_name = "ADDR")]
+    pub health_probe_bind_address: Option<BindAddress>,
+    /// Address of /metrics; 0 disables (default :8080, or a free loopback port with the embedded server).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_bind_address: Option<BindAddress>,
+    /// How long a shutdown waits for in-flight reconciles before cancelling them.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    pub shutdown_timeout: Duration,
+}
+
+fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let parsed: jiff::SignedDuration = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a duration such as 15s or 1m30s: {e}"))?;
+    Duration::try_from(parsed).map_err(|_| format!("{s:?} is negative"))
+}
+
+impl Production {
+    /// Applies the flags to `manager`. `election` is the code's choice ([`App::leader_election`]),
+    /// `in_cluster` turns leader election on by default, `local` picks free loopback ports.
+    async fn apply(
+        &self,
+        mut manager: Manager,
+        name: &str,
+        election: Option<LeaderElection>,
+        in_cluster: bool,
+        local: bool,
+    ) -> Result<Manager> {
+        let elect = self
+            .leader_elect
+            .unwrap_or(election.is_some() || (in_cluster && !local));
+        if elect {
+            let mut election =
+                election.unwrap_or_else(|| LeaderElection::new(format!("{name}-lock")));
+            if let Some(id) = &self.leader_election_id {
+                election.id.clone_from(id);
+            }
+            if let Some(namespace) = &self.leader_election_namespace {
+                election.namespace = Some(namespace.clone());
+            }
+            if let Some(d) = self.leader_elect_lease_duration {
+                election.lease_duration = d;
+            }
+            if let Some(d) = self.leader_elect_renew_deadline {
+                election.renew_deadline = d;
+            }
+            if let Some(d) = self.leader_elect_retry_period {
+                election.retry_period = d;
+            }
+            election.validate()?;
+            manager = manager.leader_election(election);
+        }
+        let default = |port: &str| {
+            BindAddress::Addr(if local {
+                "127.0.0.1:0".to_owned()
+            } else {
+                format!("0.0.0.0:{port}")
+            })
+        };
+        let probes = self
+            .health_probe_bind_address
+            .clone()
+            .unwrap_or_else(|| default("8081"));
+        if let Some(listener) = probes.bind().await? {
+            manager = manager.health_probes(listener);
+        }
+        let metrics = self
+            .metrics_bind_address
+            .clone()
+            .unwrap_or_else(|| default("8080"));
+        if let Some(listener) = metrics.bind().await? {
+            manager = manager.metrics_endpoint(listener);
+        }
+        Ok(manager.shutdown_timeout(self.shutdown_timeout))
+    }
 }
 
 /// Subcommands.
@@ -117,6 +231,7 @@ pub struct App {
     configure: Vec<Configure>,
     crds: Vec<CustomResourceDefinition>,
     rules: Vec<Rule>,
+    election: Option<LeaderElection>,
     #[cfg(feature = "embedded")]
     progress: Vec<Progress>,
     #[cfg(feature = "embedded")]
@@ -166,6 +281,7 @@ impl App {
             configure: Vec::new(),
             crds: Vec::new(),
             rules: Vec::new(),
+            election: None,
             #[cfg(feature = "embedded")]
             progress: Vec::new(),
             #[cfg(feature = "embedded")]
@@ -212,6 +328,20 @@ impl App {
     /// ```
     pub fn data<T: Send + Sync + 'static>(mut self, value: T) -> Self {
         self.configure.push(Box::new(move |m| m.data(value)));
+        self
+    }
+
+    /// Runs with leader election configured by `election`, even outside a cluster; the
+    /// `--leader-elect*` flags override it (`--leader-elect=false` turns it off). Without this
+    /// call leader election is on inside a cluster with the Lease `NAME-lock`.
+    ///
+    /// ```
+    /// let app = opkit::App::new("webapp-operator")
+    ///     .leader_election(opkit::LeaderElection::new("webapp-operator-lock").namespace("ops"));
+    /// # let _ = app;
+    /// ```
+    pub fn leader_election(mut self, election: LeaderElection) -> Self {
+        self.election = Some(election);
         self
     }
 
@@ -364,7 +494,9 @@ impl App {
         #[cfg(feature = "embedded")]
         if self.embedded && !cli.cluster {
             init_logging(cli.log_format, "warn");
-            return self.serve_embedded(cli.write_kubeconfig, shutdown).await;
+            return self
+                .serve_embedded(cli.write_kubeconfig, &cli.production, shutdown)
+                .await;
         }
         if cli.write_kubeconfig.is_some() {
             return Err(Error::Config(
@@ -383,8 +515,19 @@ impl App {
             .configure
             .into_iter()
             .fold(Manager::new(client), |m, configure| configure(m));
+        // Inside a Pod the kubelet sets KUBERNETES_SERVICE_HOST; that is where replicas compete.
+        let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+        let manager = cli
+            .production
+            .apply(manager, &self.name, self.election, in_cluster, false)
+            .await?;
         tracing::info!(controllers = ?manager.controllers(), "running");
         let running = manager.start();
+        tracing::info!(
+            probes = ?running.health_probe_address(),
+            metrics = ?running.metrics_address(),
+            "serving endpoints"
+        );
         shutdown.await;
         tracing::info!("shutting down; waiting for in-flight reconciles");
         running.shutdown().await;
@@ -395,6 +538,7 @@ impl App {
     async fn serve_embedded(
         self,
         kubeconfig: Option<PathBuf>,
+        production: &Production,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<()> {
         use crate::embedded::Embedded;
@@ -422,8 +566,17 @@ impl App {
             .configure
             .into_iter()
             .fold(Manager::new(client.clone()), |m, configure| configure(m));
+        let manager = production
+            .apply(manager, &self.name, self.election, false, true)
+            .await?;
         println!("Operator running: {}", manager.controllers().join(", "));
         let running = manager.start();
+        if let Some(addr) = running.health_probe_address() {
+            println!("Probes at http://{addr}/healthz and http://{addr}/readyz");
+        }
+        if let Some(addr) = running.metrics_address() {
+            println!("Metrics at http://{addr}/metrics");
+        }
         for sample in &self.samples {
             for applied in manifests::apply_yaml(&client, &self.name, sample).await? {
                 println!("Applied {applied}");

@@ -10,6 +10,8 @@
 //! - status conditions with `observedGeneration` and stable `lastTransitionTime` ([`status`]);
 //! - error classification and per-object exponential backoff with jitter ([`Error`], [`backoff`]);
 //! - Prometheus metrics with controller-runtime's names ([`metrics`]) and Kubernetes events ([`events`]);
+//! - leader election on a Lease, `/healthz`, `/readyz` and `/metrics` endpoints and a bounded
+//!   drain on shutdown ([`leader`], [`probes`]);
 //! - a CLI for every operator binary: `run`, `crd`, `rbac` ([`App`]), with least-privilege RBAC ([`manifests`]).
 //!
 //! ```
@@ -66,11 +68,13 @@ pub mod ensure;
 pub mod error;
 pub mod events;
 pub mod index;
+pub mod leader;
 pub mod manager;
 pub mod manifests;
 pub mod metrics;
 pub mod operator;
 pub mod prelude;
+pub mod probes;
 #[cfg(feature = "embedded")]
 mod progress;
 pub mod readiness;
@@ -82,6 +86,7 @@ pub use cli::{App, run};
 pub use context::Context;
 pub use ensure::{Ensure, Ensured};
 pub use error::{Error, Result};
+pub use leader::LeaderElection;
 pub use manager::{Manager, Running};
 pub use manifests::Rule;
 pub use metrics::Metrics;

@@ -11,7 +11,9 @@ pub use crate::error::{Error as OpkitError, Result as OpkitResult};
 pub use crate::events::EventType;
 pub use crate::index::{Indexes, Primaries};
 pub use crate::readiness::{Readiness, Ready};
-pub use crate::{Action, App, Context, Manager, ObjectRef, Operator, Reconcile, Store};
+pub use crate::{
+    Action, App, Context, LeaderElection, Manager, ObjectRef, Operator, Reconcile, Store,
+};
 
 pub use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
 pub use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, Job, JobSpec};

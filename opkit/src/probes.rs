@@ -1,0 +1,206 @@
+//! The HTTP endpoints of a running manager: `/healthz` and `/readyz` for the kubelet's probes,
+//! `/metrics` for Prometheus.
+//!
+//! `/healthz` answers 200 while the process serves requests. `/readyz` answers 200 only when the
+//! process can do its work: every controller's caches hold their first list and the API server
+//! answers a list of every primary kind (the seed's readiness check); a replica standing by for
+//! the leader election Lease only needs the API server, so a rolling update is not blocked by
+//! standbys. During a graceful shutdown `/readyz` answers 503. Failures answer 503 with the
+//! reason in the body. `/metrics` is the manager's registry in the OpenMetrics text format.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use futures::future::BoxFuture;
+use kube::Client;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::controller::Synced;
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+
+/// Where to listen: `0` disables the endpoint, `:8080` is every interface, anything else is a
+/// `host:port`, as with controller-runtime's `--metrics-bind-address`.
+///
+/// ```
+/// use opkit::probes::BindAddress;
+/// assert_eq!("0".parse::<BindAddress>(), Ok(BindAddress::Disabled));
+/// assert_eq!(":8081".parse::<BindAddress>(), Ok(BindAddress::Addr("0.0.0.0:8081".into())));
+/// assert!("8081".parse::<BindAddress>().is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BindAddress {
+    /// No endpoint.
+    Disabled,
+    /// A `host:port` to bind.
+    Addr(String),
+}
+
+impl FromStr for BindAddress {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s.trim() {
+            "0" => Ok(Self::Disabled),
+            s if s.starts_with(':') => Ok(Self::Addr(format!("0.0.0.0{s}"))),
+            s if s
+                .rsplit_once(':')
+                .is_some_and(|(_, port)| port.parse::<u16>().is_ok()) =>
+            {
+                Ok(Self::Addr(s.to_owned()))
+            }
+            s => Err(format!(
+                "{s:?} is not an address: use HOST:PORT, :PORT, or 0 to disable"
+            )),
+        }
+    }
+}
+
+impl BindAddress {
+    /// Binds the address; `None` when disabled.
+    ///
+    /// ```
+    /// # async fn f() -> opkit::Result<()> {
+    /// let listener = opkit::probes::BindAddress::Addr("127.0.0.1:0".into()).bind().await?;
+    /// assert!(listener.is_some());
+    /// # Ok(()) }
+    /// ```
+    pub async fn bind(&self) -> Result<Option<TcpListener>> {
+        match self {
+            Self::Disabled => Ok(None),
+            Self::Addr(addr) => {
+                TcpListener::bind(addr)
+                    .await
+                    .map(Some)
+                    .map_err(|source| Error::Io {
+                        context: format!("binding {addr}"),
+                        source,
+                    })
+            }
+        }
+    }
+}
+
+/// A request that succeeds when the API server serves one primary kind.
+pub(crate) type Check = Arc<dyn Fn(Client) -> BoxFuture<'static, kube::Result<()>> + Send + Sync>;
+
+/// How long `/readyz` waits for the API server.
+const API_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What `/readyz` looks at, shared with the manager.
+pub(crate) struct Health {
+    pub client: Client,
+    pub checks: Vec<Check>,
+    /// Leader election is on: not leading is a normal, ready state.
+    pub elected: bool,
+    /// The sync state of the controllers while they run.
+    pub term: watch::Sender<Option<Arc<Synced>>>,
+    pub stopping: AtomicBool,
+}
+
+impl Health {
+    pub(crate) fn is_synced(&self) -> bool {
+        self.term.borrow().as_ref().is_some_and(|s| s.is_synced())
+    }
+
+    pub(crate) fn is_leading(&self) -> bool {
+        self.term.borrow().is_some()
+    }
+
+    pub(crate) async fn ready(&self) -> std::result::Result<(), String> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err("shutting down".to_owned());
+        }
+        match self.term.borrow().as_ref() {
+            None if self.elected => {}
+            None => return Err("the controllers are not running".to_owned()),
+            Some(synced) if !synced.is_synced() => {
+                return Err("the caches have not synced yet".to_owned());
+            }
+            Some(_) => {}
+        }
+        let requests: Vec<_> = if self.checks.is_empty() {
+            vec![Box::pin({
+                let client = self.client.clone();
+                async move { client.apiserver_version().await.map(|_| ()) }
+            }) as BoxFuture<'static, kube::Result<()>>]
+        } else {
+            self.checks.iter().map(|c| c(self.client.clone())).collect()
+        };
+        let answered = tokio::time::timeout(API_TIMEOUT, futures::future::try_join_all(requests));
+        match answered.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(format!("the API server did not answer: {error}")),
+            Err(_) => Err(format!(
+                "the API server did not answer within {API_TIMEOUT:?}"
+            )),
+        }
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(health): State<Arc<Health>>) -> impl IntoResponse {
+    match health.ready().await {
+        Ok(()) => (StatusCode::OK, "ok\n".to_owned()),
+        Err(reason) => {
+            tracing::debug!(%reason, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {reason}\n"),
+            )
+        }
+    }
+}
+
+async fn metrics(State(metrics): State<Metrics>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        metrics.encode(),
+    )
+}
+
+pub(crate) fn health_router(health: Arc<Health>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(health)
+}
+
+pub(crate) fn metrics_router(registry: Metrics) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(registry)
+}
+
+/// Serves `router` on `listener` until `stop` turns true; returns the bound address.
+pub(crate) fn serve(
+    listener: TcpListener,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+) -> (Option<SocketAddr>, tokio::task::JoinHandle<()>) {
+    let addr = listener.local_addr().ok();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, router).with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        });
+        if let Err(error) = served.await {
+            tracing::error!(%error, "the probe or metrics endpoint stopped");
+        }
+    });
+    (addr, task)
+}
