@@ -27,6 +27,8 @@ pub(crate) struct RestRequest {
     pub query: HashMap<String, String>,
     pub headers: HeaderMap,
     pub verb: &'static str,
+    /// The admission webhooks' patches and warnings for this write.
+    pub admitted: crate::admission::Admitted,
 }
 
 /// How unknown fields are reported (`fieldValidation`).
@@ -228,7 +230,7 @@ impl RestRequest {
         }
     }
 
-    async fn execute(self, body: Body) -> Result<http::Response<Body>, ApiError> {
+    async fn execute(mut self, body: Body) -> Result<http::Response<Body>, ApiError> {
         let format = self.format()?;
         match self.verb {
             "get" => return self.get(format),
@@ -239,6 +241,7 @@ impl RestRequest {
         let bytes = axum::body::to_bytes(body, BODY_LIMIT)
             .await
             .map_err(|_| ApiError::too_large(BODY_LIMIT))?;
+        self.admitted = crate::admission::review(&self, &bytes).await?;
         let written = match self.verb {
             "create" => self.create(&bytes)?,
             "update" => self.update(&bytes)?,
@@ -251,8 +254,41 @@ impl RestRequest {
             written.code,
             format,
             &written.object,
-            &written.warnings,
+            &[self.admitted.warnings.as_slice(), &written.warnings].concat(),
         ))
+    }
+
+    /// The stored object a write replaces and the one it would store, computed as a dry run:
+    /// what admission webhooks are shown.
+    pub(crate) fn preview(&self, bytes: &[u8]) -> Result<(Option<Value>, Option<Value>), ApiError> {
+        let old = self
+            .server
+            .store
+            .read()
+            .get(&self.storage(), self.namespace(), self.name())
+            .map(|stored| present(&self.target.info, &stored));
+        let mut query = self.query.clone();
+        query.insert("dryRun".into(), "All".into());
+        let dry = RestRequest {
+            server: self.server.clone(),
+            target: super::Target {
+                info: self.target.info.clone(),
+                namespace: self.target.namespace.clone(),
+                name: self.target.name.clone(),
+                subresource: self.target.subresource.clone(),
+            },
+            query,
+            headers: self.headers.clone(),
+            verb: self.verb,
+            admitted: crate::admission::Admitted::default(),
+        };
+        let written = match self.verb {
+            "create" => dry.create(bytes)?,
+            "update" => dry.update(bytes)?,
+            "patch" => dry.patch(bytes)?,
+            _ => return Ok((old, None)),
+        };
+        Ok((old, Some(written.object)))
     }
 
     fn get(&self, format: Format) -> Result<http::Response<Body>, ApiError> {
@@ -497,6 +533,16 @@ impl RestRequest {
         }
         if info.group == "apiextensions.k8s.io" && info.kind == "CustomResourceDefinition" {
             crd::admit(obj, old).map_err(|errors| ApiError::invalid(info, &name, &errors))?;
+        }
+        // Mutating webhooks' patches, then validation of what they produced.
+        if self.admitted.mutates() && self.target.subresource.as_deref() != Some("scale") {
+            self.admitted.apply(obj)?;
+            if let Some(schema) = &info.schema {
+                let errors = schema::validate(schema, obj);
+                if !errors.is_empty() {
+                    return Err(ApiError::invalid(info, &name, &errors));
+                }
+            }
         }
         Ok(warnings)
     }
@@ -928,9 +974,29 @@ impl RestRequest {
                         warnings: Vec::new(),
                     })
                 }
+                // Pods answer with the object; other kinds with a Success
+                // Status, which tells clients the object is already gone.
+                Outcome::Removed(obj) if info.group.is_empty() && info.kind == "Pod" => {
+                    Ok(Written {
+                        code: 200,
+                        object: present(info, &obj),
+                        warnings: Vec::new(),
+                    })
+                }
                 Outcome::Removed(obj) => Ok(Written {
                     code: 200,
-                    object: present(info, &obj),
+                    object: json!({
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "metadata": {},
+                        "status": "Success",
+                        "details": {
+                            "name": name,
+                            "group": info.group,
+                            "kind": info.plural,
+                            "uid": meta_str(&obj, "uid"),
+                        },
+                    }),
                     warnings: Vec::new(),
                 }),
             }

@@ -288,7 +288,15 @@ async fn delete_removes_and_preconditions_are_checked() {
         "{}",
         err.message
     );
-    api.delete("gone", &DeleteParams::default()).await.unwrap();
+    let deleted = api.delete("gone", &DeleteParams::default()).await.unwrap();
+    let success = deleted
+        .right()
+        .expect("an immediate delete answers with a Status");
+    assert_eq!(
+        success.status,
+        Some(kube::core::response::StatusSummary::Success)
+    );
+    assert_eq!(success.details.unwrap().name, "gone");
     assert_eq!(status(api.get("gone").await.unwrap_err()).code, 404);
     let err = status(
         api.delete("gone", &DeleteParams::default())
