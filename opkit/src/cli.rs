@@ -112,6 +112,29 @@ pub struct Production {
     pub shutdown_timeout: Duration,
 }
 
+/// The flags' defaults, for building a [`Cli`] in code.
+///
+/// ```
+/// let production = opkit::cli::Production::default();
+/// assert_eq!(production.leader_elect, None);
+/// assert_eq!(production.shutdown_timeout, std::time::Duration::from_secs(30));
+/// ```
+impl Default for Production {
+    fn default() -> Self {
+        Self {
+            leader_elect: None,
+            leader_election_id: None,
+            leader_election_namespace: None,
+            leader_elect_lease_duration: None,
+            leader_elect_renew_deadline: None,
+            leader_elect_retry_period: None,
+            health_probe_bind_address: None,
+            metrics_bind_address: None,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let parsed: jiff::SignedDuration = s
         .parse()

@@ -137,6 +137,7 @@ impl Served {
             log_format: opkit::cli::LogFormat::Human,
             cluster: false,
             write_kubeconfig: Some(kubectl.kubeconfig().to_path_buf()),
+            production: Default::default(),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(app.execute_until(cli, async {

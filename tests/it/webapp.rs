@@ -384,6 +384,7 @@ async fn cargo_run_example_webapp_serves_the_sample_until_stopped() {
         log_format: opkit::cli::LogFormat::Human,
         cluster: false,
         write_kubeconfig: Some(kubeconfig.clone()),
+        production: Default::default(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let example = tokio::spawn(app::app().execute_until(cli, async {
