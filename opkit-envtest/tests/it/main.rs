@@ -11,6 +11,7 @@ mod finalizers;
 mod gc;
 mod generators;
 mod kubectl;
+mod lifecycle;
 mod namespaces;
 mod sim;
 mod stats;
