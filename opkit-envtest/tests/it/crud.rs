@@ -576,3 +576,20 @@ async fn an_exact_list_of_an_old_version_is_gone() {
     );
     assert_eq!(err.code, 410);
 }
+
+#[tokio::test]
+async fn yaml_is_served_to_clients_that_accept_only_yaml() {
+    let env = env().await;
+    configmaps(&env, "default")
+        .create(&PostParams::default(), &configmap("y"))
+        .await
+        .unwrap();
+    let request = http::Request::get("/api/v1/namespaces/default/configmaps/y")
+        .header("accept", "application/yaml")
+        .body(Vec::new())
+        .unwrap();
+    let text = env.client().request_text(request).await.unwrap();
+    let parsed: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+    assert_eq!(parsed["metadata"]["name"], "y");
+    assert!(text.contains("kind: ConfigMap"), "{text}");
+}
