@@ -53,7 +53,10 @@ impl Ensure for WebAppDeployment<'_> {
                 container_port: app.spec.port,
                 ..Default::default()
             }]),
-            security_context: Some(opkit::security::restricted()),
+            security_context: Some(
+                app.spec.security_context.clone().unwrap_or_else(opkit::security::restricted),
+            ),
+            resources: app.spec.resources.clone(),
             ..Default::default()
         };
         Deployment {

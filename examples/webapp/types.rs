@@ -26,6 +26,13 @@ pub struct WebAppSpec {
     /// Port the container listens on and the Service exposes.
     #[serde(default = "default_port")]
     pub port: i32,
+    /// Requests and limits of the container; limits are required in `production`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// The container's security context (default: restricted); the admission policy sets it in
+    /// `production`.
+    #[serde(default, rename = "securityContext", skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<SecurityContext>,
 }
 
 fn default_port() -> i32 {

@@ -45,6 +45,7 @@ pub struct TestEnvBuilder {
     watch_history: usize,
     bookmark_interval: Duration,
     pub(crate) simulation: Option<crate::sim::Simulation>,
+    webhook_services: crate::admission::Services,
 }
 
 impl std::fmt::Debug for TestEnvBuilder {
@@ -54,6 +55,7 @@ impl std::fmt::Debug for TestEnvBuilder {
             .field("watch_history", &self.watch_history)
             .field("bookmark_interval", &self.bookmark_interval)
             .field("simulation", &self.simulation)
+            .field("webhook_services", &self.webhook_services.0)
             .finish()
     }
 }
@@ -65,6 +67,7 @@ impl Default for TestEnvBuilder {
             watch_history: 10_000,
             bookmark_interval: Duration::from_secs(5),
             simulation: Some(crate::sim::Simulation::default()),
+            webhook_services: crate::admission::Services::default(),
         }
     }
 }
@@ -86,6 +89,23 @@ impl TestEnvBuilder {
     /// How often watches that asked for bookmarks get one (default 5 s).
     pub fn bookmark_interval(mut self, interval: Duration) -> Self {
         self.bookmark_interval = interval;
+        self
+    }
+
+    /// Where admission webhooks with a `service` clientConfig are reached: `service` is
+    /// `namespace/name:port` (the configuration's port, 443 when it names none), `addr` a local
+    /// address. The TLS server name stays `name.namespace.svc`, as in a cluster.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), opkit_envtest::Error> {
+    /// let env = opkit_envtest::TestEnv::builder()
+    ///     .webhook_service("ops/app-operator-webhook:443", ([127, 0, 0, 1], 9443).into())
+    ///     .build()
+    ///     .await?;
+    /// # let _ = env; Ok(()) }
+    /// ```
+    pub fn webhook_service(mut self, service: impl Into<String>, addr: SocketAddr) -> Self {
+        self.webhook_services.0.insert(service.into(), addr);
         self
     }
 
@@ -116,6 +136,7 @@ impl TestEnvBuilder {
             faults: faults.clone(),
             bookmark_interval: self.bookmark_interval,
             shutdown: shutdown_rx.clone(),
+            webhook_services: self.webhook_services.clone(),
         });
         let router = http::router(server);
         let mut stop = shutdown_rx.clone();

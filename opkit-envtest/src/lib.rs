@@ -11,6 +11,7 @@
 //! # Ok(()) }
 //! ```
 
+mod admission;
 mod crd;
 mod defaults;
 mod deletion;

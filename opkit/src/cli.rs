@@ -69,6 +69,9 @@ pub struct Cli {
     /// Leader election, probes, metrics and shutdown.
     #[command(flatten)]
     pub production: Production,
+    /// The admission webhook server.
+    #[command(flatten)]
+    pub webhook: crate::webhook::WebhookFlags,
 }
 
 /// The flags of `run` for production, with controller-runtime's names: leader election, the
@@ -221,6 +224,15 @@ pub enum Command {
         #[arg(long, default_value = "default")]
         namespace: String,
     },
+    /// Print the Validating/MutatingWebhookConfigurations of the admission webhooks.
+    Webhooks {
+        /// Namespace of the webhook Service (`NAME-webhook`).
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        /// Ask cert-manager to inject the caBundle (`cert-manager.io/inject-ca-from`).
+        #[arg(long)]
+        cert_manager: bool,
+    },
 }
 
 type Configure = Box<dyn FnOnce(Manager) -> Manager + Send>;
@@ -255,6 +267,7 @@ pub struct App {
     crds: Vec<CustomResourceDefinition>,
     rules: Vec<Rule>,
     election: Option<LeaderElection>,
+    webhooks: crate::webhook::Webhooks,
     #[cfg(feature = "embedded")]
     progress: Vec<Progress>,
     #[cfg(feature = "embedded")]
@@ -299,8 +312,10 @@ impl App {
     /// assert!(app.crd_yaml().is_ok_and(|y| y.is_empty()));
     /// ```
     pub fn new(name: impl Into<String>) -> Self {
+        let name = name.into();
         Self {
-            name: name.into(),
+            webhooks: crate::webhook::Webhooks::new(name.clone()),
+            name,
             configure: Vec::new(),
             crds: Vec::new(),
             rules: Vec::new(),
@@ -368,6 +383,77 @@ impl App {
         self
     }
 
+    /// Adds a validating admission webhook for `K` (served by `run`, printed by `webhooks`).
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # use opkit::webhook::{AdmissionRequest, Validator, Verdict};
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # pub struct AppSpec { pub replicas: i32 }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// struct AtMostTen;
+    /// impl Validator<App> for AtMostTen {
+    ///     async fn validate(&self, request: &AdmissionRequest<App>) -> Verdict {
+    ///         match &request.object {
+    ///             Some(app) if app.spec.replicas > 10 => Verdict::deny("at most 10 replicas"),
+    ///             _ => Verdict::allow(),
+    ///         }
+    ///     }
+    /// }
+    /// let app = opkit::App::new("app-operator").operator::<App>().validator::<App>(AtMostTen);
+    /// assert!(app.webhooks_yaml("ops", false).is_ok_and(|y| y.contains("ValidatingWebhookConfiguration")));
+    /// ```
+    pub fn validator<K: crate::webhook::Admitted>(
+        mut self,
+        validator: impl crate::webhook::Validator<K>,
+    ) -> Self {
+        self.webhooks = self.webhooks.validator(validator);
+        self
+    }
+
+    /// Adds a mutating admission webhook for `K` (served by `run`, printed by `webhooks`).
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # use opkit::webhook::{AdmissionRequest, Mutator, Verdict};
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # pub struct AppSpec { pub replicas: i32 }
+    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// struct ManagedBy;
+    /// impl Mutator<App> for ManagedBy {
+    ///     async fn mutate(&self, _: &AdmissionRequest<App>, app: &mut App) -> Verdict {
+    ///         app.labels_mut().insert("managed-by".into(), "app-operator".into());
+    ///         Verdict::allow()
+    ///     }
+    /// }
+    /// let app = opkit::App::new("app-operator").operator::<App>().mutator::<App>(ManagedBy);
+    /// assert!(app.webhooks_yaml("ops", false).is_ok_and(|y| y.contains("MutatingWebhookConfiguration")));
+    /// ```
+    pub fn mutator<K: crate::webhook::Admitted>(
+        mut self,
+        mutator: impl crate::webhook::Mutator<K>,
+    ) -> Self {
+        self.webhooks = self.webhooks.mutator(mutator);
+        self
+    }
+
+    /// The webhook configurations' YAML for a Service `NAME-webhook` in `namespace`; empty
+    /// without webhooks.
+    ///
+    /// ```
+    /// let yaml = opkit::App::new("app-operator").webhooks_yaml("ops", true).unwrap_or_default();
+    /// assert!(yaml.is_empty());
+    /// ```
+    pub fn webhooks_yaml(&self, namespace: &str, cert_manager: bool) -> Result<String> {
+        self.webhooks
+            .clone()
+            .cert_manager(cert_manager)
+            .yaml(namespace)
+            .map_err(|e| Error::Config(format!("admission webhooks: {e}")))
+    }
+
     /// Defaults to an embedded API server (for demos and local development); `--cluster` opts out.
     ///
     /// ```
@@ -416,7 +502,8 @@ impl App {
         manifests::to_yaml(&self.crds)
     }
 
-    /// The RBAC YAML for a ServiceAccount in `namespace`.
+    /// The RBAC YAML for a ServiceAccount in `namespace`, with the Role that lets it hold the
+    /// leader election Lease there.
     ///
     /// ```
     /// # use opkit::prelude::*;
@@ -430,7 +517,9 @@ impl App {
     /// ```
     pub fn rbac_yaml(&self, namespace: &str) -> Result<String> {
         let rules = manifests::merge(self.rules.clone());
-        manifests::to_yaml(&manifests::rbac_objects(&self.name, namespace, &rules))
+        let mut objects = manifests::rbac_objects(&self.name, namespace, &rules);
+        objects.extend(crate::leader::rbac_objects(&self.name, namespace));
+        manifests::to_yaml(&objects)
     }
 
     /// Parses the process arguments and runs; for `fn main`.
@@ -509,6 +598,13 @@ impl App {
                 print!("{}", self.rbac_yaml(namespace)?);
                 Ok(())
             }
+            Some(Command::Webhooks {
+                namespace,
+                cert_manager,
+            }) => {
+                print!("{}", self.webhooks_yaml(namespace, *cert_manager)?);
+                Ok(())
+            }
             Some(Command::Run) | None => self.serve(cli, shutdown).await,
         }
     }
@@ -534,6 +630,15 @@ impl App {
         // retries (up to 15 on 429/503/504) would hide those errors and stall the worker.
         config.default_retry = false;
         let client = Client::try_from(config).map_err(|e| Error::kube("building the client", e))?;
+        // Every replica serves admission, leader or not.
+        let webhook_server = self
+            .webhooks
+            .start_in_cluster(&client, &cli.webhook, client.default_namespace())
+            .await
+            .map_err(|e| Error::Config(format!("admission webhooks: {e}")))?;
+        if let Some(webhooks) = &webhook_server {
+            tracing::info!(addr = %webhooks.addr(), "serving admission webhooks");
+        }
         let manager = self
             .configure
             .into_iter()
@@ -569,6 +674,14 @@ impl App {
         let server = Embedded::start().await?;
         for install in &self.installs {
             install(&server).await?;
+        }
+        let webhook_server = self
+            .webhooks
+            .start_local(&server.client())
+            .await
+            .map_err(|e| Error::Config(format!("admission webhooks: {e}")))?;
+        if let Some(webhooks) = &webhook_server {
+            println!("Admission webhooks at {}", webhooks.url());
         }
         let path = match kubeconfig {
             Some(path) => path,

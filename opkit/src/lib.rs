@@ -80,6 +80,7 @@ mod progress;
 pub mod readiness;
 pub mod security;
 pub mod status;
+pub mod webhook;
 
 pub use backoff::Backoff;
 pub use cli::{App, run};

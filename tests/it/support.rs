@@ -138,6 +138,7 @@ impl Served {
             cluster: false,
             write_kubeconfig: Some(kubectl.kubeconfig().to_path_buf()),
             production: Default::default(),
+            webhook: Default::default(),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(app.execute_until(cli, async {

@@ -385,6 +385,7 @@ async fn cargo_run_example_webapp_serves_the_sample_until_stopped() {
         cluster: false,
         write_kubeconfig: Some(kubeconfig.clone()),
         production: Default::default(),
+        webhook: Default::default(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let example = tokio::spawn(app::app().execute_until(cli, async {

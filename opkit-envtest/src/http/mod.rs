@@ -2,7 +2,7 @@
 //! request statistics, fault injection and panic containment.
 
 mod negotiate;
-mod rest;
+pub(crate) mod rest;
 mod watch;
 
 use crate::discovery;
@@ -35,6 +35,7 @@ pub(crate) struct Server {
     pub faults: Faults,
     pub bookmark_interval: Duration,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    pub webhook_services: crate::admission::Services,
 }
 
 pub(crate) fn router(server: Arc<Server>) -> Router {
@@ -277,6 +278,7 @@ async fn dispatch(server: Arc<Server>, request: Request) -> http::Response<Body>
         query,
         headers: parts.headers,
         verb,
+        admitted: crate::admission::Admitted::default(),
     };
     let response = request.run(body).await;
     if !internal {

@@ -1,0 +1,586 @@
+//! Admission webhooks: the server calls the Mutating and ValidatingWebhookConfigurations it
+//! stores, with AdmissionReview v1 over HTTPS, before a create, update, patch or delete is
+//! stored.
+//!
+//! As on kube-apiserver: configurations in name order, webhooks in list order, mutating ones
+//! first with their JSON patches applied in turn, then validating ones on the result; rules
+//! (groups, versions, resources and subresources, operations, scope), namespaceSelector and
+//! objectSelector, failurePolicy Fail and Ignore, timeoutSeconds; the caBundle is the only
+//! trust root. A `service` clientConfig reaches the address [`TestEnvBuilder::webhook_service`]
+//! maps it to, with the TLS name `<name>.<namespace>.svc`.
+//!
+//! [`TestEnvBuilder::webhook_service`]: crate::TestEnvBuilder::webhook_service
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+
+use crate::error::ApiError;
+use crate::http::rest::RestRequest;
+use crate::selector::LabelSelector;
+use crate::store::meta_str;
+
+const MUTATING: &str = "admissionregistration.k8s.io/mutatingwebhookconfigurations";
+const VALIDATING: &str = "admissionregistration.k8s.io/validatingwebhookconfigurations";
+/// The largest answer read from a webhook.
+const RESPONSE_LIMIT: usize = 16 << 20;
+
+/// Where `service` clientConfigs are served: `namespace/name:port` to a local address.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Services(pub HashMap<String, SocketAddr>);
+
+/// What the webhooks decided for one write: the patches to apply, in order, and the warnings.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Admitted {
+    patches: Vec<json_patch::Patch>,
+    pub warnings: Vec<String>,
+}
+
+impl Admitted {
+    /// Applies the mutating webhooks' patches to the object being stored.
+    pub fn apply(&self, obj: &mut Value) -> Result<(), ApiError> {
+        for patch in &self.patches {
+            json_patch::patch(obj, patch).map_err(|e| {
+                ApiError::internal(format!("applying a mutating webhook's patch: {e}"))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Whether any webhook changed the object.
+    pub fn mutates(&self) -> bool {
+        !self.patches.is_empty()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Type {
+    Mutating,
+    Validating,
+}
+
+/// The attributes webhooks are matched on.
+struct Attributes<'a> {
+    operation: &'static str,
+    group: &'a str,
+    version: &'a str,
+    resource: &'a str,
+    subresource: &'a str,
+    namespaced: bool,
+    namespace: &'a str,
+}
+
+/// Calls the webhooks that match `request` and returns their patches and warnings, or the
+/// error the API server answers with (a denial, or a call that failed under failurePolicy Fail).
+pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitted, ApiError> {
+    let info = &request.target.info;
+    // The configurations themselves are never subject to webhooks, as on a real server.
+    if info.group == "admissionregistration.k8s.io" {
+        return Ok(Admitted::default());
+    }
+    let (mutating, validating) = {
+        let state = request.server.store.read();
+        let load = |storage: &str| {
+            let mut configs: Vec<Value> =
+                state.list(storage, None, None).map(|(_, s)| s.value()).collect();
+            configs.sort_by(|a, b| meta_str(a, "name").cmp(meta_str(b, "name")));
+            configs
+        };
+        (load(MUTATING), load(VALIDATING))
+    };
+    if mutating.is_empty() && validating.is_empty() {
+        return Ok(Admitted::default());
+    }
+    let (old, new) = request.preview(bytes)?;
+    let operation = match (request.verb, &old) {
+        ("delete", _) => "DELETE",
+        (_, None) => "CREATE",
+        _ => "UPDATE",
+    };
+    let subresource = request.target.subresource.as_deref().unwrap_or("");
+    let namespace = request.target.namespace.as_deref().unwrap_or("");
+    let attributes = Attributes {
+        operation,
+        group: &info.group,
+        version: &info.version,
+        resource: &info.plural,
+        subresource,
+        namespaced: info.namespaced,
+        namespace,
+    };
+    let namespace_labels = if info.namespaced {
+        request
+            .server
+            .store
+            .read()
+            .get("/namespaces", "", namespace)
+            .and_then(|ns| ns.pointer("/metadata/labels").cloned())
+    } else if info.group.is_empty() && info.plural == "namespaces" {
+        new.as_ref()
+            .or(old.as_ref())
+            .and_then(|ns| ns.pointer("/metadata/labels").cloned())
+    } else {
+        None
+    };
+    let selected = |webhook: &Value| {
+        matches(webhook, &attributes)
+            && selects(
+                webhook.get("namespaceSelector"),
+                namespace_labels.as_ref(),
+                info.namespaced || info.plural == "namespaces",
+            )
+            && object_selected(webhook, old.as_ref(), new.as_ref())
+    };
+    let mut admitted = Admitted::default();
+    let mut object = new.clone();
+    let name = object
+        .as_ref()
+        .or(old.as_ref())
+        .map(|o| meta_str(o, "name").to_string())
+        .unwrap_or_else(|| request.target.name.clone().unwrap_or_default());
+    let call = Call {
+        services: &request.server.webhook_services,
+        attributes: &attributes,
+        info_kind: &info.kind,
+        name: &name,
+        dry_run: request.query.get("dryRun").is_some_and(|v| v == "All"),
+    };
+    for (r#type, configs) in [(Type::Mutating, &mutating), (Type::Validating, &validating)] {
+        for config in configs {
+            for webhook in config
+                .get("webhooks")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if !selected(webhook) {
+                    continue;
+                }
+                let Some(response) = call.call(webhook, object.as_ref(), old.as_ref()).await?
+                else {
+                    continue;
+                };
+                admitted.warnings.extend(response.warnings);
+                // A scale subresource's object is a Scale: its patches have nowhere to go.
+                if r#type == Type::Mutating && subresource != "scale" {
+                    if let (Some(patch), Some(obj)) = (response.patch, object.as_mut()) {
+                        json_patch::patch(obj, &patch).map_err(|e| {
+                            ApiError::internal(format!(
+                                "admission webhook {:?} returned a patch that does not apply: {e}",
+                                webhook_name(webhook)
+                            ))
+                        })?;
+                        admitted.patches.push(patch);
+                    }
+                }
+            }
+        }
+    }
+    Ok(admitted)
+}
+
+fn webhook_name(webhook: &Value) -> &str {
+    webhook.get("name").and_then(Value::as_str).unwrap_or("")
+}
+
+fn strings<'a>(rule: &'a Value, field: &str) -> impl Iterator<Item = &'a str> {
+    rule.get(field)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
+/// Whether one of the webhook's rules covers the request.
+fn matches(webhook: &Value, a: &Attributes<'_>) -> bool {
+    let rules = webhook.get("rules").and_then(Value::as_array);
+    rules.into_iter().flatten().any(|rule| {
+        let listed = |field: &str, value: &str| strings(rule, field).any(|s| s == "*" || s == value);
+        let resource_ok = strings(rule, "resources").any(|r| {
+            let (res, sub) = r.split_once('/').unwrap_or((r, ""));
+            let res_ok = res == "*" || res == a.resource;
+            let sub_ok = match (sub, a.subresource) {
+                ("", "") => true,
+                ("", _) => false,
+                ("*", _) => true,
+                (s, requested) => s == requested,
+            };
+            res_ok && sub_ok
+        });
+        let scope_ok = match rule.get("scope").and_then(Value::as_str).unwrap_or("*") {
+            "Cluster" => !a.namespaced,
+            "Namespaced" => a.namespaced,
+            _ => true,
+        };
+        listed("operations", a.operation)
+            && listed("apiGroups", a.group)
+            && listed("apiVersions", a.version)
+            && resource_ok
+            && scope_ok
+    })
+}
+
+/// A label selector that is absent selects everything; one that cannot be parsed nothing.
+fn selects(selector: Option<&Value>, labels: Option<&Value>, applies: bool) -> bool {
+    let Some(selector) = selector.filter(|s| !s.is_null()) else {
+        return true;
+    };
+    if !applies {
+        return true;
+    }
+    LabelSelector::from_object(selector)
+        .is_ok_and(|s| s.matches(labels.and_then(Value::as_object)))
+}
+
+/// The objectSelector matches when the new or the old object's labels do.
+fn object_selected(webhook: &Value, old: Option<&Value>, new: Option<&Value>) -> bool {
+    let selector = webhook.get("objectSelector");
+    [new, old].into_iter().flatten().any(|obj| {
+        selects(selector, obj.pointer("/metadata/labels"), true)
+    }) || (old.is_none() && new.is_none())
+}
+
+/// What a webhook answered.
+struct Response {
+    patch: Option<json_patch::Patch>,
+    warnings: Vec<String>,
+}
+
+struct Call<'a> {
+    services: &'a Services,
+    attributes: &'a Attributes<'a>,
+    info_kind: &'a str,
+    name: &'a str,
+    dry_run: bool,
+}
+
+/// Where a webhook is reached.
+struct Destination {
+    url: String,
+    connect: String,
+    server_name: String,
+    path: String,
+    host_header: String,
+}
+
+impl Call<'_> {
+    /// Calls one webhook; `Ok(None)` when it failed and its failurePolicy is Ignore.
+    async fn call(
+        &self,
+        webhook: &Value,
+        object: Option<&Value>,
+        old: Option<&Value>,
+    ) -> Result<Option<Response>, ApiError> {
+        let name = webhook_name(webhook);
+        let timeout = webhook
+            .get("timeoutSeconds")
+            .and_then(Value::as_u64)
+            .unwrap_or(10)
+            .clamp(1, 30);
+        let review = self.review(object, old);
+        let uid = review["request"]["uid"].clone();
+        let outcome = match self.destination(webhook, timeout) {
+            Ok(destination) => {
+                let url = destination.url.clone();
+                match tokio::time::timeout(
+                    Duration::from_secs(timeout),
+                    post(webhook, destination, &review),
+                )
+                .await
+                {
+                    Ok(Ok(answer)) => decode(&answer, &uid),
+                    Ok(Err(error)) => {
+                        Err(format!("failed to call webhook: Post \"{url}\": {error}"))
+                    }
+                    Err(_) => Err(format!(
+                        "failed to call webhook: Post \"{url}\": context deadline exceeded"
+                    )),
+                }
+            }
+            Err(error) => Err(format!("failed to call webhook: {error}")),
+        };
+        match outcome {
+            Ok(Decision::Allowed(response)) => Ok(Some(response)),
+            Ok(Decision::Denied { code, reason, message }) => Err(denied(name, code, &reason, &message)),
+            Err(error) => {
+                let ignore =
+                    webhook.get("failurePolicy").and_then(Value::as_str) == Some("Ignore");
+                if ignore {
+                    tracing::warn!(webhook = name, %error, "admission webhook failed; failurePolicy Ignore");
+                    Ok(None)
+                } else {
+                    Err(ApiError::internal(format!(
+                        "failed calling webhook \"{name}\": {error}"
+                    )))
+                }
+            }
+        }
+    }
+
+    fn review(&self, object: Option<&Value>, old: Option<&Value>) -> Value {
+        let a = self.attributes;
+        let gvk = json!({"group": a.group, "version": a.version, "kind": self.info_kind});
+        let gvr = json!({"group": a.group, "version": a.version, "resource": a.resource});
+        let options_kind = match a.operation {
+            "CREATE" => "CreateOptions",
+            "DELETE" => "DeleteOptions",
+            _ => "UpdateOptions",
+        };
+        let mut request = json!({
+            "uid": uuid::Uuid::new_v4().to_string(),
+            "kind": gvk,
+            "resource": gvr,
+            "requestKind": gvk,
+            "requestResource": gvr,
+            "name": self.name,
+            "operation": a.operation,
+            "userInfo": {"username": "kubernetes-admin", "groups": ["system:masters", "system:authenticated"]},
+            "object": object.cloned().unwrap_or(Value::Null),
+            "oldObject": old.cloned().unwrap_or(Value::Null),
+            "dryRun": self.dry_run,
+            "options": {"kind": options_kind, "apiVersion": "meta.k8s.io/v1"},
+        });
+        if !a.namespace.is_empty() {
+            request["namespace"] = json!(a.namespace);
+        }
+        if !a.subresource.is_empty() {
+            request["subResource"] = json!(a.subresource);
+            request["requestSubResource"] = json!(a.subresource);
+        }
+        json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request})
+    }
+
+    fn destination(&self, webhook: &Value, timeout: u64) -> Result<Destination, String> {
+        let config = webhook.get("clientConfig").cloned().unwrap_or(Value::Null);
+        if let Some(url) = config.get("url").and_then(Value::as_str) {
+            let uri: http::Uri = url
+                .parse()
+                .map_err(|e| format!("invalid url {url:?}: {e}"))?;
+            if uri.scheme_str() != Some("https") {
+                return Err(format!("url {url:?} is not https"));
+            }
+            let host = uri.host().ok_or_else(|| format!("url {url:?} has no host"))?;
+            let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+            let port = uri.port_u16().unwrap_or(443);
+            let path = uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| "/".to_string());
+            return Ok(Destination {
+                url: url.to_string(),
+                connect: if host.contains(':') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                },
+                server_name: host,
+                path,
+                host_header: uri.authority().map(|a| a.to_string()).unwrap_or_default(),
+            });
+        }
+        let service = config.get("service").cloned().unwrap_or(Value::Null);
+        let name = service.get("name").and_then(Value::as_str).unwrap_or("");
+        let namespace = service.get("namespace").and_then(Value::as_str).unwrap_or("");
+        if name.is_empty() {
+            return Err("the webhook's clientConfig has neither url nor service".to_string());
+        }
+        let port = service.get("port").and_then(Value::as_u64).unwrap_or(443);
+        let path = service.get("path").and_then(Value::as_str).unwrap_or("/");
+        let host = format!("{name}.{namespace}.svc");
+        let url = format!("https://{host}:{port}{path}?timeout={timeout}s");
+        let key = format!("{namespace}/{name}:{port}");
+        let addr = self.services.0.get(&key).ok_or_else(|| {
+            format!(
+                "Post \"{url}\": service \"{namespace}/{name}\" port {port} is not mapped to a local address (TestEnvBuilder::webhook_service)"
+            )
+        })?;
+        Ok(Destination {
+            url,
+            connect: addr.to_string(),
+            server_name: host.clone(),
+            path: format!("{path}?timeout={timeout}s"),
+            host_header: format!("{host}:{port}"),
+        })
+    }
+}
+
+/// One POST over TLS trusting only the webhook's caBundle; the answer's body.
+async fn post(webhook: &Value, to: Destination, review: &Value) -> Result<Bytes, String> {
+    let ca = webhook
+        .pointer("/clientConfig/caBundle")
+        .cloned()
+        .map(serde_json::from_value::<k8s_openapi::ByteString>)
+        .transpose()
+        .map_err(|e| format!("invalid caBundle: {e}"))?
+        .map(|b| b.0)
+        .unwrap_or_default();
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject;
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
+        let cert = cert.map_err(|e| format!("invalid caBundle: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("invalid caBundle: {e}"))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let server_name = rustls::pki_types::ServerName::try_from(to.server_name.clone())
+        .map_err(|e| format!("invalid host {:?}: {e}", to.server_name))?;
+    let tcp = TcpStream::connect(&to.connect)
+        .await
+        .map_err(|e| format!("dial tcp {}: {e}", to.connect))?;
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
+        .connect(server_name, tcp)
+        .await
+        .map_err(|e| format!("tls: {e}"))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "admission webhook connection ended");
+        }
+    });
+    let body = serde_json::to_vec(review).map_err(|e| e.to_string())?;
+    let request = http::Request::post(&to.path)
+        .header(http::header::HOST, &to.host_header)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::ACCEPT, "application/json, */*")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = Limited::new(response.into_body(), RESPONSE_LIMIT)
+        .collect()
+        .await
+        .map_err(|e| format!("reading the response: {e}"))?
+        .to_bytes();
+    if !status.is_success() {
+        return Err(format!(
+            "the server responded with status code {}: {}",
+            status.as_u16(),
+            String::from_utf8_lossy(&body).trim()
+        ));
+    }
+    Ok(body)
+}
+
+enum Decision {
+    Allowed(Response),
+    Denied {
+        code: u16,
+        reason: String,
+        message: String,
+    },
+}
+
+/// Reads an AdmissionReview answer; an error is a failed call (failurePolicy applies).
+fn decode(body: &[u8], uid: &Value) -> Result<Decision, String> {
+    let review: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("received invalid webhook response: {e}"))?;
+    let response = review
+        .get("response")
+        .filter(|r| r.is_object())
+        .ok_or("received invalid webhook response: the AdmissionReview has no response")?;
+    if response.get("uid") != Some(uid) {
+        return Err(format!(
+            "expected response.uid={uid}, got {}",
+            response.get("uid").unwrap_or(&Value::Null)
+        ));
+    }
+    let warnings = response
+        .get("warnings")
+        .and_then(Value::as_array)
+        .map(|w| w.iter().filter_map(Value::as_str).map(String::from).collect())
+        .unwrap_or_default();
+    if response.get("allowed").and_then(Value::as_bool) != Some(true) {
+        let status = response.get("status").cloned().unwrap_or(Value::Null);
+        let text = |field: &str| {
+            status
+                .get(field)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let code = status
+            .get("code")
+            .and_then(Value::as_u64)
+            .and_then(|c| u16::try_from(c).ok())
+            .unwrap_or(0);
+        return Ok(Decision::Denied {
+            code,
+            reason: text("reason"),
+            message: text("message"),
+        });
+    }
+    let patch = match response.get("patch") {
+        None | Some(Value::Null) => None,
+        Some(raw) => {
+            if let Some(kind) = response.get("patchType").and_then(Value::as_str)
+                && kind != "JSONPatch"
+            {
+                return Err(format!("unsupported patch type {kind:?}"));
+            }
+            // Go's []byte is base64 in JSON; serde's Vec<u8> (kube's AdmissionResponse) an array of numbers.
+            let bytes = match raw {
+                Value::Array(items) => items
+                    .iter()
+                    .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                    .collect::<Option<Vec<u8>>>()
+                    .ok_or("the patch is not an array of bytes")?,
+                other => {
+                    serde_json::from_value::<k8s_openapi::ByteString>(other.clone())
+                        .map_err(|e| format!("the patch is not base64: {e}"))?
+                        .0
+                }
+            };
+            Some(
+                serde_json::from_slice::<json_patch::Patch>(&bytes)
+                    .map_err(|e| format!("the patch is not a JSON patch: {e}"))?,
+            )
+        }
+    };
+    Ok(Decision::Allowed(Response { patch, warnings }))
+}
+
+/// The error a denial returns: the webhook's code (403 when it gave none) and message.
+fn denied(name: &str, code: u16, reason: &str, message: &str) -> ApiError {
+    let prefix = format!("admission webhook \"{name}\" denied the request");
+    let message = match (message.is_empty(), reason.is_empty()) {
+        (false, _) => format!("{prefix}: {message}"),
+        (true, false) => format!("{prefix}: {reason}"),
+        (true, true) => format!("{prefix} without explanation"),
+    };
+    let code = if code < 400 { 403 } else { code };
+    let reason = match reason {
+        "BadRequest" => "BadRequest",
+        "Invalid" => "Invalid",
+        "NotFound" => "NotFound",
+        "Conflict" => "Conflict",
+        "Unauthorized" => "Unauthorized",
+        _ if code == 400 => "BadRequest",
+        _ if code == 422 => "Invalid",
+        _ => "Forbidden",
+    };
+    ApiError {
+        code,
+        reason,
+        message,
+        details: None,
+        retry_after: None,
+    }
+}
