@@ -9,18 +9,8 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use opkit_envtest::TestEnv;
 use opkit_envtest::sim::{FAIL, ManualClock, NEVER_READY, Simulation};
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
-
-/// The real kubectl: `OPKIT_KUBECTL`, or the copy the tools module caches under the target directory.
-fn kubectl_bin() -> PathBuf {
-    std::env::var_os("OPKIT_KUBECTL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tools/layer/kubectl/kubectl")
-        })
-}
 
 /// Runs kubectl against `env` off the async runtime; returns (success, stdout + stderr).
 async fn kubectl(env: &TestEnv, args: &[&str]) -> (bool, String) {
@@ -28,7 +18,7 @@ async fn kubectl(env: &TestEnv, args: &[&str]) -> (bool, String) {
     let config = dir.path().join("kubeconfig");
     env.write_kubeconfig(&config)
         .expect("the kubeconfig is written");
-    let mut command = Command::new(kubectl_bin());
+    let mut command = Command::new(opkit_envtest::tools::kubectl().expect("kubectl is available"));
     command
         .arg("--kubeconfig")
         .arg(&config)
