@@ -412,3 +412,43 @@ impl Elector {
         Attempt::Leading
     }
 }
+
+/// The Role and RoleBinding `NAME-leader-election` that let the ServiceAccount `name` hold its
+/// Lease in `namespace`: a namespaced grant, as kubebuilder's `leader_election_role.yaml`, not a
+/// cluster-wide one.
+pub(crate) fn rbac_objects(name: &str, namespace: &str) -> Vec<serde_json::Value> {
+    use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+    let role_name = format!("{name}-leader-election");
+    let metadata = ObjectMeta {
+        name: Some(role_name.clone()),
+        namespace: Some(namespace.to_owned()),
+        ..Default::default()
+    };
+    let role = Role {
+        metadata: metadata.clone(),
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec!["coordination.k8s.io".to_owned()]),
+            resources: Some(vec!["leases".to_owned()]),
+            verbs: ["get", "create", "update"].map(str::to_owned).to_vec(),
+            ..Default::default()
+        }]),
+    };
+    let binding = RoleBinding {
+        metadata,
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".to_owned(),
+            kind: "Role".to_owned(),
+            name: role_name,
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".to_owned(),
+            name: name.to_owned(),
+            namespace: Some(namespace.to_owned()),
+            ..Default::default()
+        }]),
+    };
+    [serde_json::to_value(role), serde_json::to_value(binding)]
+        .into_iter()
+        .flatten()
+        .collect()
+}

@@ -167,7 +167,8 @@ impl Manager {
     }
 
     /// Runs the controllers only while this process holds the Lease of `election`; other
-    /// replicas stand by and take over when it is released or expires.
+    /// replicas stand by and take over when it is released or expires. The timing is used as
+    /// given: check it with [`LeaderElection::validate`] (the CLI does).
     ///
     /// ```
     /// # fn f(client: kube::Client) {

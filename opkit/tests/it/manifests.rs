@@ -29,7 +29,9 @@ async fn rbac_output_applies_and_names_exact_verbs() {
         [
             "ServiceAccount operators/widget-operator",
             "ClusterRole widget-operator",
-            "ClusterRoleBinding widget-operator"
+            "ClusterRoleBinding widget-operator",
+            "Role operators/widget-operator-leader-election",
+            "RoleBinding operators/widget-operator-leader-election"
         ]
     );
     let role = Api::<ClusterRole>::all(env.client())
