@@ -353,7 +353,7 @@ impl Webhooks {
     /// ```
     #[must_use]
     pub fn validator<K: Admitted>(mut self, validator: impl Validator<K>) -> Self {
-        self.hooks.push(config::validating(validator));
+        self.push(config::validating(validator));
         self
     }
 
@@ -372,7 +372,7 @@ impl Webhooks {
     /// ```
     #[must_use]
     pub fn mutator<K: Admitted>(mut self, mutator: impl Mutator<K>) -> Self {
-        self.hooks.push(config::mutating(mutator));
+        self.push(config::mutating(mutator));
         self
     }
 
@@ -438,6 +438,28 @@ impl Webhooks {
     /// ```
     pub fn service_name(&self) -> String {
         format!("{}-webhook", self.name)
+    }
+
+    /// Several webhooks of one type for one kind get distinct names and paths: `-2`, `-3`...
+    fn push(&mut self, mut hook: Hook) {
+        let numbered = |path: &str| {
+            path.strip_prefix(hook.path.as_str())
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        };
+        let same = self
+            .hooks
+            .iter()
+            .filter(|h| h.path == hook.path || numbered(&h.path))
+            .count();
+        if same > 0 {
+            let n = same + 1;
+            hook.path = format!("{}-{n}", hook.path);
+            if let Some((prefix, rest)) = hook.name.split_once('.') {
+                hook.name = format!("{prefix}-{n}.{rest}");
+            }
+        }
+        self.hooks.push(hook);
     }
 
     fn handlers(&self) -> Vec<(String, Handler)> {

@@ -14,3 +14,4 @@ mod metrics;
 mod probes;
 mod reconcile;
 mod status;
+mod webhook;
