@@ -91,6 +91,12 @@ fn normalize(image: &str) -> String {
     }
 }
 
+/// Whether the image names a version (a tag other than `latest`, or a digest).
+fn pinned(image: &str) -> bool {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    last.contains('@') || last.split_once(':').is_some_and(|(_, tag)| tag != "latest")
+}
+
 fn namespace(request: &AdmissionRequest<WebApp>, app: &WebApp) -> String {
     request.namespace.clone().or_else(|| app.namespace()).unwrap_or_default()
 }
@@ -101,6 +107,10 @@ impl Validator<WebApp> for WebAppPolicy {
             return Verdict::allow();
         };
         match self.check(&namespace(request, app), app) {
+            Ok(()) if !pinned(&app.spec.image) => Verdict::allow().warn(format!(
+                "image {} has no tag or digest: pods may run different code after a restart",
+                app.spec.image
+            )),
             Ok(()) => Verdict::allow(),
             Err(message) => Verdict::deny(message),
         }
@@ -143,5 +153,12 @@ mod tests {
         assert_eq!(normalize("bitnami/nginx"), "docker.io/bitnami/nginx");
         assert_eq!(normalize("registry.example.com/web:1"), "registry.example.com/web:1");
         assert_eq!(normalize("localhost:5000/web"), "localhost:5000/web");
+    }
+
+    #[test]
+    fn only_tags_and_digests_pin_an_image() {
+        use super::pinned;
+        assert!(pinned("nginx:1.21") && pinned("localhost:5000/web@sha256:00"));
+        assert!(!pinned("nginx") && !pinned("nginx:latest") && !pinned("localhost:5000/web"));
     }
 }

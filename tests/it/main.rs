@@ -6,3 +6,4 @@ mod platform;
 mod postgresql;
 mod support;
 mod webapp;
+mod webhooks;

@@ -1,0 +1,149 @@
+//! The WebApp example's admission policies (seed part 4) through the real kubectl: each
+//! validating policy denies with its message, the mutating one's changes are stored, warnings
+//! are printed.
+
+#[path = "../../examples/webapp/app.rs"]
+mod app;
+#[path = "../../examples/webapp/policy.rs"]
+mod policy;
+#[path = "../../examples/webapp/reconcile.rs"]
+mod reconcile;
+#[path = "../../examples/webapp/types.rs"]
+mod types;
+
+use crate::support::Served;
+use policy::WebAppPolicy;
+
+const DENIED: &str = "admission webhook \"validate.webapps.example.com\" denied the request";
+
+fn webapp(name: &str, namespace: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: example.com/v1\nkind: WebApp\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:\n{spec}"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_apply_meets_the_webapp_admission_policies() {
+    let served = Served::start(policy::enforce(
+        app::app(),
+        WebAppPolicy::from_env().max_production_replicas(5),
+    ));
+    served.wait_exists("webapp/my-webapp").await;
+    let kubectl = &served.kubectl;
+    // The sample went through the mutating webhook.
+    assert_eq!(
+        kubectl.jsonpath("webapp/my-webapp", "{.metadata.labels}").await,
+        r#"{"managed-by":"webapp-operator","version":"v1"}"#
+    );
+    kubectl.ok(&["create", "namespace", "production"]).await;
+
+    let limits = "  resources:\n    limits:\n      cpu: 500m\n      memory: 128Mi\n";
+    let too_many = webapp(
+        "big",
+        "production",
+        &format!("  replicas: 6\n  image: nginx:1.27\n{limits}"),
+    );
+    let stderr = kubectl.refused(&too_many).await;
+    assert!(
+        stderr.contains(&format!(
+            "Error from server (Forbidden): error when creating \"STDIN\": {DENIED}: production workloads cannot exceed 5 replicas"
+        )),
+        "{stderr}"
+    );
+
+    let foreign = webapp("foreign", "default", "  replicas: 1\n  image: quay.io/someone/app:1\n");
+    let stderr = kubectl.refused(&foreign).await;
+    assert!(
+        stderr.contains(&format!(
+            "{DENIED}: images must come from an approved registry (docker.io/library/); quay.io/someone/app:1 does not"
+        )),
+        "{stderr}"
+    );
+
+    let unlimited = webapp("unlimited", "production", "  replicas: 2\n  image: nginx:1.27\n");
+    let stderr = kubectl.refused(&unlimited).await;
+    assert!(
+        stderr.contains(&format!("{DENIED}: resource limits required in production")),
+        "{stderr}"
+    );
+
+    // Outside production the same WebApp is fine; an unpinned image is allowed with a warning.
+    let out = kubectl
+        .run(
+            &["apply", "-f", "-"],
+            Some(&webapp("relaxed", "default", "  replicas: 2\n  image: nginx\n")),
+        )
+        .await;
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Warning: image nginx has no tag or digest"),
+        "{stderr}"
+    );
+
+    // A compliant production WebApp is stored with the restricted security context, and the
+    // operator hands it and the limits to the container.
+    let good = webapp(
+        "good",
+        "production",
+        &format!("  replicas: 2\n  image: nginx:1.27\n{limits}"),
+    );
+    kubectl.apply(&good).await;
+    assert_eq!(
+        kubectl
+            .ok(&[
+                "get",
+                "webapp/good",
+                "-n",
+                "production",
+                "-o",
+                "jsonpath={.spec.securityContext.runAsUser} {.spec.securityContext.runAsNonRoot} {.spec.securityContext.allowPrivilegeEscalation}",
+            ])
+            .await,
+        "1000 true false"
+    );
+    kubectl
+        .wait_for(
+            &[
+                "get",
+                "deployment/good",
+                "-n",
+                "production",
+                "-o",
+                "jsonpath={.spec.template.spec.containers[0].securityContext.runAsUser} {.spec.template.spec.containers[0].resources.limits.cpu}",
+            ],
+            "1000 500m",
+        )
+        .await;
+
+    // Updates are reviewed too: scaling past the cap is refused, and the object is unchanged.
+    let out = kubectl
+        .run(
+            &["patch", "webapp/good", "-n", "production", "--type=merge", "-p", r#"{"spec":{"replicas":9}}"#],
+            None,
+        )
+        .await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("production workloads cannot exceed 5 replicas")
+    );
+    assert_eq!(
+        kubectl
+            .ok(&["get", "webapp/good", "-n", "production", "-o", "jsonpath={.spec.replicas}"])
+            .await,
+        "2"
+    );
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn the_webhooks_subcommand_prints_the_webapp_configurations() {
+    let app = policy::enforce(app::app(), WebAppPolicy::from_env());
+    let yaml = app.webhooks_yaml("webapp-system", true).expect("YAML");
+    assert!(yaml.contains("kind: MutatingWebhookConfiguration"));
+    assert!(yaml.contains("kind: ValidatingWebhookConfiguration"));
+    assert!(yaml.contains("path: /validate-example-com-v1-webapp"));
+    assert!(yaml.contains("path: /mutate-example-com-v1-webapp"));
+    assert!(yaml.contains("cert-manager.io/inject-ca-from: webapp-system/webapp-operator-webhook"));
+}
