@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use crate::fixture::{Probe, Widget, eventually, fast_backoff, spec};
 
 pub const LEASE: &str = "widget-operator-lock";
-pub const LEASE_DURATION: Duration = Duration::from_secs(4);
+pub const LEASE_DURATION: Duration = Duration::from_secs(5);
 
 /// Short periods so that failover happens in seconds.
 pub fn election(identity: &str) -> LeaderElection {
