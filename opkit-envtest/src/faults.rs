@@ -5,6 +5,7 @@
 //! the same requests in the same order sees the same failures.
 
 use crate::error::ApiError;
+use crate::resources::ResourceInfo;
 use crate::store::Store;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -154,8 +155,8 @@ impl Faults {
         self.cut.subscribe()
     }
 
-    /// The delay and the error, if any, for one request.
-    pub(crate) fn draw(&self, verb: &str, resource: &str) -> (Duration, Option<ApiError>) {
+    /// The delay and the fault, if any, for one request.
+    pub(crate) fn draw(&self, verb: &str, resource: &str) -> (Duration, Option<Fault>) {
         let mut config = self.lock();
         let delay = config
             .delays
@@ -171,25 +172,23 @@ impl Faults {
             .collect();
         for rule in rules {
             if config.rng.random_bool(rule.rate) {
-                let error = match rule.fault {
-                    Fault::InternalError => ApiError::internal("injected fault"),
-                    Fault::ServiceUnavailable => ApiError::service_unavailable(),
-                    Fault::TooManyRequests {
-                        retry_after_seconds,
-                    } => ApiError::too_many_requests(retry_after_seconds),
-                    Fault::Conflict => ApiError {
-                        code: 409,
-                        reason: "Conflict",
-                        message: format!(
-                            "Operation cannot be fulfilled on {resource}: the object has been modified; please apply your changes to the latest version and try again"
-                        ),
-                        details: None,
-                        retry_after: None,
-                    },
-                };
-                return (delay, Some(error));
+                return (delay, Some(rule.fault));
             }
         }
         (delay, None)
+    }
+}
+
+impl Fault {
+    /// The Status a request on `info` (object `name`, if any) fails with.
+    pub(crate) fn error(self, info: &ResourceInfo, name: Option<&str>) -> ApiError {
+        match self {
+            Fault::InternalError => ApiError::internal("injected fault"),
+            Fault::ServiceUnavailable => ApiError::service_unavailable(),
+            Fault::TooManyRequests {
+                retry_after_seconds,
+            } => ApiError::too_many_requests(retry_after_seconds),
+            Fault::Conflict => ApiError::conflict(info, name.unwrap_or("")),
+        }
     }
 }

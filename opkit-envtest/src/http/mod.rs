@@ -267,7 +267,8 @@ async fn dispatch(server: Arc<Server>, request: Request) -> http::Response<Body>
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        if let Some(error) = fault {
+        if let Some(fault) = fault {
+            let error = fault.error(&target.info, target.name.as_deref());
             server.stats.record(verb, &resource, error.code);
             return error_response(&error);
         }

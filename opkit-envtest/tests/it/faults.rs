@@ -39,6 +39,11 @@ async fn injected_conflicts_look_like_real_ones() {
     );
     assert_eq!(err.code, 409);
     assert_eq!(err.reason, "Conflict");
+    let err = status(configmaps(&env, "default").get("named").await.unwrap_err());
+    assert_eq!(
+        err.message,
+        "Operation cannot be fulfilled on configmaps \"named\": the object has been modified; please apply your changes to the latest version and try again"
+    );
 }
 
 async fn outcomes(seed: u64) -> Vec<bool> {
