@@ -593,3 +593,31 @@ async fn yaml_is_served_to_clients_that_accept_only_yaml() {
     assert_eq!(parsed["metadata"]["name"], "y");
     assert!(text.contains("kind: ConfigMap"), "{text}");
 }
+
+#[tokio::test]
+async fn dry_run_updates_patches_and_deletes_change_nothing() {
+    let env = env().await;
+    let api = configmaps(&env, "default");
+    let created = api
+        .create(&PostParams::default(), &configmap("keep"))
+        .await
+        .unwrap();
+    let patched = api
+        .patch(
+            "keep",
+            &PatchParams::default().dry_run(),
+            &Patch::Merge(json!({"data": {"key": "changed"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.data.unwrap()["key"], "changed");
+    api.delete("keep", &DeleteParams::default().dry_run())
+        .await
+        .unwrap();
+    let live = api.get("keep").await.unwrap();
+    assert_eq!(live.data.unwrap()["key"], "value");
+    assert_eq!(
+        live.metadata.resource_version,
+        created.metadata.resource_version
+    );
+}

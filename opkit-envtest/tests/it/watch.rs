@@ -369,3 +369,26 @@ async fn metadata_lists_and_watchers_work() {
         .unwrap();
     assert_eq!(first.metadata.name.as_deref(), Some("meta"));
 }
+
+#[tokio::test]
+async fn field_selectors_narrow_watches_to_one_object() {
+    let env = env().await;
+    let api = configmaps(&env, "default");
+    let mut stream = api
+        .watch(
+            &WatchParams::default()
+                .fields("metadata.name=wanted")
+                .disable_bookmarks(),
+            "0",
+        )
+        .await
+        .unwrap()
+        .boxed();
+    api.create(&PostParams::default(), &configmap("other"))
+        .await
+        .unwrap();
+    api.create(&PostParams::default(), &configmap("wanted"))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut stream).await, ("ADDED", "wanted".into()));
+}
