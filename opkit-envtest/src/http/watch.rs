@@ -175,6 +175,34 @@ pub(crate) fn serve(request: &RestRequest) -> Result<http::Response<Body>, ApiEr
     Ok(response)
 }
 
+/// What ends a watch besides its client: the timeout, cut faults, shutdown.
+struct Stop {
+    deadline: Instant,
+    cuts: tokio::sync::watch::Receiver<u64>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Stop {
+    async fn stopped(&mut self) {
+        tokio::select! {
+            _ = sleep_until(self.deadline) => {}
+            _ = self.cuts.changed() => {}
+            _ = self.shutdown.changed() => {}
+        }
+    }
+}
+
+type Sender = mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// Sends one line; false when the client is gone or the watch must stop,
+/// even while a client that stopped reading keeps the channel full.
+async fn send(tx: &mut Sender, stop: &mut Stop, line: Bytes) -> bool {
+    tokio::select! {
+        sent = tx.send(Ok(line)) => sent.is_ok(),
+        _ = stop.stopped() => false,
+    }
+}
+
 async fn run(
     server: Arc<super::Server>,
     spec: WatchSpec,
@@ -182,13 +210,15 @@ async fn run(
     initial: bool,
     initial_end_bookmark: bool,
     timeout: Duration,
-    mut tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    mut tx: Sender,
 ) {
-    let deadline = Instant::now() + timeout;
+    let mut stop = Stop {
+        deadline: Instant::now() + timeout,
+        cuts: server.faults.watch_cuts(),
+        shutdown: server.shutdown.clone(),
+    };
     let mut changed = server.store.subscribe();
-    let mut cuts = server.faults.watch_cuts();
-    let mut shutdown = server.shutdown.clone();
-    cuts.mark_unchanged();
+    stop.cuts.mark_unchanged();
     let mut last_rv;
     let mut pending: Vec<Bytes> = Vec::new();
     {
@@ -209,7 +239,7 @@ async fn run(
     }
     changed.mark_unchanged();
     for line in pending.drain(..) {
-        if tx.send(Ok(line)).await.is_err() {
+        if !send(&mut tx, &mut stop, line).await {
             return;
         }
     }
@@ -227,7 +257,7 @@ async fn run(
         };
         match batch {
             Err(error) => {
-                let _ = tx.send(Ok(error_line(&error))).await;
+                send(&mut tx, &mut stop, error_line(&error)).await;
                 return;
             }
             Ok((changes, current)) => {
@@ -253,7 +283,7 @@ async fn run(
             }
         }
         for line in pending.drain(..) {
-            if tx.send(Ok(line)).await.is_err() {
+            if !send(&mut tx, &mut stop, line).await {
                 return;
             }
         }
@@ -266,16 +296,16 @@ async fn run(
                     }
                     break;
                 }
-                _ = sleep_until(deadline) => return,
-                _ = cuts.changed() => return,
-                _ = shutdown.changed() => return,
+                _ = stop.stopped() => return,
                 _ = sleep_until(check) => {
                     if tx.is_closed() {
                         return;
                     }
                     if Instant::now() >= next_bookmark {
                         next_bookmark = Instant::now() + server.bookmark_interval;
-                        if spec.bookmarks && tx.send(Ok(spec.bookmark(last_rv, false))).await.is_err() {
+                        if spec.bookmarks
+                            && !send(&mut tx, &mut stop, spec.bookmark(last_rv, false)).await
+                        {
                             return;
                         }
                     }
