@@ -133,6 +133,30 @@ fn parse_target(
     })
 }
 
+/// Decodes `%XX` escapes of one path segment (clients may escape `:` in RBAC names).
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| segment.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| segment.to_string())
+}
+
 fn query_map(uri: &http::Uri) -> HashMap<String, String> {
     axum::extract::Query::<HashMap<String, String>>::try_from_uri(uri)
         .map(|q| q.0)
@@ -165,7 +189,12 @@ fn verb(method: &Method, target: &Target, query: &HashMap<String, String>) -> Op
 async fn dispatch(server: Arc<Server>, request: Request) -> http::Response<Body> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().trim_matches('/').to_string();
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let decoded: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
+    let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let accept = negotiate::accept(&parts.headers);
     let registry = server.store.registry();
     let ok = |v: &Value| respond(200, negotiate::Format::Json, v, &[]);

@@ -551,6 +551,18 @@ async fn leases_and_rbac_kinds_are_stored() {
     .unwrap();
     let created = roles.create(&PostParams::default(), &role).await.unwrap();
     assert_eq!(created.metadata.name.as_deref(), Some("system:operator"));
+    let fetched = roles.get("system:operator").await.unwrap();
+    assert_eq!(fetched.metadata.uid, created.metadata.uid);
+    let escaped: ClusterRole = env
+        .client()
+        .request(
+            http::Request::get("/apis/rbac.authorization.k8s.io/v1/clusterroles/system%3Aoperator")
+                .body(Vec::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(escaped.metadata.uid, created.metadata.uid);
 }
 
 #[tokio::test]
