@@ -2,6 +2,7 @@
 
 mod appconfig;
 mod backup;
+mod faults;
 mod platform;
 mod postgresql;
 mod support;
