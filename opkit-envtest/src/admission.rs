@@ -88,8 +88,10 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
     let (mutating, validating) = {
         let state = request.server.store.read();
         let load = |storage: &str| {
-            let mut configs: Vec<Value> =
-                state.list(storage, None, None).map(|(_, s)| s.value()).collect();
+            let mut configs: Vec<Value> = state
+                .list(storage, None, None)
+                .map(|(_, s)| s.value())
+                .collect();
             configs.sort_by(|a, b| meta_str(a, "name").cmp(meta_str(b, "name")));
             configs
         };
@@ -169,16 +171,17 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
                 };
                 admitted.warnings.extend(response.warnings);
                 // A scale subresource's object is a Scale: its patches have nowhere to go.
-                if r#type == Type::Mutating && subresource != "scale" {
-                    if let (Some(patch), Some(obj)) = (response.patch, object.as_mut()) {
-                        json_patch::patch(obj, &patch).map_err(|e| {
-                            ApiError::internal(format!(
-                                "admission webhook {:?} returned a patch that does not apply: {e}",
-                                webhook_name(webhook)
-                            ))
-                        })?;
-                        admitted.patches.push(patch);
-                    }
+                if r#type == Type::Mutating
+                    && subresource != "scale"
+                    && let (Some(patch), Some(obj)) = (response.patch, object.as_mut())
+                {
+                    json_patch::patch(obj, &patch).map_err(|e| {
+                        ApiError::internal(format!(
+                            "admission webhook {:?} returned a patch that does not apply: {e}",
+                            webhook_name(webhook)
+                        ))
+                    })?;
+                    admitted.patches.push(patch);
                 }
             }
         }
@@ -202,7 +205,8 @@ fn strings<'a>(rule: &'a Value, field: &str) -> impl Iterator<Item = &'a str> {
 fn matches(webhook: &Value, a: &Attributes<'_>) -> bool {
     let rules = webhook.get("rules").and_then(Value::as_array);
     rules.into_iter().flatten().any(|rule| {
-        let listed = |field: &str, value: &str| strings(rule, field).any(|s| s == "*" || s == value);
+        let listed =
+            |field: &str, value: &str| strings(rule, field).any(|s| s == "*" || s == value);
         let resource_ok = strings(rule, "resources").any(|r| {
             let (res, sub) = r.split_once('/').unwrap_or((r, ""));
             let res_ok = res == "*" || res == a.resource;
@@ -235,16 +239,17 @@ fn selects(selector: Option<&Value>, labels: Option<&Value>, applies: bool) -> b
     if !applies {
         return true;
     }
-    LabelSelector::from_object(selector)
-        .is_ok_and(|s| s.matches(labels.and_then(Value::as_object)))
+    LabelSelector::from_object(selector).is_ok_and(|s| s.matches(labels.and_then(Value::as_object)))
 }
 
 /// The objectSelector matches when the new or the old object's labels do.
 fn object_selected(webhook: &Value, old: Option<&Value>, new: Option<&Value>) -> bool {
     let selector = webhook.get("objectSelector");
-    [new, old].into_iter().flatten().any(|obj| {
-        selects(selector, obj.pointer("/metadata/labels"), true)
-    }) || (old.is_none() && new.is_none())
+    [new, old]
+        .into_iter()
+        .flatten()
+        .any(|obj| selects(selector, obj.pointer("/metadata/labels"), true))
+        || (old.is_none() && new.is_none())
 }
 
 /// What a webhook answered.
@@ -308,10 +313,13 @@ impl Call<'_> {
         };
         match outcome {
             Ok(Decision::Allowed(response)) => Ok(Some(response)),
-            Ok(Decision::Denied { code, reason, message }) => Err(denied(name, code, &reason, &message)),
+            Ok(Decision::Denied {
+                code,
+                reason,
+                message,
+            }) => Err(denied(name, code, &reason, &message)),
             Err(error) => {
-                let ignore =
-                    webhook.get("failurePolicy").and_then(Value::as_str) == Some("Ignore");
+                let ignore = webhook.get("failurePolicy").and_then(Value::as_str) == Some("Ignore");
                 if ignore {
                     tracing::warn!(webhook = name, %error, "admission webhook failed; failurePolicy Ignore");
                     Ok(None)
@@ -366,8 +374,13 @@ impl Call<'_> {
             if uri.scheme_str() != Some("https") {
                 return Err(format!("url {url:?} is not https"));
             }
-            let host = uri.host().ok_or_else(|| format!("url {url:?} has no host"))?;
-            let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+            let host = uri
+                .host()
+                .ok_or_else(|| format!("url {url:?} has no host"))?;
+            let host = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
             let port = uri.port_u16().unwrap_or(443);
             let path = uri
                 .path_and_query()
@@ -387,7 +400,10 @@ impl Call<'_> {
         }
         let service = config.get("service").cloned().unwrap_or(Value::Null);
         let name = service.get("name").and_then(Value::as_str).unwrap_or("");
-        let namespace = service.get("namespace").and_then(Value::as_str).unwrap_or("");
+        let namespace = service
+            .get("namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if name.is_empty() {
             return Err("the webhook's clientConfig has neither url nor service".to_string());
         }
@@ -505,7 +521,12 @@ fn decode(body: &[u8], uid: &Value) -> Result<Decision, String> {
     let warnings = response
         .get("warnings")
         .and_then(Value::as_array)
-        .map(|w| w.iter().filter_map(Value::as_str).map(String::from).collect())
+        .map(|w| {
+            w.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default();
     if response.get("allowed").and_then(Value::as_bool) != Some(true) {
         let status = response.get("status").cloned().unwrap_or(Value::Null);

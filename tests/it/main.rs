@@ -7,4 +7,3 @@ mod platform;
 mod postgresql;
 mod support;
 mod webapp;
-mod webhooks;

@@ -11,6 +11,12 @@ mod reconcile;
 #[rustfmt::skip]
 #[path = "../../examples/webapp/types.rs"]
 mod types;
+#[rustfmt::skip]
+#[path = "../../examples/webapp/policy.rs"]
+mod policy;
+// The admission policies' tests, beside the example's modules: a file is loaded as a module once.
+#[path = "webhooks.rs"]
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::Output;

@@ -2,15 +2,7 @@
 //! validating policy denies with its message, the mutating one's changes are stored, warnings
 //! are printed.
 
-#[path = "../../examples/webapp/app.rs"]
-mod app;
-#[path = "../../examples/webapp/policy.rs"]
-mod policy;
-#[path = "../../examples/webapp/reconcile.rs"]
-mod reconcile;
-#[path = "../../examples/webapp/types.rs"]
-mod types;
-
+use super::{app, policy};
 use crate::support::Served;
 use policy::WebAppPolicy;
 
@@ -32,7 +24,9 @@ async fn kubectl_apply_meets_the_webapp_admission_policies() {
     let kubectl = &served.kubectl;
     // The sample went through the mutating webhook.
     assert_eq!(
-        kubectl.jsonpath("webapp/my-webapp", "{.metadata.labels}").await,
+        kubectl
+            .jsonpath("webapp/my-webapp", "{.metadata.labels}")
+            .await,
         r#"{"managed-by":"webapp-operator","version":"v1"}"#
     );
     kubectl.ok(&["create", "namespace", "production"]).await;
@@ -51,7 +45,11 @@ async fn kubectl_apply_meets_the_webapp_admission_policies() {
         "{stderr}"
     );
 
-    let foreign = webapp("foreign", "default", "  replicas: 1\n  image: quay.io/someone/app:1\n");
+    let foreign = webapp(
+        "foreign",
+        "default",
+        "  replicas: 1\n  image: quay.io/someone/app:1\n",
+    );
     let stderr = kubectl.refused(&foreign).await;
     assert!(
         stderr.contains(&format!(
@@ -60,7 +58,11 @@ async fn kubectl_apply_meets_the_webapp_admission_policies() {
         "{stderr}"
     );
 
-    let unlimited = webapp("unlimited", "production", "  replicas: 2\n  image: nginx:1.27\n");
+    let unlimited = webapp(
+        "unlimited",
+        "production",
+        "  replicas: 2\n  image: nginx:1.27\n",
+    );
     let stderr = kubectl.refused(&unlimited).await;
     assert!(
         stderr.contains(&format!("{DENIED}: resource limits required in production")),
@@ -71,7 +73,11 @@ async fn kubectl_apply_meets_the_webapp_admission_policies() {
     let out = kubectl
         .run(
             &["apply", "-f", "-"],
-            Some(&webapp("relaxed", "default", "  replicas: 2\n  image: nginx\n")),
+            Some(&webapp(
+                "relaxed",
+                "default",
+                "  replicas: 2\n  image: nginx\n",
+            )),
         )
         .await;
     assert!(out.status.success());
@@ -119,7 +125,15 @@ async fn kubectl_apply_meets_the_webapp_admission_policies() {
     // Updates are reviewed too: scaling past the cap is refused, and the object is unchanged.
     let out = kubectl
         .run(
-            &["patch", "webapp/good", "-n", "production", "--type=merge", "-p", r#"{"spec":{"replicas":9}}"#],
+            &[
+                "patch",
+                "webapp/good",
+                "-n",
+                "production",
+                "--type=merge",
+                "-p",
+                r#"{"spec":{"replicas":9}}"#,
+            ],
             None,
         )
         .await;
@@ -130,7 +144,14 @@ async fn kubectl_apply_meets_the_webapp_admission_policies() {
     );
     assert_eq!(
         kubectl
-            .ok(&["get", "webapp/good", "-n", "production", "-o", "jsonpath={.spec.replicas}"])
+            .ok(&[
+                "get",
+                "webapp/good",
+                "-n",
+                "production",
+                "-o",
+                "jsonpath={.spec.replicas}"
+            ])
             .await,
         "2"
     );

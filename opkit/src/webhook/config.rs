@@ -83,11 +83,7 @@ fn hook<K: Admitted>(r#type: Type, operations: &[Operation], handler: Handler) -
     };
     // kube's scopes are marker types without a runtime query; their names are stable API.
     let namespaced = std::any::type_name::<K::Scope>().ends_with("::NamespaceResourceScope");
-    let scope = if namespaced {
-        "Namespaced"
-    } else {
-        "Cluster"
-    };
+    let scope = if namespaced { "Namespaced" } else { "Cluster" };
     Hook {
         r#type,
         name: format!("{prefix}.{qualified}"),
@@ -109,7 +105,11 @@ fn hook<K: Admitted>(r#type: Type, operations: &[Operation], handler: Handler) -
 }
 
 pub(crate) fn validating<K: Admitted, V: Validator<K>>(validator: V) -> Hook {
-    hook::<K>(Type::Validating, V::OPERATIONS, review::validating(validator))
+    hook::<K>(
+        Type::Validating,
+        V::OPERATIONS,
+        review::validating(validator),
+    )
 }
 
 pub(crate) fn mutating<K: Admitted, M: Mutator<K>>(mutator: M) -> Hook {

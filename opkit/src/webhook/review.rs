@@ -38,10 +38,7 @@ fn decode<K: Admitted>(body: &[u8]) -> Result<AdmissionRequest<K>, ReviewError> 
     review.try_into().map_err(|_| ReviewError::NoRequest)
 }
 
-fn encode(
-    request_response: AdmissionResponse,
-    verdict: &Verdict,
-) -> Result<Vec<u8>, ReviewError> {
+fn encode(request_response: AdmissionResponse, verdict: &Verdict) -> Result<Vec<u8>, ReviewError> {
     let mut response = if verdict.is_allowed() {
         request_response
     } else {

@@ -50,7 +50,10 @@ impl Webhooks {
     /// let server = webhooks.start_local(&client).await?;
     /// # let _ = server; Ok(()) }
     /// ```
-    pub async fn start_local(&self, client: &Client) -> Result<Option<WebhookServer>, WebhookError> {
+    pub async fn start_local(
+        &self,
+        client: &Client,
+    ) -> Result<Option<WebhookServer>, WebhookError> {
         if self.is_empty() {
             return Ok(None);
         }
@@ -103,7 +106,8 @@ impl Webhooks {
             name: service,
             port: 443,
         };
-        self.install(client, &endpoint, Some(certs.ca_pem())).await?;
+        self.install(client, &endpoint, Some(certs.ca_pem()))
+            .await?;
         Ok(Some(server))
     }
 }

@@ -87,8 +87,7 @@ async fn accept(listener: TcpListener, acceptor: TlsAcceptor, routes: Arc<Routes
         let acceptor = acceptor.clone();
         let routes = routes.clone();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-            {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(error)) => {
                     tracing::debug!(%peer, %error, "webhook server: TLS handshake failed");
@@ -116,9 +115,10 @@ async fn accept(listener: TcpListener, acceptor: TlsAcceptor, routes: Arc<Routes
 fn text(status: StatusCode, message: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(message)));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain"),
+    );
     response
 }
 
@@ -142,7 +142,10 @@ async fn handle(routes: &Routes, request: Request<Incoming>) -> Response<Full<By
             tracing::warn!(%path, %error, limit = routes.max_body_bytes, "webhook: unreadable or oversized body");
             return text(
                 StatusCode::BAD_REQUEST,
-                format!("unreadable or oversized body (limit {} bytes): {error}\n", routes.max_body_bytes),
+                format!(
+                    "unreadable or oversized body (limit {} bytes): {error}\n",
+                    routes.max_body_bytes
+                ),
             );
         }
     };

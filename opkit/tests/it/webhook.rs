@@ -110,7 +110,11 @@ async fn a_validator_denies_with_its_message_as_the_api_server_reports_it() {
         .expect("webhooks start")
         .expect("one webhook");
     let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
-    let denied = api_error(widgets.create(&PostParams::default(), &widget("big", 7)).await);
+    let denied = api_error(
+        widgets
+            .create(&PostParams::default(), &widget("big", 7))
+            .await,
+    );
     assert_eq!(denied.code, 403);
     assert_eq!(denied.reason, "Forbidden");
     assert_eq!(
@@ -123,8 +127,16 @@ async fn a_validator_denies_with_its_message_as_the_api_server_reports_it() {
         .expect("an allowed widget is stored");
     // An update is reviewed too.
     let patch = Patch::Merge(serde_json::json!({"spec": {"size": 9}}));
-    let denied = api_error(widgets.patch("small", &PatchParams::default(), &patch).await);
-    assert!(denied.message.ends_with("size 9 exceeds 5"), "{}", denied.message);
+    let denied = api_error(
+        widgets
+            .patch("small", &PatchParams::default(), &patch)
+            .await,
+    );
+    assert!(
+        denied.message.ends_with("size 9 exceeds 5"),
+        "{}",
+        denied.message
+    );
     assert_eq!(widgets.get("small").await.expect("stored").spec.size, 3);
     server.shutdown().await;
 }
@@ -156,7 +168,11 @@ async fn a_mutators_patch_is_applied_before_storing_and_validation_sees_it() {
         .expect("patched");
     let stored = widgets.get("w").await.expect("stored");
     assert_eq!(stored.labels().get("size").map(String::as_str), Some("4"));
-    let denied = api_error(widgets.create(&PostParams::default(), &widget("neg", -1)).await);
+    let denied = api_error(
+        widgets
+            .create(&PostParams::default(), &widget("neg", -1))
+            .await,
+    );
     assert_eq!(denied.code, 422);
     assert!(denied.message.contains("denied the request: negative size"));
 }
@@ -174,12 +190,16 @@ async fn failure_policy_fail_refuses_writes_when_the_webhook_is_down_and_ignore_
         .expect("one webhook");
     server.shutdown().await;
     let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
-    let refused = api_error(widgets.create(&PostParams::default(), &widget("a", 1)).await);
+    let refused = api_error(
+        widgets
+            .create(&PostParams::default(), &widget("a", 1))
+            .await,
+    );
     assert_eq!(refused.code, 500);
     assert!(
-        refused
-            .message
-            .starts_with(&format!("Internal error occurred: failed calling webhook \"{VALIDATE}\"")),
+        refused.message.starts_with(&format!(
+            "Internal error occurred: failed calling webhook \"{VALIDATE}\""
+        )),
         "{}",
         refused.message
     );
@@ -213,9 +233,17 @@ async fn a_webhook_slower_than_its_timeout_fails_the_call() {
         .await
         .expect("webhooks start");
     let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
-    let refused = api_error(widgets.create(&PostParams::default(), &widget("a", 1)).await);
+    let refused = api_error(
+        widgets
+            .create(&PostParams::default(), &widget("a", 1))
+            .await,
+    );
     assert_eq!(refused.code, 500);
-    assert!(refused.message.contains("context deadline exceeded"), "{}", refused.message);
+    assert!(
+        refused.message.contains("context deadline exceeded"),
+        "{}",
+        refused.message
+    );
 }
 
 async fn patch_validating(client: &Client, patch: serde_json::Value) {
@@ -238,7 +266,12 @@ async fn rules_operations_and_selectors_decide_which_writes_are_reviewed() {
         .await
         .expect("webhooks start");
     let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
-    assert!(widgets.create(&PostParams::default(), &widget("a", 1)).await.is_err());
+    assert!(
+        widgets
+            .create(&PostParams::default(), &widget("a", 1))
+            .await
+            .is_err()
+    );
 
     // Other kinds are not covered by the rules.
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
@@ -287,7 +320,12 @@ async fn rules_operations_and_selectors_decide_which_writes_are_reviewed() {
         .patch("default", &PatchParams::default(), &label)
         .await
         .expect("namespace labelled");
-    assert!(widgets.create(&PostParams::default(), &widget("c", 1)).await.is_err());
+    assert!(
+        widgets
+            .create(&PostParams::default(), &widget("c", 1))
+            .await
+            .is_err()
+    );
 
     // scope: a Cluster-scoped rule does not cover a namespaced kind.
     patch_validating(
@@ -352,8 +390,16 @@ async fn service_client_configs_reach_the_mapped_address_and_verify_the_ca_bundl
         .await
         .expect("installed");
     let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
-    let denied = api_error(widgets.create(&PostParams::default(), &widget("big", 6)).await);
-    assert!(denied.message.ends_with("size 6 exceeds 5"), "{}", denied.message);
+    let denied = api_error(
+        widgets
+            .create(&PostParams::default(), &widget("big", 6))
+            .await,
+    );
+    assert!(
+        denied.message.ends_with("size 6 exceeds 5"),
+        "{}",
+        denied.message
+    );
 
     // Another CA's bundle: the TLS handshake fails and failurePolicy Fail refuses the write.
     let stranger = Certificates::self_signed(&["widgets-webhook.ops.svc"]).expect("certificates");
@@ -361,9 +407,17 @@ async fn service_client_configs_reach_the_mapped_address_and_verify_the_ca_bundl
         .install(&client, &endpoint, Some(stranger.ca_pem()))
         .await
         .expect("reinstalled");
-    let refused = api_error(widgets.create(&PostParams::default(), &widget("small", 1)).await);
+    let refused = api_error(
+        widgets
+            .create(&PostParams::default(), &widget("small", 1))
+            .await,
+    );
     assert_eq!(refused.code, 500);
-    assert!(refused.message.contains("failed calling webhook"), "{}", refused.message);
+    assert!(
+        refused.message.contains("failed calling webhook"),
+        "{}",
+        refused.message
+    );
 }
 
 #[test]
@@ -475,7 +529,14 @@ async fn malformed_and_oversized_bodies_get_400_and_the_server_keeps_answering()
     assert_eq!(raw(addr, ca, "POST", PATH, b"not json").await, 400);
     assert_eq!(raw(addr, ca, "POST", PATH, b"{}").await, 400);
     assert_eq!(
-        raw(addr, ca, "POST", PATH, br#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":null}"#).await,
+        raw(
+            addr,
+            ca,
+            "POST",
+            PATH,
+            br#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":null}"#
+        )
+        .await,
         400
     );
     let mut wrong_type = review("u1", 1);
