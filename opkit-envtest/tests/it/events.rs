@@ -39,6 +39,7 @@ async fn recorder_events_show_up_as_core_events() {
     let events = core.list(&ListParams::default()).await.unwrap();
     assert_eq!(events.items.len(), 1);
     let event = &events.items[0];
+    assert!(event.series.is_none());
     assert_eq!(event.message.as_deref(), Some("all good"));
     assert_eq!(event.reason.as_deref(), Some("Reconciled"));
     assert_eq!(event.involved_object.name.as_deref(), Some("subject"));
@@ -49,6 +50,27 @@ async fn recorder_events_show_up_as_core_events() {
     assert_eq!(
         event.source.as_ref().and_then(|s| s.component.as_deref()),
         Some("demo-controller")
+    );
+
+    // Publishing the same event again patches it into a series, as on a cluster.
+    recorder
+        .publish(
+            &Event {
+                type_: EventType::Normal,
+                reason: "Reconciled".into(),
+                note: Some("all good".into()),
+                action: "Reconcile".into(),
+                secondary: None,
+            },
+            &cm.object_ref(&()),
+        )
+        .await
+        .unwrap();
+    let events = core.list(&ListParams::default()).await.unwrap();
+    assert_eq!(events.items.len(), 1);
+    assert_eq!(
+        events.items[0].series.as_ref().and_then(|s| s.count),
+        Some(2)
     );
 }
 
