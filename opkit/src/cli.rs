@@ -1,9 +1,10 @@
-//! The command line of every operator binary: `run` (default), `crd`, `rbac`.
+//! The command line of every operator binary: `run` (default), `crd`, `rbac`, `webhooks`.
 //!
 //! ```text
 //! my-operator                 # run against the in-cluster config or the current kubeconfig context
 //! my-operator crd             # the CRD YAML of every kind the binary manages
 //! my-operator rbac            # least-privilege ServiceAccount, ClusterRole and binding
+//! my-operator webhooks        # the Validating/MutatingWebhookConfigurations of its admission webhooks
 //! my-operator --log-format json
 //! ```
 //!

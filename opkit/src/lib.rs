@@ -12,7 +12,8 @@
 //! - Prometheus metrics with controller-runtime's names ([`metrics`]) and Kubernetes events ([`events`]);
 //! - leader election on a Lease, `/healthz`, `/readyz` and `/metrics` endpoints and a bounded
 //!   drain on shutdown ([`leader`], [`probes`]);
-//! - a CLI for every operator binary: `run`, `crd`, `rbac` ([`App`]), with least-privilege RBAC ([`manifests`]).
+//! - a CLI for every operator binary: `run`, `crd`, `rbac`, `webhooks` ([`App`]), with least-privilege RBAC ([`manifests`]);
+//! - admission webhooks typed on the custom resource, served over HTTPS with generated or cert-manager certificates ([`webhook`]).
 //!
 //! ```
 //! use opkit::prelude::*;
