@@ -141,7 +141,12 @@ fn dependent(txn: &mut Txn<'_>, key: &ObjKey) {
     }
     let live: Vec<&Value> = refs
         .iter()
-        .filter(|r| txn.state().uid_exists(ref_uid(r)))
+        .filter(|r| {
+            // A namespaced owner counts only in the dependent's namespace, as on a real cluster.
+            txn.state()
+                .uid_key(ref_uid(r))
+                .is_some_and(|owner| owner.namespace.is_empty() || owner.namespace == key.namespace)
+        })
         .collect();
     if live.is_empty() {
         if !meta::is_deleting(&obj) {

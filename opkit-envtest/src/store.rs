@@ -311,8 +311,9 @@ impl State {
         ))
     }
 
-    pub fn uid_exists(&self, uid: &str) -> bool {
-        self.uids.contains_key(uid)
+    /// Where the object with this uid lives, if it exists.
+    pub fn uid_key(&self, uid: &str) -> Option<&ObjKey> {
+        self.uids.get(uid)
     }
 
     pub fn dependents(&self, uid: &str) -> Vec<ObjKey> {

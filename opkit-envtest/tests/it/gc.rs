@@ -180,3 +180,24 @@ async fn garbage_collection_does_not_count_as_client_writes() {
     .await;
     assert_eq!(env.stats().writes(), 1);
 }
+
+#[tokio::test]
+async fn an_owner_in_another_namespace_counts_as_absent() {
+    let env = env().await;
+    let owner = configmaps(&env, "kube-system")
+        .create(&PostParams::default(), &configmap("elsewhere"))
+        .await
+        .unwrap();
+    let api = configmaps(&env, "default");
+    api.create(&PostParams::default(), &owned_by("stray", &owner, false))
+        .await
+        .unwrap();
+    eventually(
+        "the dependent of an owner in another namespace to be collected",
+        || {
+            let api = api.clone();
+            async move { api.get_opt("stray").await.unwrap().is_none() }
+        },
+    )
+    .await;
+}
