@@ -242,3 +242,23 @@ async fn unknown_fields_of_built_ins_are_refused_when_strict_and_dropped_otherwi
     assert!(created.get("dta").is_none());
     assert_eq!(created["metadata"]["name"], "typo");
 }
+
+#[tokio::test]
+async fn unknown_fields_are_reported_as_warnings_by_default() {
+    let env = env().await;
+    let body =
+        r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "warned"}, "dta": {}}"#;
+    let response = env
+        .client()
+        .send(post(CONFIGMAPS, "application/json", body).map(Into::into))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let warning = response
+        .headers()
+        .get("warning")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(warning, r#"299 - "unknown field \"dta\"""#);
+}
