@@ -125,8 +125,9 @@ impl TestEnvBuilder {
             source,
         })?;
         let url = format!("http://{addr}");
-        let client = make_client(&url, false)?;
-        let internal_client = make_client(&url, true)?;
+        let config = client_config(&url, false)?;
+        let client = make_client(config.clone())?;
+        let internal_client = make_client(client_config(&url, true)?)?;
         let stats = Arc::new(Recorder::default());
         let faults = Faults::new(store.clone());
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -161,6 +162,7 @@ impl TestEnvBuilder {
             store,
             stats,
             faults,
+            config,
             client,
             internal_client,
             shutdown,
@@ -169,7 +171,7 @@ impl TestEnvBuilder {
     }
 }
 
-fn make_client(url: &str, internal: bool) -> Result<kube::Client, Error> {
+fn client_config(url: &str, internal: bool) -> Result<kube::Config, Error> {
     let uri: ::http::Uri = url
         .parse()
         .map_err(|e: ::http::uri::InvalidUri| Error::Client {
@@ -183,8 +185,13 @@ fn make_client(url: &str, internal: bool) -> Result<kube::Client, Error> {
             ::http::HeaderValue::from_static("true"),
         ));
     }
+    Ok(config)
+}
+
+fn make_client(config: kube::Config) -> Result<kube::Client, Error> {
+    let url = config.cluster_url.to_string();
     kube::Client::try_from(config).map_err(|source| Error::Client {
-        url: url.to_string(),
+        url,
         source: Box::new(source),
     })
 }
@@ -214,6 +221,7 @@ pub struct TestEnv {
     store: Arc<Store>,
     stats: Arc<Recorder>,
     faults: Faults,
+    config: kube::Config,
     client: kube::Client,
     internal_client: kube::Client,
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -240,6 +248,22 @@ impl TestEnv {
     /// A client for the server (no authentication, `default` namespace).
     pub fn client(&self) -> kube::Client {
         self.client.clone()
+    }
+
+    /// The configuration behind [`TestEnv::client`], to build clients with
+    /// other settings, for example without kube's automatic retries of 429,
+    /// 503 and 504 when a test wants to see injected faults:
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let env = opkit_envtest::TestEnv::start().await?;
+    /// let mut config = env.config();
+    /// config.default_retry = false;
+    /// let client = kube::Client::try_from(config)?;
+    /// # let _ = client; Ok(()) }
+    /// ```
+    pub fn config(&self) -> kube::Config {
+        self.config.clone()
     }
 
     /// The server URL, `http://127.0.0.1:PORT`.

@@ -79,7 +79,7 @@ async fn too_many_requests_carries_retry_after() {
         },
     );
     // kube::Client retries 429 by default; this one shows the raw answer.
-    let mut config = kube::Config::new(env.url().parse().unwrap());
+    let mut config = env.config();
     config.default_retry = false;
     let client = kube::Client::try_from(config).unwrap();
     let request = http::Request::get("/api/v1/namespaces/default/configmaps")
