@@ -2,7 +2,9 @@
 
 mod appconfig;
 mod backup;
+mod deploy;
 mod faults;
+mod manifests;
 mod platform;
 mod postgresql;
 mod support;
