@@ -154,13 +154,20 @@ pub(crate) fn serve(request: &RestRequest) -> Result<http::Response<Body>, ApiEr
         .unwrap_or(DEFAULT_TIMEOUT);
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     let server = request.server.clone();
+    // Subscribed before the response goes out, so a cut right after cannot be missed.
+    let mut stop = Stop {
+        deadline: Instant::now() + timeout,
+        cuts: server.faults.watch_cuts(),
+        shutdown: server.shutdown.clone(),
+    };
+    stop.cuts.mark_unchanged();
     tokio::spawn(run(
         server,
         spec,
         start_rv,
         initial,
         send_initial == Some(true),
-        timeout,
+        stop,
         tx,
     ));
     let mut response = http::Response::new(Body::from_stream(rx));
@@ -209,16 +216,10 @@ async fn run(
     start_rv: Option<u64>,
     initial: bool,
     initial_end_bookmark: bool,
-    timeout: Duration,
+    mut stop: Stop,
     mut tx: Sender,
 ) {
-    let mut stop = Stop {
-        deadline: Instant::now() + timeout,
-        cuts: server.faults.watch_cuts(),
-        shutdown: server.shutdown.clone(),
-    };
     let mut changed = server.store.subscribe();
-    stop.cuts.mark_unchanged();
     let mut last_rv;
     let mut pending: Vec<Bytes> = Vec::new();
     {
