@@ -50,8 +50,15 @@ fn encode(request_response: AdmissionResponse, verdict: &Verdict) -> Result<Vec<
     if !verdict.warnings().is_empty() {
         response.warnings = Some(verdict.warnings().to_vec());
     }
+    let patch = response.patch.clone();
     let review: AdmissionReview<DynamicObject> = response.into_review();
-    serde_json::to_vec(&review).map_err(|e| ReviewError::Encode(e.to_string()))
+    let encode_error = |e: serde_json::Error| ReviewError::Encode(e.to_string());
+    let mut value = serde_json::to_value(&review).map_err(encode_error)?;
+    // The API's `patch` is bytes, base64 in JSON; kube's Vec<u8> would be an array of numbers.
+    if let (Some(patch), Some(slot)) = (patch, value.pointer_mut("/response/patch")) {
+        *slot = serde_json::to_value(k8s_openapi::ByteString(patch)).map_err(encode_error)?;
+    }
+    serde_json::to_vec(&value).map_err(encode_error)
 }
 
 fn reason(code: u16) -> &'static str {
