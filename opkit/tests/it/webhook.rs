@@ -345,6 +345,31 @@ async fn rules_operations_and_selectors_decide_which_writes_are_reviewed() {
         .await
         .expect("status writes are not reviewed");
 
+    // A rule naming the subresource covers it, and then only it.
+    patch_validating(
+        &client,
+        serde_json::json!([
+            {"op": "replace", "path": "/webhooks/0/rules/0/scope", "value": "*"},
+            {"op": "replace", "path": "/webhooks/0/rules/0/resources", "value": ["widgets/status"]}
+        ]),
+    )
+    .await;
+    let status = Patch::Merge(serde_json::json!({"status": {"phase": "Rechecked"}}));
+    let denied = api_error(
+        widgets
+            .patch_status("c", &PatchParams::default(), &status)
+            .await,
+    );
+    assert!(
+        denied.message.ends_with("size 1 exceeds 0"),
+        "{}",
+        denied.message
+    );
+    widgets
+        .create(&PostParams::default(), &widget("d", 1))
+        .await
+        .expect("the main resource is no longer covered");
+
     // DELETE is only in the second webhook's rule, which sees the old object.
     let protect = Patch::Merge(serde_json::json!({"metadata": {"labels": {"protected": "yes"}}}));
     widgets
