@@ -404,19 +404,12 @@ impl App {
     /// }
     /// let app = opkit::App::new("app-operator").operator::<App>().validator::<App>(AtMostTen);
     /// assert!(app.webhooks_yaml("ops", false).is_ok_and(|y| y.contains("ValidatingWebhookConfiguration")));
-    /// assert!(app.rbac_yaml("ops").is_ok_and(|y| y.contains("validatingwebhookconfigurations")));
     /// ```
     pub fn validator<K: crate::webhook::Admitted>(
         mut self,
         validator: impl crate::webhook::Validator<K>,
     ) -> Self {
         self.webhooks = self.webhooks.validator(validator);
-        // `run` installs the configuration with its self-signed CA (server-side apply).
-        self.rules.push(Rule::new(
-            "admissionregistration.k8s.io",
-            &["validatingwebhookconfigurations"],
-            &["create", "patch"],
-        ));
         self
     }
 
@@ -444,12 +437,6 @@ impl App {
         mutator: impl crate::webhook::Mutator<K>,
     ) -> Self {
         self.webhooks = self.webhooks.mutator(mutator);
-        // `run` installs the configuration with its self-signed CA (server-side apply).
-        self.rules.push(Rule::new(
-            "admissionregistration.k8s.io",
-            &["mutatingwebhookconfigurations"],
-            &["create", "patch"],
-        ));
         self
     }
 
