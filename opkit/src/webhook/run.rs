@@ -68,9 +68,11 @@ impl Webhooks {
 
     /// Serves on all interfaces at `flags.webhook_port` inside a cluster. With
     /// `flags.webhook_cert_dir` the certificate is cert-manager's and the configurations are
-    /// left to the manifests (cert-manager injects the caBundle); without it a self-signed CA is
-    /// generated for the Service `<name>-webhook` in `namespace` and the configurations are
-    /// installed with it. `None` when no webhook was added.
+    /// left to the manifests (cert-manager injects the caBundle); without it, in a Pod, a
+    /// self-signed CA is generated for the Service `<name>-webhook` in `namespace` and the
+    /// configurations are installed with it (this needs `create` and `patch` on them). Outside a
+    /// Pod without a certificate directory nothing is served or installed. `None` when nothing
+    /// is served.
     ///
     /// ```no_run
     /// # async fn f(client: kube::Client, webhooks: opkit::webhook::Webhooks) -> Result<(), opkit::webhook::WebhookError> {
@@ -92,6 +94,14 @@ impl Webhooks {
         if let Some(dir) = &flags.webhook_cert_dir {
             let certs = Certificates::from_dir(dir)?;
             return Ok(Some(self.serve(addr, &certs).await?));
+        }
+        // From a workstation the cluster cannot reach this process: configurations pointing at
+        // it would refuse every write of the kinds (failurePolicy Fail) and outlive the run.
+        if std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() {
+            tracing::warn!(
+                "admission webhooks are not served outside a cluster without --webhook-cert-dir"
+            );
+            return Ok(None);
         }
         let service = self.service_name();
         let names = [
