@@ -981,7 +981,6 @@ async fn label_and_select() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "kubectl's typed generators (create configmap/secret/namespace/deployment) send protobuf bodies, which the server does not decode yet"]
 async fn create_from_a_generator() {
     let k = Kubectl::start().await;
     let run = k
