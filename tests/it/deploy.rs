@@ -202,6 +202,22 @@ async fn helm_chart_lints_and_renders_every_option() {
         ]
     );
     assert_operator_accepts_args(&default);
+    // The templates carry the rules the operator prints, unchanged.
+    let printed = documents(
+        &super::manifests::webapp::app()
+            .rbac_yaml(WEBAPP_NAMESPACE)
+            .expect("RBAC renders"),
+    );
+    let rendered = documents(&default);
+    for kind in ["ClusterRole", "Role"] {
+        let rules = |docs: &[serde_json::Value]| {
+            docs.iter()
+                .find(|doc| doc["kind"] == kind)
+                .map(|doc| doc["rules"].clone())
+                .unwrap_or_else(|| panic!("no {kind}"))
+        };
+        assert_eq!(rules(&rendered), rules(&printed), "{kind} rules differ");
+    }
 
     let everything = render(Some(ALL_OPTIONS)).await;
     for kind in ["Issuer", "Certificate", "ServiceMonitor", "PrometheusRule"] {
