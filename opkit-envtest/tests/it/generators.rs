@@ -4,26 +4,9 @@ use crate::support::env;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::api::Api;
-use opkit_envtest::TestEnv;
 
-async fn kubectl(env: &TestEnv, dir: &tempfile::TempDir, args: &[&str]) {
-    let bin = opkit_envtest::tools::kubectl().expect("kubectl is available");
-    let kubeconfig = dir.path().join("kubeconfig");
-    env.write_kubeconfig(&kubeconfig).unwrap();
-    let mut command = std::process::Command::new(bin);
-    command
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .args(args)
-        .env("HOME", dir.path())
-        .env_remove("KUBECONFIG");
-    // Off the runtime, which keeps serving kubectl meanwhile.
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .unwrap()
-        .expect("kubectl runs");
+async fn kubectl(kubectl: &opkit_envtest::tools::Kubectl, args: &[&str]) {
+    let output = kubectl.run(args, None).await.expect("kubectl runs");
     assert!(
         output.status.success(),
         "kubectl {args:?} failed: {}",
@@ -34,22 +17,15 @@ async fn kubectl(env: &TestEnv, dir: &tempfile::TempDir, args: &[&str]) {
 #[tokio::test]
 async fn kubectl_create_generators_work() {
     let env = env().await;
-    let dir = tempfile::tempdir().unwrap();
+    let k = opkit_envtest::tools::Kubectl::new(&env).expect("kubectl is available");
+    kubectl(&k, &["create", "configmap", "cm", "--from-literal=a=b"]).await;
     kubectl(
-        &env,
-        &dir,
-        &["create", "configmap", "cm", "--from-literal=a=b"],
-    )
-    .await;
-    kubectl(
-        &env,
-        &dir,
+        &k,
         &["create", "secret", "generic", "s", "--from-literal=p=q"],
     )
     .await;
     kubectl(
-        &env,
-        &dir,
+        &k,
         &[
             "create",
             "deployment",
@@ -61,8 +37,7 @@ async fn kubectl_create_generators_work() {
     )
     .await;
     kubectl(
-        &env,
-        &dir,
+        &k,
         &["create", "service", "clusterip", "web", "--tcp=80:8080"],
     )
     .await;

@@ -5,9 +5,8 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use opkit_envtest::TestEnv;
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use opkit_envtest::{TestEnv, tools};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -157,36 +156,21 @@ impl Run {
     }
 }
 
-/// A server, its kubeconfig in a temporary directory, and kubectl.
+/// A server and the real kubectl configured for it.
 struct Kubectl {
     env: TestEnv,
-    dir: tempfile::TempDir,
-    bin: PathBuf,
+    kubectl: tools::Kubectl,
 }
 
 impl Kubectl {
     async fn start() -> Self {
         let env = TestEnv::start().await.expect("the server starts");
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        env.write_kubeconfig(dir.path().join("kubeconfig"))
-            .expect("the kubeconfig is written");
-        let bin = opkit_envtest::tools::kubectl().expect("kubectl is available");
-        Self { env, dir, bin }
+        let kubectl = tools::Kubectl::new(&env).expect("kubectl is available");
+        Self { env, kubectl }
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(&self.bin);
-        command
-            .arg("--kubeconfig")
-            .arg(self.dir.path().join("kubeconfig"))
-            // Discovery is cached per host and port; a fresh cache per test
-            // keeps one server's kinds from leaking into the next.
-            .arg("--cache-dir")
-            .arg(self.dir.path().join("cache"))
-            .args(args)
-            .env("HOME", self.dir.path())
-            .env_remove("KUBECONFIG");
-        command
+        self.kubectl.command(args)
     }
 
     /// Runs kubectl off the async runtime, which keeps serving meanwhile.
@@ -196,22 +180,11 @@ impl Kubectl {
 
     /// Runs kubectl with `stdin` as its standard input (`apply -f -`).
     async fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
-        let mut command = self.command(args);
-        let stdin = stdin.to_string();
-        let output = tokio::task::spawn_blocking(move || {
-            let mut child = command
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()?;
-            if let Some(mut input) = child.stdin.take() {
-                input.write_all(stdin.as_bytes())?;
-            }
-            child.wait_with_output()
-        })
-        .await
-        .expect("the kubectl task completes")
-        .expect("kubectl runs");
+        let output = self
+            .kubectl
+            .run(args, Some(stdin))
+            .await
+            .expect("kubectl runs");
         Run {
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -221,7 +194,7 @@ impl Kubectl {
 
     /// Writes a manifest into the test's directory and returns its path.
     fn file(&self, name: &str, contents: &str) -> String {
-        let path = self.dir.path().join(name);
+        let path = self.kubectl.dir().join(name);
         std::fs::write(&path, contents).expect("the manifest is written");
         path.to_string_lossy().into_owned()
     }
@@ -1103,7 +1076,7 @@ async fn the_guides_webapp_walkthrough() {
         version.stdout
     );
 
-    let bases = k.dir.path().join("crd-bases");
+    let bases = k.kubectl.dir().join("crd-bases");
     std::fs::create_dir_all(&bases).expect("a manifest directory");
     std::fs::write(bases.join("webapps.yaml"), WEBAPP_CRD).expect("written");
     std::fs::write(bases.join("backups.yaml"), BACKUP_CRD).expect("written");

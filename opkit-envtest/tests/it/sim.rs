@@ -9,28 +9,12 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use opkit_envtest::TestEnv;
 use opkit_envtest::sim::{FAIL, ManualClock, NEVER_READY, Simulation};
 use serde_json::{Value, json};
-use std::process::Command;
 use std::time::Duration;
 
-/// Runs kubectl against `env` off the async runtime; returns (success, stdout + stderr).
+/// Runs kubectl against `env`; returns (success, stdout + stderr).
 async fn kubectl(env: &TestEnv, args: &[&str]) -> (bool, String) {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let config = dir.path().join("kubeconfig");
-    env.write_kubeconfig(&config)
-        .expect("the kubeconfig is written");
-    let mut command = Command::new(opkit_envtest::tools::kubectl().expect("kubectl is available"));
-    command
-        .arg("--kubeconfig")
-        .arg(&config)
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .args(args)
-        .env("HOME", dir.path())
-        .env_remove("KUBECONFIG");
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .expect("the kubectl task completes")
-        .expect("kubectl starts");
+    let kubectl = opkit_envtest::tools::Kubectl::new(env).expect("kubectl is available");
+    let output = kubectl.run(args, None).await.expect("kubectl runs");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
