@@ -37,7 +37,7 @@ async fn helm_on(kubectl: Option<&Kubectl>, args: &[&str]) -> String {
     let helm = opkit_envtest::tools::helm().expect("helm is available");
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let shown = args.join(" ");
-    let kubeconfig = kubectl.map(|k| k.kubeconfig().to_path_buf());
+    let kubeconfig = kubectl.map(|k| k.kubeconfig());
     let out = tokio::task::spawn_blocking(move || {
         let mut command = std::process::Command::new(helm);
         command.args(&args).current_dir(repository());

@@ -1,7 +1,7 @@
 //! Shared helpers of the example tests: the real kubectl against an embedded API server.
 
-use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::path::PathBuf;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use opkit_envtest::TestEnv;
@@ -9,59 +9,28 @@ use opkit_envtest::TestEnv;
 /// How long a test waits for the operator to converge before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
-/// The real kubectl, configured for one embedded API server.
-pub struct Kubectl {
-    _dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-    kubectl: PathBuf,
-}
+/// The real kubectl, configured for one embedded API server, with assertions for tests.
+pub struct Kubectl(opkit_envtest::tools::Kubectl);
 
 impl Kubectl {
     /// A kubectl whose kubeconfig points at `env`.
     pub fn new(env: &TestEnv) -> Kubectl {
-        let kubectl = Kubectl::unconfigured();
-        env.write_kubeconfig(&kubectl.kubeconfig)
-            .expect("kubeconfig");
-        kubectl
+        Kubectl(opkit_envtest::tools::Kubectl::new(env).expect("kubectl is available"))
     }
 
     /// A kubectl whose kubeconfig is yet to be written to [`Kubectl::kubeconfig`].
     pub fn unconfigured() -> Kubectl {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let kubeconfig = dir.path().join("kubeconfig");
-        let kubectl = opkit_envtest::tools::kubectl().expect("kubectl is available");
-        Kubectl {
-            _dir: dir,
-            kubeconfig,
-            kubectl,
-        }
+        Kubectl(opkit_envtest::tools::Kubectl::unconfigured().expect("kubectl is available"))
     }
 
     /// Where kubectl reads its kubeconfig.
-    pub fn kubeconfig(&self) -> &Path {
-        &self.kubeconfig
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.0.kubeconfig()
     }
 
     /// Runs kubectl with `args`, feeding `stdin` when given.
     pub async fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut command = std::process::Command::new(&self.kubectl);
-        command
-            .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let stdin = stdin.map(str::to_owned);
-        tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            let mut child = command.spawn().expect("kubectl starts");
-            if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-                pipe.write_all(input.as_bytes()).expect("write stdin");
-            }
-            child.wait_with_output().expect("kubectl finishes")
-        })
-        .await
-        .expect("kubectl task")
+        self.0.run(args, stdin).await.expect("kubectl runs")
     }
 
     /// Runs kubectl and fails the test unless it succeeds; returns stdout.
@@ -136,7 +105,7 @@ impl Served {
             command: None,
             log_format: opkit::cli::LogFormat::Human,
             cluster: false,
-            write_kubeconfig: Some(kubectl.kubeconfig().to_path_buf()),
+            write_kubeconfig: Some(kubectl.kubeconfig()),
             production: Default::default(),
             webhook: Default::default(),
         };

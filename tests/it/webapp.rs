@@ -18,29 +18,32 @@ mod policy;
 #[path = "webhooks.rs"]
 mod webhooks;
 
-use std::path::PathBuf;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
+use crate::support::{Kubectl, Served};
 use opkit_envtest::TestEnv;
 use types::WebApp;
 
+/// The WebApp operator on an embedded API server, and kubectl for it.
 struct Demo {
     env: TestEnv,
-    _dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-    kubectl: PathBuf,
+    kubectl: Kubectl,
     running: Option<opkit::Running>,
+}
+
+impl std::ops::Deref for Demo {
+    type Target = Kubectl;
+
+    fn deref(&self) -> &Kubectl {
+        &self.kubectl
+    }
 }
 
 impl Demo {
     async fn start() -> Demo {
         let env = TestEnv::start().await.expect("embedded API server starts");
         env.install_crd::<WebApp>().await.expect("CRD installs");
-        let dir = tempfile::tempdir().expect("temp dir");
-        let kubeconfig = dir.path().join("kubeconfig");
-        env.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-        let kubectl = opkit_envtest::tools::kubectl().expect("kubectl is available");
+        let kubectl = Kubectl::new(&env);
         let running = Some(
             opkit::Manager::new(env.client())
                 .operator::<WebApp>()
@@ -48,65 +51,8 @@ impl Demo {
         );
         Demo {
             env,
-            _dir: dir,
-            kubeconfig,
             kubectl,
             running,
-        }
-    }
-
-    async fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut command = std::process::Command::new(&self.kubectl);
-        command.args(args).env("KUBECONFIG", &self.kubeconfig);
-        let stdin = stdin.map(str::to_owned);
-        tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            command
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
-            let mut child = command.spawn().expect("kubectl starts");
-            if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-                pipe.write_all(input.as_bytes()).expect("write stdin");
-            }
-            child.wait_with_output().expect("kubectl finishes")
-        })
-        .await
-        .expect("kubectl task")
-    }
-
-    /// Runs kubectl and fails the test unless it succeeds; returns stdout.
-    async fn ok(&self, args: &[&str]) -> String {
-        self.ok_with(args, None).await
-    }
-
-    async fn ok_with(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.run(args, stdin).await;
-        assert!(
-            out.status.success(),
-            "kubectl {} failed:\n{}\n{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Polls a kubectl jsonpath until it prints `want`.
-    async fn wait_for(&self, args: &[&str], want: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let out = self.run(args, None).await;
-            let got = String::from_utf8_lossy(&out.stdout).into_owned();
-            if got.trim() == want {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "kubectl {} printed {got:?}, not {want:?}",
-                args.join(" ")
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
@@ -383,56 +329,27 @@ async fn a_stalled_rollout_is_explained_not_stuck_deploying() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cargo_run_example_webapp_serves_the_sample_until_stopped() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    let cli = opkit::cli::Cli {
-        command: None,
-        log_format: opkit::cli::LogFormat::Human,
-        cluster: false,
-        write_kubeconfig: Some(kubeconfig.clone()),
-        production: Default::default(),
-        webhook: Default::default(),
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let example = tokio::spawn(app::app().execute_until(cli, async {
-        let _ = stopped.await;
-    }));
-    let kubectl = opkit_envtest::tools::kubectl().expect("kubectl is available");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out = std::process::Command::new(&kubectl)
-            .args([
+    let served = Served::start(app::app());
+    served.wait_exists("webapp/my-webapp").await;
+    served
+        .kubectl
+        .wait_for(
+            &[
                 "get",
                 "webapp",
                 "my-webapp",
                 "-o",
                 "jsonpath={.status.phase}",
-            ])
-            .env("KUBECONFIG", &kubeconfig)
-            .output()
-            .expect("kubectl runs");
-        if String::from_utf8_lossy(&out.stdout) == "Running" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "my-webapp never reached Running");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let out = std::process::Command::new(&kubectl)
-        .args([
-            "get",
-            "deployment",
-            "my-webapp",
-            "-o",
-            "jsonpath={.spec.replicas}",
-        ])
-        .env("KUBECONFIG", &kubeconfig)
-        .output()
-        .expect("kubectl runs");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "3");
-    let _ = stop.send(());
-    let result = tokio::time::timeout(Duration::from_secs(30), example).await;
-    assert!(
-        matches!(result, Ok(Ok(Ok(())))),
-        "the example did not stop cleanly: {result:?}"
+            ],
+            "Running",
+        )
+        .await;
+    assert_eq!(
+        served
+            .kubectl
+            .jsonpath("deployment/my-webapp", "{.spec.replicas}")
+            .await,
+        "3"
     );
+    served.stop().await;
 }
