@@ -1,11 +1,19 @@
-//! The WebApp operator binary: embedded API server by default, the seed's `my-webapp` as sample.
+//! The WebApp operator binary: embedded API server by default, the seed's `my-webapp` as sample,
+//! and the admission policies of `policy.rs`.
 
+use super::policy::{self, WebAppPolicy};
 use super::types::WebApp;
 
-/// The operator with its command line.
+/// The operator with its command line, enforcing the policy configured in the environment.
 pub fn app() -> opkit::App {
-    opkit::App::new("webapp-operator")
+    with_policy(WebAppPolicy::from_env())
+}
+
+/// The operator with its command line, enforcing `policy`.
+pub fn with_policy(policy: WebAppPolicy) -> opkit::App {
+    let app = opkit::App::new("webapp-operator")
         .operator::<WebApp>()
         .embedded()
-        .sample(include_str!("sample.yaml"))
+        .sample(include_str!("sample.yaml"));
+    policy::enforce(app, policy)
 }

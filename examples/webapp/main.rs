@@ -11,5 +11,5 @@ mod reconcile;
 mod types;
 
 fn main() -> std::process::ExitCode {
-    policy::enforce(app::app(), policy::WebAppPolicy::from_env()).run()
+    app::app().run()
 }

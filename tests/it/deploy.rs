@@ -12,10 +12,10 @@ use clap::Parser;
 use opkit_envtest::TestEnv;
 use serde::Deserialize;
 
-use super::manifests::webapp::policy;
-use super::manifests::webapp::types::WebApp;
 use super::manifests::{PLATFORM_NAMESPACE, WEBAPP_NAMESPACE};
 use super::support::Kubectl;
+use crate::webapp::policy;
+use crate::webapp::types::WebApp;
 
 const CHART: &str = "charts/webapp-operator";
 
@@ -204,7 +204,7 @@ async fn helm_chart_lints_and_renders_every_option() {
     assert_operator_accepts_args(&default);
     // The templates carry the rules the operator prints, unchanged.
     let printed = documents(
-        &super::manifests::webapp::app()
+        &crate::webapp::app::app()
             .rbac_yaml(WEBAPP_NAMESPACE)
             .expect("RBAC renders"),
     );

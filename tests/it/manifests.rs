@@ -4,9 +4,6 @@
 //! generated file is produced here from the examples' own `app()` and compared byte for byte.
 //! `cargo manifests` (the ignored `regenerate` test) rewrites them.
 
-mod platform;
-pub mod webapp;
-
 use std::path::{Path, PathBuf};
 
 /// The namespace `config/webapp` and the chart's examples deploy the WebApp operator to.
@@ -22,8 +19,8 @@ struct Generated {
 
 /// Every generated file, from the operators' `crd`, `rbac` and `webhooks` output and samples.
 fn generated() -> Vec<Generated> {
-    let webapp = webapp::app();
-    let platform = platform::app::app();
+    let webapp = crate::webapp::app::app();
+    let platform = crate::platform::app::app();
     let mut files = Vec::new();
     config(
         &mut files,

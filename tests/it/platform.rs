@@ -4,7 +4,7 @@
 
 #[rustfmt::skip]
 #[path = "../../examples/platform/app.rs"]
-mod app;
+pub(crate) mod app;
 #[rustfmt::skip]
 #[path = "../../examples/platform/monitoring.rs"]
 mod monitoring;

@@ -4,16 +4,16 @@
 // The example's own formatting settings apply to these files, not the tests'.
 #[rustfmt::skip]
 #[path = "../../examples/webapp/app.rs"]
-mod app;
+pub(crate) mod app;
 #[rustfmt::skip]
 #[path = "../../examples/webapp/reconcile.rs"]
-mod reconcile;
+pub(crate) mod reconcile;
 #[rustfmt::skip]
 #[path = "../../examples/webapp/types.rs"]
-mod types;
+pub(crate) mod types;
 #[rustfmt::skip]
 #[path = "../../examples/webapp/policy.rs"]
-mod policy;
+pub(crate) mod policy;
 // The admission policies' tests, beside the example's modules: a file is loaded as a module once.
 #[path = "webhooks.rs"]
 mod webhooks;

@@ -2,9 +2,9 @@
 //! validating policy denies with its message, the mutating one's changes are stored, warnings
 //! are printed.
 
-use super::{app, policy};
+use super::app;
+use super::policy::WebAppPolicy;
 use crate::support::Served;
-use policy::WebAppPolicy;
 
 const DENIED: &str = "admission webhook \"validate.webapps.example.com\" denied the request";
 
@@ -16,8 +16,7 @@ fn webapp(name: &str, namespace: &str, spec: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_apply_meets_the_webapp_admission_policies() {
-    let served = Served::start(policy::enforce(
-        app::app(),
+    let served = Served::start(app::with_policy(
         WebAppPolicy::from_env().max_production_replicas(5),
     ));
     served.wait_exists("webapp/my-webapp").await;
@@ -160,7 +159,7 @@ async fn kubectl_apply_meets_the_webapp_admission_policies() {
 
 #[tokio::test]
 async fn the_webhooks_subcommand_prints_the_webapp_configurations() {
-    let app = policy::enforce(app::app(), WebAppPolicy::from_env());
+    let app = app::app();
     let yaml = app.webhooks_yaml("webapp-system", true).expect("YAML");
     assert!(yaml.contains("kind: MutatingWebhookConfiguration"));
     assert!(yaml.contains("kind: ValidatingWebhookConfiguration"));
