@@ -245,17 +245,7 @@ pub fn pod_template(backup: &Backup, retention_seconds: u64) -> PodTemplateSpec 
             init_containers: Some(vec![dump_container]),
             containers: vec![upload_container],
             volumes: Some(volumes),
-            security_context: Some(PodSecurityContext {
-                run_as_non_root: Some(true),
-                run_as_user: Some(USER),
-                run_as_group: Some(USER),
-                fs_group: Some(USER),
-                seccomp_profile: Some(SeccompProfile {
-                    type_: "RuntimeDefault".to_owned(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
+            security_context: Some(opkit::security::restricted_pod(Some(USER))),
             ..Default::default()
         }),
     }

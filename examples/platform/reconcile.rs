@@ -319,15 +319,7 @@ fn deployment(
                         ..container
                     }],
                     volumes: (!volumes.is_empty()).then_some(volumes),
-                    security_context: Some(PodSecurityContext {
-                        run_as_non_root: Some(true),
-                        run_as_user,
-                        seccomp_profile: Some(SeccompProfile {
-                            type_: "RuntimeDefault".to_owned(),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }),
+                    security_context: Some(opkit::security::restricted_pod(run_as_user)),
                     ..Default::default()
                 }),
             },

@@ -329,17 +329,7 @@ fn image(db: &PostgreSQL) -> String {
 /// The official image switches to the `postgres` user itself; running as that user from the
 /// start lets the pod meet the restricted Pod Security Standard.
 fn pod_security() -> PodSecurityContext {
-    PodSecurityContext {
-        run_as_user: Some(POSTGRES_UID),
-        run_as_group: Some(POSTGRES_UID),
-        fs_group: Some(POSTGRES_UID),
-        run_as_non_root: Some(true),
-        seccomp_profile: Some(SeccompProfile {
-            type_: "RuntimeDefault".to_owned(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    opkit::security::restricted_pod(Some(POSTGRES_UID))
 }
 
 fn storage_request(size: &str) -> VolumeResourceRequirements {

@@ -5,7 +5,9 @@
 //! `restricted` profile of Pod Security Admission demands (the read-only root filesystem goes
 //! further, as the seed recommends).
 
-use k8s_openapi::api::core::v1::{Capabilities, SeccompProfile, SecurityContext};
+use k8s_openapi::api::core::v1::{
+    Capabilities, PodSecurityContext, SeccompProfile, SecurityContext,
+};
 
 /// A container security context satisfying the `restricted` Pod Security Standard.
 ///
@@ -24,10 +26,34 @@ pub fn restricted() -> SecurityContext {
             drop: Some(vec!["ALL".to_owned()]),
             ..Default::default()
         }),
-        seccomp_profile: Some(SeccompProfile {
-            type_: "RuntimeDefault".to_owned(),
-            ..Default::default()
-        }),
+        seccomp_profile: Some(runtime_default()),
+        ..Default::default()
+    }
+}
+
+/// A pod security context satisfying the `restricted` Pod Security Standard, running as `user`
+/// (user, group and volume group) when the image needs a particular one.
+///
+/// ```
+/// let pod = opkit::security::restricted_pod(Some(999));
+/// assert_eq!(pod.run_as_non_root, Some(true));
+/// assert_eq!((pod.run_as_user, pod.fs_group), (Some(999), Some(999)));
+/// assert_eq!(pod.seccomp_profile.map(|p| p.type_), Some("RuntimeDefault".to_string()));
+/// ```
+pub fn restricted_pod(user: Option<i64>) -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: user,
+        run_as_group: user,
+        fs_group: user,
+        seccomp_profile: Some(runtime_default()),
+        ..Default::default()
+    }
+}
+
+fn runtime_default() -> SeccompProfile {
+    SeccompProfile {
+        type_: "RuntimeDefault".to_owned(),
         ..Default::default()
     }
 }
