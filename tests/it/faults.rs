@@ -424,9 +424,10 @@ async fn a_forced_410_gone_makes_the_operator_relist_and_converge() {
     let ledger = Arc::new(Ledger::default());
     let running = manager(env.client(), &ledger).start();
     let client = env.client();
-    running.wait_synced().await;
-    let lists_before = env.stats().count("list", "sites");
     create(&client, (0..10).map(name)).await;
+    let first: BTreeSet<String> = (0..10).map(name).collect();
+    converged(&client, &ledger, &first, &BTreeSet::new()).await;
+    let lists_before = env.stats().count("list", "sites");
     env.faults().force_gone();
     create(&client, (10..20).map(name)).await;
     delete(&client, (0..5).map(name)).await;
@@ -439,6 +440,10 @@ async fn a_forced_410_gone_makes_the_operator_relist_and_converge() {
     assert!(
         relists >= 1,
         "the operator never relisted the Sites after 410 Gone"
+    );
+    assert!(
+        done.deleted_reconciled >= 5,
+        "the Sites converged before the first 410 were not all cleaned up"
     );
     report("forced 410 Gone, twice", None, &env, &done);
     running.shutdown().await;
