@@ -1,5 +1,6 @@
-//! Simulated workload controllers, like kwok: workloads report the status
-//! the real controllers would write once their pods run, without any pod.
+//! Simulated workload controllers, like kwok: workloads get the
+//! ReplicaSets, Pods and claims the real controllers would create, and
+//! report the status they would write once those pods run.
 //!
 //! On by default; [`TestEnvBuilder::without_simulation`] turns it off and
 //! [`TestEnvBuilder::simulation`] tunes it. After [`Simulation::delay`]
@@ -9,12 +10,18 @@
 //!   Deployments, the `Available` and `Progressing` conditions;
 //! - Jobs complete (`Complete`, `succeeded`, `completionTime`);
 //! - PersistentVolumeClaims become `Bound`;
+//! - Deployments get one ReplicaSet per pod template (`<name>-<hash>`, the
+//!   `pod-template-hash` label, `deployment.kubernetes.io/revision`), the
+//!   current one scaled to `spec.replicas` and the others to zero;
+//!   ReplicaSets get their Pods (`<name>-<5 characters>`), StatefulSets
+//!   `<name>-0`... and the claims of their `volumeClaimTemplates`,
+//!   DaemonSets one Pod; [`Simulation::pods`] turns this off;
 //! - Pods run on one simulated node, ready, with IPs and container statuses;
 //! - CronJobs create their Jobs when due by the [`Clock`].
 //!
 //! Two annotations show the unhappy paths: [`NEVER_READY`]
-//! (`envtest.opkit.dev/never-ready: "true"`) keeps a workload unavailable,
-//! a Job running and a Pod pending; [`FAIL`] (`envtest.opkit.dev/fail:
+//! (`envtest.opkit.dev/never-ready: "true"`) keeps a workload unavailable
+//! (its pods running but not ready), a Job running and a bare Pod pending; [`FAIL`] (`envtest.opkit.dev/fail:
 //! "true"`) makes a Deployment's rollout exceed its progress deadline, a
 //! Job fail and a Pod crash.
 //!
@@ -129,6 +136,7 @@ impl Clock for ManualClock {
 pub struct Simulation {
     delay: Duration,
     clock: Arc<dyn Clock>,
+    pods: bool,
 }
 
 impl Default for Simulation {
@@ -136,6 +144,7 @@ impl Default for Simulation {
         Simulation {
             delay: Duration::from_millis(100),
             clock: Arc::new(SystemClock),
+            pods: true,
         }
     }
 }
@@ -150,6 +159,19 @@ impl Simulation {
     /// The clock CronJobs are scheduled by (default: the system clock).
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Whether workloads get their ReplicaSets, Pods and StatefulSet claims
+    /// (default: on). Off, workloads only report status, which is cheaper
+    /// when thousands of them are created.
+    ///
+    /// ```
+    /// let quiet = opkit_envtest::sim::Simulation::default().pods(false);
+    /// # drop(quiet);
+    /// ```
+    pub fn pods(mut self, pods: bool) -> Self {
+        self.pods = pods;
         self
     }
 }
@@ -551,6 +573,9 @@ fn pod_status(obj: &Value, current: &Value, h: Health, now: &str) -> Value {
         .collect();
     let never_restarts =
         obj.pointer("/spec/restartPolicy").and_then(Value::as_str) == Some("Never");
+    // A workload's never-ready pods run with failing readiness, as a
+    // controller-made pod on a cluster would; bare ones stay Pending.
+    let probing = h == Health::NeverReady && controller_uid(obj).is_some();
     let started = current
         .get("startTime")
         .cloned()
@@ -575,6 +600,12 @@ fn pod_status(obj: &Value, current: &Value, h: Health, now: &str) -> Value {
                     let at = previous_state(name, "/state/running/startedAt")
                         .unwrap_or_else(|| json!(now));
                     status["ready"] = json!(true);
+                    status["started"] = json!(true);
+                    status["state"] = json!({"running": {"startedAt": at}});
+                }
+                Health::NeverReady if probing => {
+                    let at = previous_state(name, "/state/running/startedAt")
+                        .unwrap_or_else(|| json!(now));
                     status["started"] = json!(true);
                     status["state"] = json!({"running": {"startedAt": at}});
                 }
@@ -622,6 +653,7 @@ fn pod_status(obj: &Value, current: &Value, h: Health, now: &str) -> Value {
     let ready = h == Health::Ready;
     let phase = match h {
         Health::Ready => "Running",
+        Health::NeverReady if probing => "Running",
         Health::NeverReady => "Pending",
         Health::Failed if never_restarts => "Failed",
         Health::Failed => "Running",
@@ -633,7 +665,7 @@ fn pod_status(obj: &Value, current: &Value, h: Health, now: &str) -> Value {
     json!({
         "phase": phase,
         "conditions": [
-            cond("PodReadyToStartContainers", h != Health::NeverReady),
+            cond("PodReadyToStartContainers", h != Health::NeverReady || probing),
             cond("Initialized", true),
             cond("Ready", ready),
             cond("ContainersReady", ready),
@@ -738,7 +770,7 @@ async fn watch_kind(client: kube::Client, kind: Kind, simulation: Simulation) {
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&key);
             let api = api_for(&client, &resource, &key.0);
-            if let Err(error) = settle(&api, kind, &key.1, simulation.clock.as_ref()).await {
+            if let Err(error) = settle(&api, kind, &key.1, &simulation).await {
                 tracing::debug!(?kind, name = %key.1, %error, "simulated status not written");
             }
         });
@@ -750,13 +782,16 @@ async fn settle(
     api: &Api<DynamicObject>,
     kind: Kind,
     name: &str,
-    clock: &dyn Clock,
+    simulation: &Simulation,
 ) -> Result<(), kube::Error> {
     let Some(obj) = api.get_opt(name).await? else {
         return Ok(());
     };
     let obj = serde_json::to_value(&obj).unwrap_or_default();
-    let now = rfc3339(clock.now());
+    if simulation.pods {
+        sync_children(api.clone().into_client(), kind, &obj).await?;
+    }
+    let now = rfc3339(simulation.clock.now());
     let Some(desired) = desired_status(kind, &obj, &now) else {
         return Ok(());
     };
@@ -771,6 +806,404 @@ async fn settle(
     api.patch_status(name, &params, &Patch::Merge(&patch))
         .await?;
     Ok(())
+}
+
+/// The node every simulated pod runs on.
+const NODE: &str = "envtest-node";
+
+/// The label the Deployment controller puts on its ReplicaSets and their pods.
+const TEMPLATE_HASH: &str = "pod-template-hash";
+
+/// The annotation numbering a Deployment's ReplicaSets.
+const REVISION: &str = "deployment.kubernetes.io/revision";
+
+fn text_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
+    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+fn controller_uid(obj: &Value) -> Option<&str> {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|r| r["controller"] == true)
+        .and_then(|r| r.get("uid"))
+        .and_then(Value::as_str)
+}
+
+fn reference(owner: &Value, kind: Kind, controller: bool) -> Value {
+    let resource = kind.resource();
+    json!({
+        "apiVersion": resource.api_version,
+        "kind": resource.kind,
+        "name": text_at(owner, "/metadata/name"),
+        "uid": text_at(owner, "/metadata/uid"),
+        "controller": controller,
+        "blockOwnerDeletion": true,
+    })
+}
+
+/// The health annotations a child inherits from its workload, `null` where absent
+/// (so a merge patch also clears them).
+fn health_annotations(owner: &Value) -> Map<String, Value> {
+    [NEVER_READY, FAIL]
+        .into_iter()
+        .map(|key| {
+            let value = owner
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(key))
+                .cloned()
+                .unwrap_or(Value::Null);
+            (key.to_string(), value)
+        })
+        .collect()
+}
+
+/// Merges `extra` into the object at `pointer`, creating it, dropping `null`s.
+fn merge_into(obj: &mut Value, pointer: &str, extra: &Map<String, Value>) {
+    let mut merged = obj
+        .pointer(pointer)
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for (key, value) in extra {
+        if value.is_null() {
+            merged.remove(key);
+        } else {
+            merged.insert(key.clone(), value.clone());
+        }
+    }
+    let (parent, field) = pointer.rsplit_once('/').unwrap_or(("", pointer));
+    if let Some(parent) = obj.pointer_mut(parent).and_then(Value::as_object_mut) {
+        parent.insert(field.to_string(), Value::Object(merged));
+    }
+}
+
+/// The objects `owner` controls among those its selector's `matchLabels` pick.
+async fn owned(api: &Api<DynamicObject>, owner: &Value) -> Result<Vec<Value>, kube::Error> {
+    let uid = text_at(owner, "/metadata/uid");
+    let selector = owner
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let mut params = ListParams::default();
+    if !selector.is_empty() {
+        params = params.labels(&selector);
+    }
+    let list = api.list(&params).await?;
+    Ok(list
+        .items
+        .iter()
+        .filter_map(|o| serde_json::to_value(o).ok())
+        .filter(|o| controller_uid(o) == Some(uid) && !meta_deleting(o))
+        .collect())
+}
+
+fn meta_deleting(obj: &Value) -> bool {
+    obj.pointer("/metadata/deletionTimestamp").is_some()
+}
+
+/// Creates `obj`, an existing one of the same name being fine.
+async fn create(api: &Api<DynamicObject>, obj: Value) -> Result<(), kube::Error> {
+    let Ok(obj) = serde_json::from_value::<DynamicObject>(obj) else {
+        return Ok(());
+    };
+    match api.create(&PostParams::default(), &obj).await {
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
+/// Deletes `name`, one already gone being fine.
+async fn delete(api: &Api<DynamicObject>, name: &str) -> Result<(), kube::Error> {
+    match api.delete(name, &DeleteParams::background()).await {
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
+/// Creates and deletes the objects a workload's controller would: ReplicaSets
+/// for Deployments, Pods for the others, claims for StatefulSets.
+async fn sync_children(client: kube::Client, kind: Kind, obj: &Value) -> Result<(), kube::Error> {
+    let namespace = text_at(obj, "/metadata/namespace");
+    if meta_deleting(obj) || namespace.is_empty() {
+        return Ok(());
+    }
+    let api = |kind: Kind| api_for(&client, &kind.resource(), namespace);
+    match kind {
+        Kind::Deployment => sync_deployment(&api(Kind::ReplicaSet), obj).await,
+        Kind::ReplicaSet => sync_replicaset(&api(Kind::Pod), obj).await,
+        Kind::StatefulSet => {
+            sync_statefulset(&api(Kind::Pod), &api(Kind::PersistentVolumeClaim), obj).await
+        }
+        Kind::DaemonSet => sync_daemonset(&api(Kind::Pod), obj).await,
+        Kind::Job | Kind::PersistentVolumeClaim | Kind::Pod => Ok(()),
+    }
+}
+
+/// A Pod from `owner`'s template, on the simulated node.
+fn pod_from(owner: &Value, kind: Kind, template: &Value, labels: &Map<String, Value>) -> Value {
+    let mut pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": template.get("metadata").cloned().unwrap_or_else(|| json!({})),
+        "spec": template.get("spec").cloned().unwrap_or_else(|| json!({})),
+    });
+    merge_into(&mut pod, "/metadata/labels", labels);
+    merge_into(
+        &mut pod,
+        "/metadata/annotations",
+        &health_annotations(owner),
+    );
+    if let Some(meta) = pod["metadata"].as_object_mut() {
+        meta.remove("name");
+        meta.remove("namespace");
+        meta.insert(
+            "ownerReferences".into(),
+            json!([reference(owner, kind, true)]),
+        );
+    }
+    if let Some(spec) = pod["spec"].as_object_mut() {
+        spec.insert("nodeName".into(), json!(NODE));
+    }
+    pod
+}
+
+fn generated(mut obj: Value, prefix: &str) -> Value {
+    obj["metadata"]["generateName"] = json!(format!("{prefix}-"));
+    obj
+}
+
+/// One ReplicaSet per pod template: the current one scaled to the
+/// Deployment's replicas, the others to zero.
+async fn sync_deployment(
+    replicasets: &Api<DynamicObject>,
+    deployment: &Value,
+) -> Result<(), kube::Error> {
+    let name = text_at(deployment, "/metadata/name");
+    let replicas = int_at(deployment, "/spec/replicas", 1);
+    let template = deployment
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let hash = template_hash(Some(&template));
+    let current = format!("{name}-{hash}");
+    let health = health_annotations(deployment);
+    let owned = owned(replicasets, deployment).await?;
+    let revision = |rs: &Value| {
+        rs.pointer("/metadata/annotations")
+            .and_then(|a| a.get(REVISION))
+            .and_then(Value::as_str)
+            .and_then(|r| r.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let mut found = false;
+    for rs in &owned {
+        let rs_name = text_at(rs, "/metadata/name");
+        let want = if rs_name == current { replicas } else { 0 };
+        found |= rs_name == current;
+        let annotations = rs.pointer("/metadata/annotations");
+        let same_health = health
+            .iter()
+            .all(|(k, v)| annotations.and_then(|a| a.get(k)).unwrap_or(&Value::Null) == v);
+        if int_at(rs, "/spec/replicas", 1) != want || !same_health {
+            let patch = json!({"metadata": {"annotations": health}, "spec": {"replicas": want}});
+            replicasets
+                .patch(rs_name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
+        }
+    }
+    if found {
+        return Ok(());
+    }
+    let mut labels = Map::new();
+    labels.insert(TEMPLATE_HASH.into(), json!(hash));
+    let mut rs_template = template;
+    merge_into(&mut rs_template, "/metadata/labels", &labels);
+    let mut selector = deployment
+        .pointer("/spec/selector")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    merge_into(&mut selector, "/matchLabels", &labels);
+    let mut annotations = health;
+    let next = owned.iter().map(revision).max().unwrap_or(0) + 1;
+    annotations.insert(REVISION.into(), json!(next.to_string()));
+    annotations.insert(
+        "deployment.kubernetes.io/desired-replicas".into(),
+        json!(replicas.to_string()),
+    );
+    let mut rs = json!({
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": current,
+            "labels": rs_template.pointer("/metadata/labels").cloned().unwrap_or_else(|| json!({})),
+            "ownerReferences": [reference(deployment, Kind::Deployment, true)],
+        },
+        "spec": {"replicas": replicas, "selector": selector, "template": rs_template},
+    });
+    merge_into(&mut rs, "/metadata/annotations", &annotations);
+    create(replicasets, rs).await
+}
+
+/// `spec.replicas` pods with generated names; extra ones deleted, newest first.
+async fn sync_replicaset(pods: &Api<DynamicObject>, rs: &Value) -> Result<(), kube::Error> {
+    let name = text_at(rs, "/metadata/name");
+    let want = usize::try_from(int_at(rs, "/spec/replicas", 1)).unwrap_or(0);
+    let mut owned = owned(pods, rs).await?;
+    let template = rs
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    for _ in owned.len()..want {
+        let pod = pod_from(rs, Kind::ReplicaSet, &template, &Map::new());
+        create(pods, generated(pod, name)).await?;
+    }
+    owned.sort_by(|a, b| {
+        text_at(b, "/metadata/creationTimestamp").cmp(text_at(a, "/metadata/creationTimestamp"))
+    });
+    for pod in owned.iter().take(owned.len().saturating_sub(want)) {
+        delete(pods, text_at(pod, "/metadata/name")).await?;
+    }
+    Ok(())
+}
+
+/// Pods `<name>-0` to `<name>-(N-1)` with their claims from `volumeClaimTemplates`,
+/// honouring `persistentVolumeClaimRetentionPolicy`.
+async fn sync_statefulset(
+    pods: &Api<DynamicObject>,
+    claims: &Api<DynamicObject>,
+    sts: &Value,
+) -> Result<(), kube::Error> {
+    let name = text_at(sts, "/metadata/name");
+    let want = int_at(sts, "/spec/replicas", 1).max(0);
+    let revision = format!("{name}-{}", template_hash(sts.pointer("/spec/template")));
+    let policy = |when: &str| {
+        sts.pointer(&format!(
+            "/spec/persistentVolumeClaimRetentionPolicy/{when}"
+        ))
+        .and_then(Value::as_str)
+            == Some("Delete")
+    };
+    let templates: Vec<Value> = sts
+        .pointer("/spec/volumeClaimTemplates")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let claim_name = |template: &Value, ordinal: i64| {
+        format!("{}-{name}-{ordinal}", text_at(template, "/metadata/name"))
+    };
+    let owned = owned(pods, sts).await?;
+    let ordinal_of = |pod: &Value| {
+        text_at(pod, "/metadata/name")
+            .strip_prefix(&format!("{name}-"))
+            .and_then(|o| o.parse::<i64>().ok())
+    };
+    for pod in &owned {
+        if ordinal_of(pod).is_none_or(|o| o >= want) {
+            delete(pods, text_at(pod, "/metadata/name")).await?;
+            if let Some(ordinal) = ordinal_of(pod).filter(|_| policy("whenScaled")) {
+                for template in &templates {
+                    delete(claims, &claim_name(template, ordinal)).await?;
+                }
+            }
+        }
+    }
+    let template = sts
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let selector_labels = sts
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for ordinal in 0..want {
+        for template in &templates {
+            let mut claim = json!({
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": template.get("metadata").cloned().unwrap_or_else(|| json!({})),
+                "spec": template.get("spec").cloned().unwrap_or_else(|| json!({})),
+            });
+            claim["metadata"]["name"] = json!(claim_name(template, ordinal));
+            merge_into(&mut claim, "/metadata/labels", &selector_labels);
+            if policy("whenDeleted") {
+                claim["metadata"]["ownerReferences"] =
+                    json!([reference(sts, Kind::StatefulSet, false)]);
+            }
+            create(claims, claim).await?;
+        }
+        let pod_name = format!("{name}-{ordinal}");
+        if owned
+            .iter()
+            .any(|p| text_at(p, "/metadata/name") == pod_name)
+        {
+            continue;
+        }
+        let labels: Map<String, Value> = [
+            ("apps.kubernetes.io/pod-index", json!(ordinal.to_string())),
+            ("statefulset.kubernetes.io/pod-name", json!(pod_name)),
+            ("controller-revision-hash", json!(revision)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let mut pod = pod_from(sts, Kind::StatefulSet, &template, &labels);
+        pod["metadata"]["name"] = json!(pod_name);
+        if let Some(spec) = pod["spec"].as_object_mut() {
+            spec.insert("hostname".into(), json!(pod_name));
+            if let Some(service) = sts.pointer("/spec/serviceName") {
+                spec.insert("subdomain".into(), service.clone());
+            }
+            let volumes = spec.entry("volumes").or_insert_with(|| json!([]));
+            if let Some(volumes) = volumes.as_array_mut() {
+                for template in &templates {
+                    volumes.push(json!({
+                        "name": text_at(template, "/metadata/name"),
+                        "persistentVolumeClaim": {"claimName": claim_name(template, ordinal)},
+                    }));
+                }
+            }
+        }
+        create(pods, pod).await?;
+    }
+    Ok(())
+}
+
+/// One pod on the one simulated node.
+async fn sync_daemonset(pods: &Api<DynamicObject>, ds: &Value) -> Result<(), kube::Error> {
+    let name = text_at(ds, "/metadata/name");
+    let owned = owned(pods, ds).await?;
+    for extra in owned.iter().skip(1) {
+        delete(pods, text_at(extra, "/metadata/name")).await?;
+    }
+    if !owned.is_empty() {
+        return Ok(());
+    }
+    let template = ds
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let labels: Map<String, Value> = [
+        (
+            "controller-revision-hash".to_string(),
+            json!(template_hash(Some(&template))),
+        ),
+        (
+            "pod-template-generation".to_string(),
+            json!(int_at(ds, "/metadata/generation", 1).to_string()),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let pod = pod_from(ds, Kind::DaemonSet, &template, &labels);
+    create(pods, generated(pod, name)).await
 }
 
 /// What a CronJob needs now: maybe a Job to create, finished Jobs past the
@@ -1162,6 +1595,13 @@ mod tests {
             condition_of(&pending, "Ready")["message"],
             "containers with unready status: [a b]"
         );
+        let mut owned = pod(json!({NEVER_READY: "true"}), "Always");
+        owned["metadata"]["ownerReferences"] = json!([{"uid": "rs", "controller": true}]);
+        let probing = desired_status(Kind::Pod, &owned, NOW).unwrap_or_default();
+        assert_eq!(probing["phase"], "Running");
+        assert_eq!(condition_of(&probing, "Ready")["status"], "False");
+        assert_eq!(probing["containerStatuses"][0]["started"], true);
+        assert_eq!(probing["containerStatuses"][0]["ready"], false);
         let crashing = desired_status(Kind::Pod, &pod(json!({FAIL: "true"}), "Always"), NOW)
             .unwrap_or_default();
         assert_eq!(

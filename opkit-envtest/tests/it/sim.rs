@@ -2,7 +2,7 @@
 //! them, seen through kube::Client and the real kubectl.
 
 use crate::support::{deployment, env, eventually};
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
@@ -394,4 +394,369 @@ async fn simulated_writes_are_not_counted() {
     })
     .await;
     assert_eq!(env.stats().writes(), 1, "only the test's create is counted");
+}
+
+/// The names of the objects `api` lists with `selector`.
+async fn names<K>(api: &Api<K>, selector: &str) -> Vec<String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut names: Vec<String> = api
+        .list(&ListParams::default().labels(selector))
+        .await
+        .expect("listed")
+        .items
+        .iter()
+        .filter_map(|o| o.meta().name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+fn ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+#[tokio::test]
+async fn deployments_get_a_replicaset_and_ready_pods() {
+    let env = env().await;
+    let client = env.client();
+    let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
+    let replicasets: Api<ReplicaSet> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let mut web = deployment("web");
+    if let Some(spec) = web.spec.as_mut() {
+        spec.replicas = Some(3);
+    }
+    let web = deployments
+        .create(&PostParams::default(), &web)
+        .await
+        .expect("created");
+    eventually("three ready pods", || async {
+        let list = pods
+            .list(&ListParams::default().labels("app=web"))
+            .await
+            .expect("listed");
+        list.items.len() == 3 && list.items.iter().all(ready)
+    })
+    .await;
+    let sets = replicasets
+        .list(&ListParams::default())
+        .await
+        .expect("listed")
+        .items;
+    assert_eq!(sets.len(), 1);
+    let rs = &sets[0];
+    let rs_name = rs.metadata.name.clone().unwrap_or_default();
+    let hash = rs
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("pod-template-hash"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(!hash.is_empty());
+    assert_eq!(rs_name, format!("web-{hash}"));
+    assert_eq!(
+        rs.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("deployment.kubernetes.io/revision"))
+            .map(String::as_str),
+        Some("1")
+    );
+    let owner = &rs.metadata.owner_references.as_ref().expect("owned")[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.controller),
+        ("Deployment", Some(true))
+    );
+    assert_eq!(Some(&owner.uid), web.metadata.uid.as_ref());
+    for pod in pods
+        .list(&ListParams::default())
+        .await
+        .expect("listed")
+        .items
+    {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let suffix = name.strip_prefix(&format!("{rs_name}-")).unwrap_or("");
+        assert_eq!(suffix.len(), 5, "{name}");
+        assert!(
+            suffix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        );
+        let labels = pod.metadata.labels.clone().unwrap_or_default();
+        assert_eq!(labels.get("pod-template-hash"), Some(&hash));
+        let owner = &pod.metadata.owner_references.as_ref().expect("owned")[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str()),
+            ("ReplicaSet", rs_name.as_str())
+        );
+        let spec = pod.spec.clone().unwrap_or_default();
+        assert_eq!(spec.node_name.as_deref(), Some("envtest-node"));
+        let status = pod.status.clone().unwrap_or_default();
+        assert_eq!(status.phase.as_deref(), Some("Running"));
+        assert!(status.pod_ip.is_some());
+        let containers = status.container_statuses.unwrap_or_default();
+        assert_eq!(containers[0].image, "nginx:1.27");
+        assert!(containers[0].ready);
+    }
+    let (ok, out) = kubectl(&env, &["get", "pods", "-l", "app=web"]).await;
+    assert!(ok, "{out}");
+    let running: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("1/1") && l.contains("Running"))
+        .collect();
+    assert_eq!(running.len(), 3, "{out}");
+    let (ok, out) = kubectl(&env, &["get", "all", "-l", "app=web"]).await;
+    assert!(
+        ok && out.contains("replicaset.apps/web-") && out.contains("pod/web-"),
+        "{out}"
+    );
+
+    deployments
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 1}})),
+        )
+        .await
+        .expect("scaled");
+    eventually("one pod left", || async {
+        names(&pods, "app=web").await.len() == 1
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_template_change_rolls_out_a_new_replicaset() {
+    let env = env().await;
+    let deployments: Api<Deployment> = Api::default_namespaced(env.client());
+    let replicasets: Api<ReplicaSet> = Api::default_namespaced(env.client());
+    let pods: Api<Pod> = Api::default_namespaced(env.client());
+    deployments
+        .create(&PostParams::default(), &deployment("web"))
+        .await
+        .expect("created");
+    eventually("two pods", || async {
+        names(&pods, "app=web").await.len() == 2
+    })
+    .await;
+    let first = names(&replicasets, "app=web").await;
+    assert_eq!(first.len(), 1);
+    let image = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.28"}]}}}});
+    deployments
+        .patch("web", &PatchParams::default(), &Patch::Strategic(image))
+        .await
+        .expect("patched");
+    eventually("a second ReplicaSet owning both pods", || async {
+        let sets = names(&replicasets, "app=web").await;
+        let pods = pods
+            .list(&ListParams::default().labels("app=web"))
+            .await
+            .expect("listed")
+            .items;
+        sets.len() == 2
+            && pods.len() == 2
+            && pods.iter().all(|p| {
+                p.spec.as_ref().map(|s| s.containers[0].image.as_deref())
+                    == Some(Some("nginx:1.28"))
+            })
+    })
+    .await;
+    let old = replicasets.get(&first[0]).await.expect("kept");
+    assert_eq!(old.spec.and_then(|s| s.replicas), Some(0));
+    let (ok, out) = kubectl(
+        &env,
+        &["rollout", "status", "deployment/web", "--timeout=20s"],
+    )
+    .await;
+    assert!(ok, "{out}");
+}
+
+#[tokio::test]
+async fn deleting_a_deployment_collects_its_replicaset_and_pods() {
+    let env = env().await;
+    let deployments: Api<Deployment> = Api::default_namespaced(env.client());
+    let replicasets: Api<ReplicaSet> = Api::default_namespaced(env.client());
+    let pods: Api<Pod> = Api::default_namespaced(env.client());
+    deployments
+        .create(&PostParams::default(), &deployment("web"))
+        .await
+        .expect("created");
+    eventually("two pods", || async {
+        names(&pods, "app=web").await.len() == 2
+    })
+    .await;
+    deployments
+        .delete("web", &Default::default())
+        .await
+        .expect("deleted");
+    eventually("no ReplicaSets and no pods", || async {
+        names(&replicasets, "app=web").await.is_empty() && names(&pods, "app=web").await.is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn statefulsets_get_ordinal_pods_and_their_claims() {
+    let env = env().await;
+    let sets: Api<StatefulSet> = Api::default_namespaced(env.client());
+    let pods: Api<Pod> = Api::default_namespaced(env.client());
+    let claims: Api<PersistentVolumeClaim> = Api::default_namespaced(env.client());
+    let sts: StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": "db"},
+        "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+            "persistentVolumeClaimRetentionPolicy": {"whenScaled": "Delete"},
+            "template": {"metadata": {"labels": {"app": "db"}},
+                "spec": {"containers": [{"name": "db", "image": "postgres"}]}},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}
+    }))
+    .expect("a StatefulSet");
+    sets.create(&PostParams::default(), &sts)
+        .await
+        .expect("created");
+    eventually("two ready pods and two bound claims", || async {
+        let ready_pods = pods
+            .list(&ListParams::default().labels("app=db"))
+            .await
+            .expect("listed")
+            .items
+            .iter()
+            .filter(|p| ready(p))
+            .count();
+        let bound = claims
+            .list(&ListParams::default())
+            .await
+            .expect("listed")
+            .items
+            .iter()
+            .filter(|c| c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound"))
+            .count();
+        ready_pods == 2 && bound == 2
+    })
+    .await;
+    assert_eq!(names(&pods, "app=db").await, ["db-0", "db-1"]);
+    assert_eq!(names(&claims, "app=db").await, ["data-db-0", "data-db-1"]);
+    let pod = pods.get("db-1").await.expect("exists");
+    let labels = pod.metadata.labels.unwrap_or_default();
+    assert_eq!(
+        labels
+            .get("apps.kubernetes.io/pod-index")
+            .map(String::as_str),
+        Some("1")
+    );
+    assert_eq!(
+        labels
+            .get("statefulset.kubernetes.io/pod-name")
+            .map(String::as_str),
+        Some("db-1")
+    );
+    let volumes = pod.spec.and_then(|s| s.volumes).unwrap_or_default();
+    assert_eq!(
+        volumes[0]
+            .persistent_volume_claim
+            .as_ref()
+            .map(|c| c.claim_name.as_str()),
+        Some("data-db-1")
+    );
+    let (ok, out) = kubectl(&env, &["get", "pod", "db-0"]).await;
+    assert!(
+        ok && out.contains("1/1") && out.contains("Running"),
+        "{out}"
+    );
+
+    sets.patch(
+        "db",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 1}})),
+    )
+    .await
+    .expect("scaled");
+    eventually("db-1 and its claim gone", || async {
+        names(&pods, "app=db").await == ["db-0"] && names(&claims, "app=db").await == ["data-db-0"]
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn never_ready_pods_run_but_are_not_ready() {
+    let env = env().await;
+    let deployments: Api<Deployment> = Api::default_namespaced(env.client());
+    let pods: Api<Pod> = Api::default_namespaced(env.client());
+    deployments
+        .create(&PostParams::default(), &annotated("stuck", NEVER_READY))
+        .await
+        .expect("created");
+    eventually("two running pods", || async {
+        let list = pods
+            .list(&ListParams::default().labels("app=stuck"))
+            .await
+            .expect("listed")
+            .items;
+        list.len() == 2
+            && list
+                .iter()
+                .all(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+    })
+    .await;
+    let list = pods
+        .list(&ListParams::default().labels("app=stuck"))
+        .await
+        .expect("listed")
+        .items;
+    assert!(list.iter().all(|p| !ready(p)));
+    let (ok, out) = kubectl(&env, &["get", "pods", "-l", "app=stuck"]).await;
+    assert!(ok && out.contains("0/1") && !out.contains("1/1"), "{out}");
+    let status = status_of(&deployments, "stuck").await;
+    assert_eq!(condition(&status, "Available")["status"], "False");
+}
+
+#[tokio::test]
+async fn daemonsets_get_one_pod_and_pods_can_be_switched_off() {
+    let env = env().await;
+    let daemons: Api<DaemonSet> = Api::default_namespaced(env.client());
+    let pods: Api<Pod> = Api::default_namespaced(env.client());
+    let ds: DaemonSet = serde_json::from_value(json!({
+        "metadata": {"name": "agent"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}},
+            "template": {"metadata": {"labels": {"app": "agent"}},
+                "spec": {"containers": [{"name": "a", "image": "agent"}]}}}
+    }))
+    .expect("a DaemonSet");
+    daemons
+        .create(&PostParams::default(), &ds)
+        .await
+        .expect("created");
+    eventually("one agent pod", || async {
+        names(&pods, "app=agent").await.len() == 1
+    })
+    .await;
+
+    let quiet = TestEnv::builder()
+        .simulation(
+            Simulation::default()
+                .delay(Duration::from_millis(10))
+                .pods(false),
+        )
+        .build()
+        .await
+        .expect("the server starts");
+    let deployments: Api<Deployment> = Api::default_namespaced(quiet.client());
+    deployments
+        .create(&PostParams::default(), &deployment("web"))
+        .await
+        .expect("created");
+    eventually("an available Deployment", || async {
+        condition(&status_of(&deployments, "web").await, "Available")["status"] == "True"
+    })
+    .await;
+    let pods: Api<Pod> = Api::default_namespaced(quiet.client());
+    let replicasets: Api<ReplicaSet> = Api::default_namespaced(quiet.client());
+    assert!(names(&pods, "app=web").await.is_empty());
+    assert!(names(&replicasets, "app=web").await.is_empty());
 }
