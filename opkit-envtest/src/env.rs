@@ -20,13 +20,16 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 /// What a background controller that works through the API (the workload
-/// simulation) gets. Controllers that need the store itself, like garbage
+/// simulation) gets. Controllers that write the store itself, like garbage
 /// collection, are spawned beside the server with it.
 #[derive(Clone)]
 pub(crate) struct ControllerContext {
     /// A client whose requests are neither counted in [`TestEnv::stats`]
     /// nor subject to injected faults.
     pub client: kube::Client,
+    /// The store, for reads by index (an owner's dependents) that no API
+    /// request offers.
+    pub store: Arc<Store>,
 }
 
 /// Options for a [`TestEnv`].
@@ -153,6 +156,7 @@ impl TestEnvBuilder {
         if let Some(simulation) = self.simulation {
             let context = ControllerContext {
                 client: internal_client.clone(),
+                store: store.clone(),
             };
             tasks.push(tokio::spawn(crate::sim::run(context, simulation)));
         }

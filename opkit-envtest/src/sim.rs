@@ -41,6 +41,7 @@
 //! ```
 
 use crate::env::{ControllerContext, TestEnvBuilder};
+use crate::store::Store;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 use futures::StreamExt;
@@ -716,13 +717,14 @@ fn api_for(client: &kube::Client, resource: &ApiResource, namespace: &str) -> Ap
 pub(crate) async fn run(ctx: ControllerContext, simulation: Simulation) {
     let mut tasks = tokio::task::JoinSet::new();
     for kind in Kind::ALL {
-        tasks.spawn(watch_kind(ctx.client.clone(), kind, simulation.clone()));
+        tasks.spawn(watch_kind(ctx.clone(), kind, simulation.clone()));
     }
     tasks.spawn(cron_loop(ctx.client.clone(), simulation));
     while tasks.join_next().await.is_some() {}
 }
 
-async fn watch_kind(client: kube::Client, kind: Kind, simulation: Simulation) {
+async fn watch_kind(ctx: ControllerContext, kind: Kind, simulation: Simulation) {
+    let client = ctx.client.clone();
     let resource = kind.resource();
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
     let pending: Arc<Mutex<HashSet<(String, String)>>> = Arc::default();
@@ -757,8 +759,9 @@ async fn watch_kind(client: kube::Client, kind: Kind, simulation: Simulation) {
             continue;
         }
         while settling.try_join_next().is_some() {}
-        let (client, resource, pending, simulation) = (
+        let (client, store, resource, pending, simulation) = (
             client.clone(),
+            ctx.store.clone(),
             resource.clone(),
             pending.clone(),
             simulation.clone(),
@@ -770,7 +773,7 @@ async fn watch_kind(client: kube::Client, kind: Kind, simulation: Simulation) {
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&key);
             let api = api_for(&client, &resource, &key.0);
-            if let Err(error) = settle(&api, kind, &key.1, &simulation).await {
+            if let Err(error) = settle(&api, &store, kind, &key.1, &simulation).await {
                 tracing::debug!(?kind, name = %key.1, %error, "simulated status not written");
             }
         });
@@ -780,6 +783,7 @@ async fn watch_kind(client: kube::Client, kind: Kind, simulation: Simulation) {
 /// Writes the simulated status of one object, read afresh.
 async fn settle(
     api: &Api<DynamicObject>,
+    store: &Store,
     kind: Kind,
     name: &str,
     simulation: &Simulation,
@@ -789,7 +793,7 @@ async fn settle(
     };
     let obj = serde_json::to_value(&obj).unwrap_or_default();
     if simulation.pods {
-        sync_children(api.clone().into_client(), kind, &obj).await?;
+        sync_children(api.clone().into_client(), store, kind, &obj).await?;
     }
     let now = rfc3339(simulation.clock.now());
     let Some(desired) = desired_status(kind, &obj, &now) else {
@@ -878,30 +882,20 @@ fn merge_into(obj: &mut Value, pointer: &str, extra: &Map<String, Value>) {
     }
 }
 
-/// The objects `owner` controls among those its selector's `matchLabels` pick.
-async fn owned(api: &Api<DynamicObject>, owner: &Value) -> Result<Vec<Value>, kube::Error> {
+/// The live objects of `kind` that `owner` controls, from the store's owner
+/// index: a list by selector would scan the whole namespace for every owner.
+fn owned(store: &Store, kind: Kind, owner: &Value) -> Vec<Value> {
     let uid = text_at(owner, "/metadata/uid");
-    let selector = owner
-        .pointer("/spec/selector/matchLabels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}")))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
-    let mut params = ListParams::default();
-    if !selector.is_empty() {
-        params = params.labels(&selector);
-    }
-    let list = api.list(&params).await?;
-    Ok(list
-        .items
-        .iter()
-        .filter_map(|o| serde_json::to_value(o).ok())
+    let resource = kind.resource();
+    let storage = format!("{}/{}", resource.group, resource.plural);
+    let state = store.read();
+    state
+        .dependents(uid)
+        .into_iter()
+        .filter(|key| *key.storage == *storage)
+        .filter_map(|key| state.get(&key.storage, &key.namespace, &key.name))
         .filter(|o| controller_uid(o) == Some(uid) && !meta_deleting(o))
-        .collect())
+        .collect()
 }
 
 fn meta_deleting(obj: &Value) -> bool {
@@ -929,19 +923,38 @@ async fn delete(api: &Api<DynamicObject>, name: &str) -> Result<(), kube::Error>
 
 /// Creates and deletes the objects a workload's controller would: ReplicaSets
 /// for Deployments, Pods for the others, claims for StatefulSets.
-async fn sync_children(client: kube::Client, kind: Kind, obj: &Value) -> Result<(), kube::Error> {
+async fn sync_children(
+    client: kube::Client,
+    store: &Store,
+    kind: Kind,
+    obj: &Value,
+) -> Result<(), kube::Error> {
     let namespace = text_at(obj, "/metadata/namespace");
     if meta_deleting(obj) || namespace.is_empty() {
         return Ok(());
     }
     let api = |kind: Kind| api_for(&client, &kind.resource(), namespace);
     match kind {
-        Kind::Deployment => sync_deployment(&api(Kind::ReplicaSet), obj).await,
-        Kind::ReplicaSet => sync_replicaset(&api(Kind::Pod), obj).await,
-        Kind::StatefulSet => {
-            sync_statefulset(&api(Kind::Pod), &api(Kind::PersistentVolumeClaim), obj).await
+        Kind::Deployment => {
+            let owned = owned(store, Kind::ReplicaSet, obj);
+            sync_deployment(&api(Kind::ReplicaSet), obj, &owned).await
         }
-        Kind::DaemonSet => sync_daemonset(&api(Kind::Pod), obj).await,
+        Kind::ReplicaSet => {
+            sync_replicaset(&api(Kind::Pod), obj, owned(store, Kind::Pod, obj)).await
+        }
+        Kind::StatefulSet => {
+            let owned = owned(store, Kind::Pod, obj);
+            sync_statefulset(
+                &api(Kind::Pod),
+                &api(Kind::PersistentVolumeClaim),
+                obj,
+                &owned,
+            )
+            .await
+        }
+        Kind::DaemonSet => {
+            sync_daemonset(&api(Kind::Pod), obj, &owned(store, Kind::Pod, obj)).await
+        }
         Kind::Job | Kind::PersistentVolumeClaim | Kind::Pod => Ok(()),
     }
 }
@@ -984,6 +997,7 @@ fn generated(mut obj: Value, prefix: &str) -> Value {
 async fn sync_deployment(
     replicasets: &Api<DynamicObject>,
     deployment: &Value,
+    owned: &[Value],
 ) -> Result<(), kube::Error> {
     let name = text_at(deployment, "/metadata/name");
     let replicas = int_at(deployment, "/spec/replicas", 1);
@@ -994,7 +1008,6 @@ async fn sync_deployment(
     let hash = template_hash(Some(&template));
     let current = format!("{name}-{hash}");
     let health = health_annotations(deployment);
-    let owned = owned(replicasets, deployment).await?;
     let revision = |rs: &Value| {
         rs.pointer("/metadata/annotations")
             .and_then(|a| a.get(REVISION))
@@ -1003,7 +1016,7 @@ async fn sync_deployment(
             .unwrap_or(0)
     };
     let mut found = false;
-    for rs in &owned {
+    for rs in owned {
         let rs_name = text_at(rs, "/metadata/name");
         let want = if rs_name == current { replicas } else { 0 };
         found |= rs_name == current;
@@ -1052,10 +1065,13 @@ async fn sync_deployment(
 }
 
 /// `spec.replicas` pods with generated names; extra ones deleted, newest first.
-async fn sync_replicaset(pods: &Api<DynamicObject>, rs: &Value) -> Result<(), kube::Error> {
+async fn sync_replicaset(
+    pods: &Api<DynamicObject>,
+    rs: &Value,
+    mut owned: Vec<Value>,
+) -> Result<(), kube::Error> {
     let name = text_at(rs, "/metadata/name");
     let want = usize::try_from(int_at(rs, "/spec/replicas", 1)).unwrap_or(0);
-    let mut owned = owned(pods, rs).await?;
     let template = rs
         .pointer("/spec/template")
         .cloned()
@@ -1079,6 +1095,7 @@ async fn sync_statefulset(
     pods: &Api<DynamicObject>,
     claims: &Api<DynamicObject>,
     sts: &Value,
+    owned: &[Value],
 ) -> Result<(), kube::Error> {
     let name = text_at(sts, "/metadata/name");
     let want = int_at(sts, "/spec/replicas", 1).max(0);
@@ -1098,13 +1115,12 @@ async fn sync_statefulset(
     let claim_name = |template: &Value, ordinal: i64| {
         format!("{}-{name}-{ordinal}", text_at(template, "/metadata/name"))
     };
-    let owned = owned(pods, sts).await?;
     let ordinal_of = |pod: &Value| {
         text_at(pod, "/metadata/name")
             .strip_prefix(&format!("{name}-"))
             .and_then(|o| o.parse::<i64>().ok())
     };
-    for pod in &owned {
+    for pod in owned {
         if ordinal_of(pod).is_none_or(|o| o >= want) {
             delete(pods, text_at(pod, "/metadata/name")).await?;
             if let Some(ordinal) = ordinal_of(pod).filter(|_| policy("whenScaled")) {
@@ -1177,9 +1193,12 @@ async fn sync_statefulset(
 }
 
 /// One pod on the one simulated node.
-async fn sync_daemonset(pods: &Api<DynamicObject>, ds: &Value) -> Result<(), kube::Error> {
+async fn sync_daemonset(
+    pods: &Api<DynamicObject>,
+    ds: &Value,
+    owned: &[Value],
+) -> Result<(), kube::Error> {
     let name = text_at(ds, "/metadata/name");
-    let owned = owned(pods, ds).await?;
     for extra in owned.iter().skip(1) {
         delete(pods, text_at(extra, "/metadata/name")).await?;
     }
