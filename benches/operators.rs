@@ -1,6 +1,7 @@
 //! opkit against a hand-written kube-rs controller at scale, on the embedded API server.
 //!
-//! `cargo bench --bench operators` runs 1,000 and 10,000 WebApps; `-- --quick` runs 200.
+//! `cargo bench --bench operators` runs 1,000 and 10,000 WebApps; `-- --quick` runs 200 and
+//! `-- --size N` runs N.
 //! For each size and each operator: a fresh server with the same options, the operator in a
 //! child process of this binary (its CPU time and peak resident set read from `/proc`), N
 //! WebApps created at once until all are Ready, a resync of the converged set (the operator
@@ -41,7 +42,7 @@ const IN_FLIGHT: usize = 32;
 /// How long the reconcile count must stay still for an operator to count as settled.
 const SETTLE: Duration = Duration::from_secs(1);
 /// How long a phase may take before the operator is reported as not converging.
-const PHASE_LIMIT: Duration = Duration::from_secs(600);
+const PHASE_LIMIT: Duration = Duration::from_secs(180);
 const VERBS: &[&str] = &[
     "get", "list", "watch", "create", "update", "patch", "delete",
 ];
@@ -58,17 +59,21 @@ fn main() -> Result<(), BoxError> {
             _ => Err("usage: --operator-process opkit|baseline URL".into()),
         };
     }
-    let sizes: &[usize] = if args.iter().any(|a| a == "--quick") {
-        &[200]
-    } else {
-        &[1_000, 10_000]
+    let size = args
+        .iter()
+        .position(|a| a == "--size")
+        .and_then(|i| args.get(i + 1)?.parse::<usize>().ok());
+    let sizes: Vec<usize> = match size {
+        Some(n) => vec![n],
+        None if args.iter().any(|a| a == "--quick") => vec![200],
+        None => vec![1_000, 10_000],
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        for &n in sizes {
+        for n in sizes {
             let opkit = measure(Operator::Opkit, n).await?;
             let baseline = measure(Operator::Baseline, n).await?;
             print_table(n, &opkit, &baseline);
@@ -84,6 +89,8 @@ struct Figures {
     create_requests: BTreeMap<&'static str, u64>,
     create_writes: u64,
     create_cpu: Duration,
+    /// Writes by (verb, resource) from creation to settled, the benchmark's own excluded.
+    create_writes_by_resource: BTreeMap<(String, String), u64>,
     peak_rss_above_idle: u64,
     resync_writes: u64,
     resync_requests: u64,
@@ -93,6 +100,8 @@ struct Figures {
     change_writes: u64,
     change_time: Duration,
     change_cpu: Duration,
+    /// Why the spec-change phase did not finish, if it did not.
+    change_failed: Option<String>,
 }
 
 async fn measure(operator: Operator, n: usize) -> Result<Figures, BoxError> {
@@ -130,6 +139,20 @@ async fn measure(operator: Operator, n: usize) -> Result<Figures, BoxError> {
         .map(|(_, c)| c)
         .sum();
     figures.create_cpu = process.cpu()? - cpu_before;
+    for (verb, resource, _, count) in stats.iter() {
+        if opkit_envtest::WRITE_VERBS.contains(&verb) {
+            *figures
+                .create_writes_by_resource
+                .entry((verb.to_owned(), resource.to_owned()))
+                .or_default() += count;
+        }
+    }
+    if let Some(own) = figures
+        .create_writes_by_resource
+        .get_mut(&("create".to_owned(), "webapps".to_owned()))
+    {
+        *own = own.saturating_sub(n as u64);
+    }
     figures.peak_rss_above_idle = process.peak_rss()?.saturating_sub(process.idle_rss);
     process.kill();
 
@@ -166,12 +189,17 @@ async fn measure(operator: Operator, n: usize) -> Result<Figures, BoxError> {
         .buffer_unordered(IN_FLIGHT)
         .try_for_each(|_| async { Ok(()) })
         .await?;
-    tracker.wait_ready(&changed, 3).await?;
+    if let Err(error) = tracker.wait_ready(&changed, 3).await {
+        figures.change_failed = Some(error.to_string());
+        process.kill();
+        return Ok(figures);
+    }
     eprintln!("{} {n}: changed WebApps Ready", operator.name());
     figures.change_time = began.elapsed();
     process
         .settle(reconciles_before + changed.len() as u64)
-        .await?;
+        .await
+        .unwrap_or_else(|error| figures.change_failed = Some(error.to_string()));
     let stats = env.stats();
     let driver = tracker.requests().since(&driver_before);
     let requests = operator_requests(&stats, &driver, 0, changed.len() as u64);
@@ -563,4 +591,16 @@ fn print_table(n: usize, opkit: &Figures, baseline: &Figures) {
             baseline.change_cpu.as_secs_f64(),
         ),
     );
+    for (operator, figures) in [("opkit", opkit), ("baseline", baseline)] {
+        if let Some(error) = &figures.change_failed {
+            println!("\nSpec change, {operator}: {error} within {PHASE_LIMIT:?}");
+        }
+        let writes: Vec<String> = figures
+            .create_writes_by_resource
+            .iter()
+            .filter(|(_, c)| **c > 0)
+            .map(|((verb, resource), c)| format!("{verb} {resource} {:.2}", per(*c, n)))
+            .collect();
+        println!("\nWrites per new WebApp, {operator}: {}", writes.join(", "));
+    }
 }

@@ -1,8 +1,9 @@
 //! The baseline: the WebApp controller as it is usually written with kube-rs alone.
 //!
 //! A `Controller` owning Deployments and Services, kube-runtime's finalizer helper, and on every
-//! reconcile: get each dependent, create it when missing or replace it with the desired object
-//! (no diffing), then a status patch. Full objects are cached for every watched kind.
+//! reconcile: get each dependent, create it when missing, otherwise set the fields the WebApp
+//! decides and replace it (no diffing), then a status patch. Full objects are cached for every
+//! watched kind.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,30 +87,21 @@ async fn apply(app: &WebApp, client: &Client, namespace: &str) -> Result<Action,
     let params = PostParams::default();
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-    let desired = deployment(app, &name);
     let live = match deployments.get_opt(&name).await? {
-        None => deployments.create(&params, &desired).await?,
-        // The live object keeps what others set (the Deployment controller's revision
-        // annotation); only the spec is replaced.
+        None => deployments.create(&params, &deployment(app, &name)).await?,
         Some(mut live) => {
-            live.spec = desired.spec;
+            set_deployment(app, &name, &mut live);
             deployments.replace(&name, &params, &live).await?
         }
     };
 
     let services: Api<Service> = Api::namespaced(client.clone(), namespace);
-    let mut desired = service(app, &name);
     match services.get_opt(&name).await? {
         None => {
-            services.create(&params, &desired).await?;
+            services.create(&params, &service(app, &name)).await?;
         }
         Some(mut live) => {
-            // The allocated cluster IP is immutable; a replace must carry it.
-            if let (Some(spec), Some(live_spec)) = (desired.spec.as_mut(), live.spec.take()) {
-                spec.cluster_ip = live_spec.cluster_ip;
-                spec.cluster_ips = live_spec.cluster_ips;
-            }
-            live.spec = desired.spec;
+            set_service(app, &name, &mut live);
             services.replace(&name, &params, &live).await?;
         }
     }
@@ -131,6 +123,47 @@ async fn apply(app: &WebApp, client: &Client, namespace: &str) -> Result<Action,
     apps.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
     Ok(Action::requeue(Duration::from_secs(300)))
+}
+
+/// Read-modify-write: the fields the WebApp decides are set on the live object, which keeps
+/// what the server defaulted and what others set (the revision annotation, the cluster IP).
+fn set_deployment(app: &WebApp, name: &str, live: &mut Deployment) {
+    let desired = deployment(app, name).spec.unwrap_or_default();
+    let spec = live.spec.get_or_insert_with(Default::default);
+    spec.replicas = desired.replicas;
+    let container = spec
+        .template
+        .spec
+        .as_mut()
+        .and_then(|pod| pod.containers.first_mut());
+    let Some(container) = container else {
+        spec.template = desired.template;
+        return;
+    };
+    container.image = Some(app.spec.image.clone());
+    container.security_context = Some(opkit::security::restricted());
+    match container.ports.as_mut().and_then(|p| p.first_mut()) {
+        Some(port) => port.container_port = app.spec.port,
+        None => {
+            container.ports = Some(vec![ContainerPort {
+                container_port: app.spec.port,
+                ..Default::default()
+            }])
+        }
+    }
+}
+
+fn set_service(app: &WebApp, name: &str, live: &mut Service) {
+    let desired = service(app, name).spec.unwrap_or_default();
+    let spec = live.spec.get_or_insert_with(Default::default);
+    spec.selector = desired.selector;
+    match spec.ports.as_mut().and_then(|p| p.first_mut()) {
+        Some(port) => {
+            port.port = app.spec.port;
+            port.target_port = Some(IntOrString::Int(app.spec.port));
+        }
+        None => spec.ports = desired.ports,
+    }
 }
 
 fn metadata(app: &WebApp, name: &str) -> ObjectMeta {
