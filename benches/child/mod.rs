@@ -1,8 +1,9 @@
 //! The operator process: one operator (opkit's or the baseline) against the server at a URL.
 //!
 //! It prints `idle <bytes>` (its resident set before the operator starts), then
-//! `reconciles <n>` every 100 ms, and runs until killed.
+//! `reconciles <n>` every 100 ms, and runs until killed or until its output is closed.
 
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -43,7 +44,11 @@ pub fn run(operator: Operator, url: &str) -> Result<(), Box<dyn std::error::Erro
         .build()?;
     runtime.block_on(async {
         let client = kube::Client::try_from(kube::Config::new(url.parse()?))?;
-        println!("idle {}", probe::status_bytes(std::process::id(), "VmRSS")?);
+        writeln!(
+            std::io::stdout(),
+            "idle {}",
+            probe::status_bytes(std::process::id(), "VmRSS")?
+        )?;
         let counted = Arc::new(AtomicU64::new(0));
         let reconciles: Box<dyn Fn() -> u64> = match operator {
             Operator::Opkit => {
@@ -55,10 +60,11 @@ pub fn run(operator: Operator, url: &str) -> Result<(), Box<dyn std::error::Erro
                 Box::new(move || counted.load(Ordering::Relaxed))
             }
         };
-        loop {
-            println!("reconciles {}", reconciles());
+        // The bench process reads our output; once it is gone, so is the reason to run.
+        while writeln!(std::io::stdout(), "reconciles {}", reconciles()).is_ok() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        Ok(())
     })
 }
 
