@@ -15,7 +15,8 @@
 //!   current one scaled to `spec.replicas` and the others to zero;
 //!   ReplicaSets get their Pods (`<name>-<5 characters>`), StatefulSets
 //!   `<name>-0`... and the claims of their `volumeClaimTemplates`,
-//!   DaemonSets one Pod; [`Simulation::pods`] turns this off;
+//!   DaemonSets one Pod, Jobs one Pod that succeeds; [`Simulation::pods`]
+//!   turns this off;
 //! - Pods run on one simulated node, ready, with IPs and container statuses;
 //! - CronJobs create their Jobs when due by the [`Clock`].
 //!
@@ -577,6 +578,8 @@ fn pod_status(obj: &Value, current: &Value, h: Health, now: &str) -> Value {
     // A workload's never-ready pods run with failing readiness, as a
     // controller-made pod on a cluster would; bare ones stay Pending.
     let probing = h == Health::NeverReady && controller_uid(obj).is_some();
+    // A Job's pods run to completion.
+    let completes = h == Health::Ready && controller_kind(obj) == Some("Job");
     let started = current
         .get("startTime")
         .cloned()
@@ -597,6 +600,12 @@ fn pod_status(obj: &Value, current: &Value, h: Health, now: &str) -> Value {
             let mut status = json!({"name": name, "image": image, "imageID": "",
                 "restartCount": 0, "ready": false, "started": false});
             match h {
+                Health::Ready if completes => {
+                    let at = previous_state(name, "/state/terminated/finishedAt")
+                        .unwrap_or_else(|| json!(now));
+                    status["state"] = json!({"terminated": {"exitCode": 0, "reason": "Completed",
+                        "startedAt": at, "finishedAt": at}});
+                }
                 Health::Ready => {
                     let at = previous_state(name, "/state/running/startedAt")
                         .unwrap_or_else(|| json!(now));
@@ -638,6 +647,8 @@ fn pod_status(obj: &Value, current: &Value, h: Health, now: &str) -> Value {
     let cond = |kind: &str, ok: bool| {
         let (status, reason, message) = if ok {
             ("True", "", "")
+        } else if completes {
+            ("False", "PodCompleted", "")
         } else {
             ("False", "ContainersNotReady", unready.as_str())
         };
@@ -646,13 +657,16 @@ fn pod_status(obj: &Value, current: &Value, h: Health, now: &str) -> Value {
             map.insert("lastProbeTime".into(), Value::Null);
             if ok {
                 map.remove("reason");
+            }
+            if ok || completes {
                 map.remove("message");
             }
         }
         c
     };
-    let ready = h == Health::Ready;
+    let ready = h == Health::Ready && !completes;
     let phase = match h {
+        Health::Ready if completes => "Succeeded",
         Health::Ready => "Running",
         Health::NeverReady if probing => "Running",
         Health::NeverReady => "Pending",
@@ -834,6 +848,15 @@ fn controller_uid(obj: &Value) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
+fn controller_kind(obj: &Value) -> Option<&str> {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|r| r["controller"] == true)
+        .and_then(|r| r.get("kind"))
+        .and_then(Value::as_str)
+}
+
 fn reference(owner: &Value, kind: Kind, controller: bool) -> Value {
     let resource = kind.resource();
     json!({
@@ -955,7 +978,8 @@ async fn sync_children(
         Kind::DaemonSet => {
             sync_daemonset(&api(Kind::Pod), obj, &owned(store, Kind::Pod, obj)).await
         }
-        Kind::Job | Kind::PersistentVolumeClaim | Kind::Pod => Ok(()),
+        Kind::Job => sync_job(&api(Kind::Pod), obj, &owned(store, Kind::Pod, obj)).await,
+        Kind::PersistentVolumeClaim | Kind::Pod => Ok(()),
     }
 }
 
@@ -1190,6 +1214,23 @@ async fn sync_statefulset(
         create(pods, pod).await?;
     }
     Ok(())
+}
+
+/// One pod, unless the Job is suspended or already has one.
+async fn sync_job(
+    pods: &Api<DynamicObject>,
+    job: &Value,
+    owned: &[Value],
+) -> Result<(), kube::Error> {
+    if !owned.is_empty() || job.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
+        return Ok(());
+    }
+    let template = job
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let pod = pod_from(job, Kind::Job, &template, &Map::new());
+    create(pods, generated(pod, text_at(job, "/metadata/name"))).await
 }
 
 /// One pod on the one simulated node.
@@ -1621,6 +1662,16 @@ mod tests {
         assert_eq!(condition_of(&probing, "Ready")["status"], "False");
         assert_eq!(probing["containerStatuses"][0]["started"], true);
         assert_eq!(probing["containerStatuses"][0]["ready"], false);
+        let mut job_pod = pod(json!({}), "Never");
+        job_pod["metadata"]["ownerReferences"] =
+            json!([{"kind": "Job", "uid": "j", "controller": true}]);
+        let done = desired_status(Kind::Pod, &job_pod, NOW).unwrap_or_default();
+        assert_eq!(done["phase"], "Succeeded");
+        assert_eq!(condition_of(&done, "Ready")["reason"], "PodCompleted");
+        assert_eq!(
+            done["containerStatuses"][0]["state"]["terminated"]["reason"],
+            "Completed"
+        );
         let crashing = desired_status(Kind::Pod, &pod(json!({FAIL: "true"}), "Always"), NOW)
             .unwrap_or_default();
         assert_eq!(

@@ -760,3 +760,35 @@ async fn daemonsets_get_one_pod_and_pods_can_be_switched_off() {
     assert!(names(&pods, "app=web").await.is_empty());
     assert!(names(&replicasets, "app=web").await.is_empty());
 }
+
+#[tokio::test]
+async fn jobs_get_a_pod_that_succeeds() {
+    let env = env().await;
+    let jobs: Api<Job> = Api::default_namespaced(env.client());
+    let pods: Api<Pod> = Api::default_namespaced(env.client());
+    let job: Job = serde_json::from_value(json!({
+        "metadata": {"name": "once"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "c", "image": "busybox"}]}}}
+    }))
+    .expect("a Job");
+    jobs.create(&PostParams::default(), &job)
+        .await
+        .expect("created");
+    eventually("a Succeeded pod", || async {
+        let list = pods
+            .list(&ListParams::default().labels("batch.kubernetes.io/job-name=once"))
+            .await
+            .expect("listed")
+            .items;
+        list.len() == 1
+            && list[0].status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded")
+    })
+    .await;
+    let (ok, out) = kubectl(
+        &env,
+        &["get", "pods", "-l", "batch.kubernetes.io/job-name=once"],
+    )
+    .await;
+    assert!(ok && out.contains("Completed"), "{out}");
+}
