@@ -745,11 +745,28 @@ async fn watch_kind(ctx: ControllerContext, kind: Kind, simulation: Simulation) 
     let mut settling = tokio::task::JoinSet::new();
     let mut events = watcher(api, watcher::Config::default())
         .default_backoff()
-        .applied_objects()
         .boxed();
     while let Some(event) = events.next().await {
-        let Ok(obj) = event else {
-            continue;
+        let obj = match event {
+            Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => obj,
+            Ok(watcher::Event::Delete(pod)) if kind == Kind::Pod && simulation.pods => {
+                // The owner's controller replaces a deleted pod.
+                let Some((owner_kind, name)) = controller_of(&pod) else {
+                    continue;
+                };
+                let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+                let api = api_for(&client, &owner_kind.resource(), &namespace);
+                let (store, simulation) = (ctx.store.clone(), simulation.clone());
+                while settling.try_join_next().is_some() {}
+                settling.spawn(async move {
+                    tokio::time::sleep(simulation.delay).await;
+                    if let Err(error) = settle(&api, &store, owner_kind, &name, &simulation).await {
+                        tracing::debug!(?owner_kind, %name, %error, "deleted pod not replaced");
+                    }
+                });
+                continue;
+            }
+            _ => continue,
         };
         let Ok(obj) = serde_json::to_value(&obj) else {
             continue;
@@ -855,6 +872,24 @@ fn controller_kind(obj: &Value) -> Option<&str> {
         .find(|r| r["controller"] == true)
         .and_then(|r| r.get("kind"))
         .and_then(Value::as_str)
+}
+
+/// The workload controlling `pod`, if the simulation made it.
+fn controller_of(pod: &DynamicObject) -> Option<(Kind, String)> {
+    let owner = pod
+        .metadata
+        .owner_references
+        .as_ref()?
+        .iter()
+        .find(|r| r.controller == Some(true))?;
+    let kind = match owner.kind.as_str() {
+        "ReplicaSet" => Kind::ReplicaSet,
+        "StatefulSet" => Kind::StatefulSet,
+        "DaemonSet" => Kind::DaemonSet,
+        "Job" => Kind::Job,
+        _ => return None,
+    };
+    Some((kind, owner.name.clone()))
 }
 
 fn reference(owner: &Value, kind: Kind, controller: bool) -> Value {
@@ -1216,13 +1251,14 @@ async fn sync_statefulset(
     Ok(())
 }
 
-/// One pod, unless the Job is suspended or already has one.
+/// One pod, unless the Job is suspended, finished or already has one.
 async fn sync_job(
     pods: &Api<DynamicObject>,
     job: &Value,
     owned: &[Value],
 ) -> Result<(), kube::Error> {
-    if !owned.is_empty() || job.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
+    let suspended = job.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true);
+    if !owned.is_empty() || suspended || job_finished(job).is_some() {
         return Ok(());
     }
     let template = job

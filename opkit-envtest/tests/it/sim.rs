@@ -517,6 +517,16 @@ async fn deployments_get_a_replicaset_and_ready_pods() {
         "{out}"
     );
 
+    let before = names(&pods, "app=web").await;
+    pods.delete(&before[0], &Default::default())
+        .await
+        .expect("deleted");
+    eventually("a replacement pod", || async {
+        let now = names(&pods, "app=web").await;
+        now.len() == 3 && !now.contains(&before[0])
+    })
+    .await;
+
     deployments
         .patch(
             "web",
