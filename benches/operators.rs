@@ -408,6 +408,8 @@ impl Tracker {
                         }
                     }
                     if gone {
+                        // A failing watch is relisted after a pause, not in a loop.
+                        tokio::time::sleep(Duration::from_millis(200)).await;
                         break;
                     }
                 }
@@ -439,6 +441,19 @@ impl Tracker {
             }
             if began.elapsed() > PHASE_LIMIT {
                 return Err(format!("not all of {} WebApps became Ready", names.len()).into());
+            }
+            if began.elapsed().as_millis() % 10_000 < 20 {
+                let ready = lock(&self.ready);
+                let n = names
+                    .iter()
+                    .filter(|n| ready.get(*n).copied().flatten() == Some(replicas))
+                    .count();
+                eprintln!(
+                    "{n} of {} Ready after {:?}; tracker lists {}",
+                    names.len(),
+                    began.elapsed(),
+                    self.lists.load(Ordering::Relaxed)
+                );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
