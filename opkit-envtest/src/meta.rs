@@ -189,8 +189,8 @@ fn finalizers(obj: &Value) -> Vec<String> {
 }
 
 /// Carries server-owned metadata from `old` into `new` on update, splits
-/// status from the rest according to the endpoint, bumps generation and
-/// enforces finalizer rules. `subresource` is `Some("status")` for `/status`.
+/// status from the rest according to the endpoint and enforces finalizer
+/// rules ([`bump_generation`] follows admission). `subresource` is `Some("status")` for `/status`.
 pub(crate) fn prepare_update(
     info: &ResourceInfo,
     old: &Value,
@@ -284,6 +284,17 @@ pub(crate) fn prepare_update(
             ));
         }
     }
+    Ok(())
+}
+
+/// Bumps `generation` when something other than metadata and status changed. Called once the
+/// new object is defaulted and mutated, as the real server's update strategy runs after
+/// defaulting and mutating admission: an update that only omits defaulted fields changes nothing.
+pub(crate) fn bump_generation(
+    info: &ResourceInfo,
+    old: &Value,
+    new: &mut Value,
+) -> Result<(), ApiError> {
     if has_generation(info)
         && without_meta_and(old, info.status_subresource)
             != without_meta_and(new, info.status_subresource)

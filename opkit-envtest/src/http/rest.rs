@@ -756,6 +756,7 @@ impl RestRequest {
             let status_sub = sub.as_deref().filter(|s| *s == "status");
             meta::prepare_update(info, &old, &mut new, status_sub)?;
             let warnings = self.admit(info, Some(&old), &mut new)?;
+            meta::bump_generation(info, &old, &mut new)?;
             // An apply computed managedFields itself.
             if !self.content_is_apply() {
                 patch::track_update(
@@ -875,6 +876,7 @@ impl RestRequest {
             set_path(&mut new, &scale_paths.spec_replicas_path, replicas);
             meta::prepare_update(info, &old, &mut new, None)?;
             self.admit(info, Some(&old), &mut new)?;
+            meta::bump_generation(info, &old, &mut new)?;
             patch::track_update(
                 Some(&old),
                 &mut new,

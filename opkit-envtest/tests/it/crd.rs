@@ -122,6 +122,30 @@ async fn defaults_are_applied_and_unknown_fields_pruned() {
 }
 
 #[tokio::test]
+async fn an_update_omitting_defaulted_fields_changes_nothing() {
+    let env = env().await;
+    env.install_crd_yaml(WEBAPP_CRD).await.unwrap();
+    let api = webapps(&env, "default");
+    let created = api
+        .create(&PostParams::default(), &webapp("d", 2))
+        .await
+        .unwrap();
+    // The same spec without the defaulted port, as a client that never set it sends it.
+    let mut resent = webapp("d", 2);
+    resent.metadata.resource_version = created.metadata.resource_version.clone();
+    let replaced = api
+        .replace("d", &PostParams::default(), &resent)
+        .await
+        .unwrap();
+    assert_eq!(replaced.metadata.generation, created.metadata.generation);
+    assert_eq!(
+        replaced.metadata.resource_version,
+        created.metadata.resource_version
+    );
+    assert_eq!(replaced.data["spec"]["port"], 8080);
+}
+
+#[tokio::test]
 async fn strict_field_validation_refuses_unknown_fields() {
     let env = env().await;
     env.install_crd_yaml(WEBAPP_CRD).await.unwrap();
