@@ -149,3 +149,24 @@ impl Served {
         );
     }
 }
+
+/// An example's CRD and RBAC output: every `crd` snippet in the CRDs, no wildcard in the RBAC and
+/// every `rbac` snippet in it. Returns both for checks of the example's own.
+pub fn manifests(app: &opkit::App, crd: &[&str], rbac: &[&str]) -> (String, String) {
+    let crd_yaml = app.crd_yaml().expect("CRD YAML");
+    for expected in crd {
+        assert!(
+            crd_yaml.contains(expected),
+            "{expected} missing from:\n{crd_yaml}"
+        );
+    }
+    let rbac_yaml = app.rbac_yaml("operators").expect("RBAC YAML");
+    assert!(!rbac_yaml.contains('*'), "{rbac_yaml}");
+    for expected in rbac {
+        assert!(
+            rbac_yaml.contains(expected),
+            "{expected} missing from:\n{rbac_yaml}"
+        );
+    }
+    (crd_yaml, rbac_yaml)
+}
