@@ -1,7 +1,8 @@
 //! opkit against a hand-written kube-rs controller at scale, on the embedded API server.
 //!
 //! `cargo bench --bench operators` runs 1,000 and 10,000 WebApps; `-- --quick` runs 200 and
-//! `-- --size N` runs N.
+//! `-- --size N` runs N; `-- --only opkit` (or `baseline`) measures one operator, leaving the
+//! other's column empty (for iterating on one side).
 //! For each size and each operator: a fresh server with the same options, the operator in a
 //! child process of this binary (its CPU time and peak resident set read from `/proc`), N
 //! WebApps created at once until all are Ready, a resync of the converged set (the operator
@@ -72,11 +73,25 @@ fn main() -> Result<(), BoxError> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .map(|i| args.get(i + 1).and_then(|n| Operator::parse(n)))
+        .map(|o| o.ok_or("usage: --only opkit|baseline"))
+        .transpose()?;
+    let runs = |operator| only.is_none_or(|o| o == operator);
     runtime.block_on(async {
         for n in sizes {
-            let opkit = measure(Operator::Opkit, n).await?;
-            let baseline = measure(Operator::Baseline, n).await?;
-            print_table(n, &opkit, &baseline);
+            let mut figures = [Figures::default(), Figures::default()];
+            for (slot, operator) in [Operator::Opkit, Operator::Baseline]
+                .into_iter()
+                .enumerate()
+            {
+                if runs(operator) {
+                    figures[slot] = measure(operator, n).await?;
+                }
+            }
+            print_table(n, &figures[0], &figures[1]);
         }
         Ok(())
     })

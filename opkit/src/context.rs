@@ -18,6 +18,30 @@ use crate::metrics::Metrics;
 use crate::operator::{ApiScope, CleanupFn, Descriptor, Object};
 use crate::status::{self, Draft, Shape, StatusWriter};
 
+/// kubectl's client-side apply annotation: a second copy of the object, never needed in a cache.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops from an object what no reconcile reads and what often outweighs the rest of it,
+/// before a cache stores it: `managedFields` and kubectl's last-applied annotation.
+///
+/// ```
+/// use k8s_openapi::api::core::v1::ConfigMap;
+/// let mut cm = ConfigMap::default();
+/// cm.metadata.managed_fields = Some(vec![Default::default()]);
+/// opkit::context::prune(&mut cm);
+/// assert!(cm.metadata.managed_fields.is_none());
+/// ```
+pub fn prune<K: kube::Resource>(obj: &mut K) {
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+        if annotations.is_empty() {
+            meta.annotations = None;
+        }
+    }
+}
+
 /// Reflector stores of the owned and watched kinds, by type.
 ///
 /// ```
@@ -105,6 +129,9 @@ pub(crate) struct Shared<K: Object> {
     /// Uids of primaries seen Ready in this process (for the time-to-first-Ready metric);
     /// entries leave when the primary is deleted.
     pub ready_seen: Arc<Mutex<HashSet<String>>>,
+    pub written: Arc<status::Written>,
+    /// Resolves once every cache of the controller has listed its kind.
+    pub synced: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,
     pub cleanups: Vec<CleanupFn>,
     pub shape: Shape,
 }
@@ -164,7 +191,8 @@ impl<K: Object> Context<K> {
         &self.shared.client
     }
 
-    /// The object being reconciled (the same as `self` in `Reconcile::reconcile`).
+    /// The object being reconciled (the same as `self` in `Reconcile::reconcile`), as the cache
+    /// holds it: without `metadata.managedFields` and kubectl's last-applied annotation.
     ///
     /// ```
     /// # use opkit::prelude::*;
@@ -341,7 +369,8 @@ impl<K: Object> Context<K> {
             .collect()
     }
 
-    /// An object of an owned or watched kind from the controller's cache.
+    /// An object of an owned or watched kind from the controller's cache (without
+    /// `metadata.managedFields` and kubectl's last-applied annotation, which caches drop).
     ///
     /// ```
     /// # use opkit::prelude::*;
@@ -475,6 +504,7 @@ impl<K: Object> Context<K> {
             let base = draft
                 .base
                 .clone()
+                .or_else(|| self.shared.written.newer_than(&*self.object))
                 .or_else(|| self.live_status())
                 .unwrap_or(Value::Null);
             let new = status::compute(&base, &draft, &self.shared.shape, generation, &now)?;
@@ -495,21 +525,27 @@ impl<K: Object> Context<K> {
             .ok_or(Error::MissingField("metadata.name"))?;
         let api: Api<K> = self.api(self.object.namespace().as_deref());
         let patch = serde_json::json!({ "status": status::merge_patch(&base, &new) });
-        api.patch_status(
-            &name,
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(&patch),
-        )
-        .await
-        .map_err(|e| {
-            Error::kube(
-                format!(
-                    "writing the status of {}",
-                    ObjectRef::from_obj(&*self.object)
-                ),
-                e,
+        let written = api
+            .patch_status(
+                &name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
             )
-        })?;
+            .await
+            .map_err(|e| {
+                Error::kube(
+                    format!(
+                        "writing the status of {}",
+                        ObjectRef::from_obj(&*self.object)
+                    ),
+                    e,
+                )
+            })?;
+        if let Some(uid) = written.uid() {
+            self.shared
+                .written
+                .record(uid, written.resource_version().as_deref(), new.clone());
+        }
         self.observe_first_ready(&base, &new);
         self.with_draft(|d| d.base = Some(new));
         Ok(true)

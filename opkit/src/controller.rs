@@ -46,24 +46,32 @@ pub(crate) fn run<K: Reconcile>(
     let mut indexes = Indexes::default();
     K::indexes(&mut indexes);
     let ready_seen: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let written: Arc<status::Written> = Arc::default();
     let primaries = Primaries::new(store.clone(), indexes.clone());
     let (streams, cleanups) = Triggers::<K>::of().start(&client, &caches, &primaries);
     let primary = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
         .default_backoff()
+        .modify(crate::context::prune)
         .reflect(writer)
         .inspect({
-            let ready_seen = ready_seen.clone();
+            let (ready_seen, written) = (ready_seen.clone(), written.clone());
             move |event| {
-                if let Ok(event) = event {
-                    indexes.apply(event);
-                    if let watcher::Event::Delete(obj) = event
-                        && let Some(uid) = obj.uid()
-                    {
-                        ready_seen
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .remove(&uid);
+                let Ok(event) = event else { return };
+                indexes.apply(event);
+                match event {
+                    watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
+                        written.observe(obj);
                     }
+                    watcher::Event::Delete(obj) => {
+                        if let Some(uid) = obj.uid() {
+                            written.forget(&uid);
+                            ready_seen
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .remove(&uid);
+                        }
+                    }
+                    watcher::Event::Init | watcher::Event::InitDone => {}
                 }
             }
         })
@@ -78,6 +86,16 @@ pub(crate) fn run<K: Reconcile>(
     metrics.set_max_concurrent(&descriptor.name, descriptor.concurrency);
     let config = kube::runtime::Config::default().concurrency(descriptor.concurrency);
     let name = descriptor.name.clone();
+    let mut caches_synced = caches.take_synced();
+    let primary_store = store.clone();
+    caches_synced.push(Box::pin(async move {
+        let _ = primary_store.wait_until_ready().await;
+    }));
+    // Reconciles wait for every cache, so a restart reads dependents from caches, not the API.
+    let caches_synced = futures::future::join_all(caches_synced)
+        .map(|_| ())
+        .boxed()
+        .shared();
     let shared = Arc::new(Shared {
         events: Events::new(client.clone(), &descriptor.field_manager),
         client,
@@ -88,16 +106,13 @@ pub(crate) fn run<K: Reconcile>(
         data,
         failures: Default::default(),
         ready_seen,
+        written,
+        synced: caches_synced.clone(),
         cleanups,
         shape: Shape::of::<K>(),
     });
     tracing::info!(controller = %name, kind = %K::kind(&()), "starting controller");
-    let mut caches_synced = shared.caches.take_synced();
-    let primary_store = store.clone();
-    caches_synced.push(Box::pin(async move {
-        let _ = primary_store.wait_until_ready().await;
-    }));
-    let sync = futures::future::join_all(caches_synced).map(move |_| synced.one_done());
+    let sync = caches_synced.map(move |()| synced.one_done());
     let controller = applier(
         |obj, shared| Box::pin(reconcile::<K>(obj, shared)),
         |_obj, _err, _shared| KubeAction::requeue(Duration::from_secs(1)),
@@ -158,6 +173,7 @@ impl Synced {
 
 /// One reconcile of one object; never fails (failures are turned into a retry `Action`).
 async fn reconcile<K: Reconcile>(obj: Arc<K>, shared: Arc<Shared<K>>) -> Result<KubeAction> {
+    shared.synced.clone().await;
     let controller = shared.descriptor.name.clone();
     let _busy = shared.metrics.worker_started(&controller);
     let started = Instant::now();

@@ -15,6 +15,10 @@
 //!   with [`crate::Error::NotOwned`], a permanent error shown as a condition;
 //! - the write happens only when a field the operator sets differs from the live object (or the
 //!   desired object changed since the last write), so a converged operator makes zero writes;
+//! - writes are counted (`opkit_dependent_writes_total`) and logged; putting back a dependent
+//!   someone else changed (drift) and deleting one are also published as Events on the primary,
+//!   while creating dependents and following the primary's own spec changes are not (they are
+//!   what the user asked for, and at scale those Events would double the operator's writes);
 //! - [`Ensure::enabled`] returning false deletes the dependent (a conditional dependent).
 
 use std::collections::BTreeMap;
@@ -259,6 +263,7 @@ pub(crate) async fn ensure<K: Object, D: Ensure>(
             Operation::Deleted,
             &display,
             live.object_ref(&()),
+            true,
         )
         .await;
         return Ok(Ensured {
@@ -296,7 +301,20 @@ pub(crate) async fn ensure<K: Object, D: Ensure>(
     } else {
         Operation::Created
     };
-    record_write(ctx, &kind, operation, &display, applied.object_ref(&())).await;
+    // The operator's own spec changes are expected; a live object changed by someone else is
+    // news, so only putting such a drift back is announced.
+    let drifted = live.as_ref().is_some_and(|live| {
+        hash_of(live.meta()) == desired_json.pointer(HASH_POINTER).and_then(Value::as_str)
+    });
+    record_write(
+        ctx,
+        &kind,
+        operation,
+        &display,
+        applied.object_ref(&()),
+        drifted,
+    )
+    .await;
     let ready = dependent.is_ready(&applied);
     Ok(Ensured {
         live: Some(applied),
@@ -305,28 +323,31 @@ pub(crate) async fn ensure<K: Object, D: Ensure>(
     })
 }
 
+/// Counts and logs a write; `announce` also publishes it as an Event on the primary.
 async fn record_write<K: Object>(
     ctx: &Context<K>,
     kind: &str,
     operation: Operation,
     what: &str,
     related: k8s_openapi::api::core::v1::ObjectReference,
+    announce: bool,
 ) {
     ctx.metrics()
         .record_dependent_write(ctx.controller(), kind, operation.as_str());
-    let (reason, verb) = match operation {
-        Operation::Created => ("Created", "Created"),
-        Operation::Updated => ("Updated", "Updated"),
-        _ => ("Deleted", "Deleted"),
+    let (reason, note) = match operation {
+        Operation::Created => ("Created", format!("Created {what}")),
+        Operation::Updated if announce => (
+            "DriftCorrected",
+            format!("Put back {what}: it was changed outside the operator"),
+        ),
+        Operation::Updated => ("Updated", format!("Updated {what}")),
+        _ => ("Deleted", format!("Deleted {what}")),
     };
-    tracing::info!(dependent = %what, operation = operation.as_str(), "{verb} {what}");
-    ctx.event_about(
-        related,
-        EventType::Normal,
-        reason,
-        &format!("{verb} {what}"),
-    )
-    .await;
+    tracing::info!(dependent = %what, operation = operation.as_str(), "{note}");
+    if announce {
+        ctx.event_about(related, EventType::Normal, reason, &note)
+            .await;
+    }
 }
 
 /// Sets the controller owner reference, or owner labels when a reference cannot be used.
@@ -416,6 +437,17 @@ fn check_not_foreign<C: Resource>(live: &C, uid: &str, kind: &str, name: &str) -
         });
     }
     Ok(())
+}
+
+/// Where [`stamp_hash`] puts the hash in the JSON of a desired object.
+const HASH_POINTER: &str = "/metadata/annotations/opkit.dev~1desired-hash";
+
+/// The desired-object hash an object carries, if any.
+fn hash_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Option<&str> {
+    meta.annotations
+        .as_ref()?
+        .get(DESIRED_HASH_ANNOTATION)
+        .map(String::as_str)
 }
 
 /// Adds the hash of the desired object (without the hash itself) as an annotation.

@@ -1,7 +1,9 @@
 //! Kubernetes Events (events.k8s.io/v1) through kube-runtime's `Recorder`.
 //!
-//! opkit publishes Normal events when it creates, updates or deletes a dependent and Warning
-//! events when a reconcile or cleanup fails; operators add their own through
+//! opkit publishes Normal events when it puts back a dependent someone else changed
+//! (`DriftCorrected`) or deletes one, and Warning events when a reconcile or cleanup fails;
+//! creating dependents and following the primary's spec are logged and counted in metrics, not
+//! published (at scale those Events would double an operator's writes). Operators add their own through
 //! [`Context::event`](crate::Context::event). Repeated events are folded into a series by the
 //! recorder. A failure to publish is logged and never fails the reconcile.
 

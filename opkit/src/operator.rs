@@ -487,6 +487,7 @@ impl<K: Object> Triggers<K> {
             caches.insert(store);
             let objects = watcher(Api::<C>::all(client), watcher::Config::default())
                 .default_backoff()
+                .modify(crate::context::prune)
                 .reflect(writer)
                 .touched_objects();
             trigger_with(objects, |obj: C| owners_of::<K>(&obj)).boxed()
@@ -546,6 +547,7 @@ impl<K: Object> Triggers<K> {
             caches.insert(store);
             let objects = watcher(Api::<W>::all(client), watcher::Config::default())
                 .default_backoff()
+                .modify(crate::context::prune)
                 .reflect(writer)
                 .touched_objects();
             trigger_with(objects, move |obj: W| mapper(&obj, &primary)).boxed()
