@@ -47,7 +47,7 @@ impl Admitted {
     /// Applies the mutating webhooks' patches to the object being stored.
     pub fn apply(&self, obj: &mut Value) -> Result<(), ApiError> {
         for patch in &self.patches {
-            json_patch::patch(obj, patch).map_err(|e| {
+            apply_patch(obj, patch).map_err(|e| {
                 ApiError::internal(format!("applying a mutating webhook's patch: {e}"))
             })?;
         }
@@ -175,7 +175,7 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
                     && subresource != "scale"
                     && let (Some(patch), Some(obj)) = (response.patch, object.as_mut())
                 {
-                    json_patch::patch(obj, &patch).map_err(|e| {
+                    apply_patch(obj, &patch).map_err(|e| {
                         ApiError::internal(format!(
                             "admission webhook {:?} returned a patch that does not apply: {e}",
                             webhook_name(webhook)
@@ -187,6 +187,17 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
         }
     }
     Ok(admitted)
+}
+
+/// Applies a webhook's JSON patch; when it fails, `obj` is as it was.
+///
+/// On a copy rather than with `json_patch::patch`, whose undo of a failed patch panics after
+/// a move into the moved value's own parent and loses the value of a move whose add failed.
+fn apply_patch(obj: &mut Value, patch: &json_patch::Patch) -> Result<(), json_patch::PatchError> {
+    let mut patched = obj.clone();
+    json_patch::patch_unsafe(&mut patched, patch)?;
+    *obj = patched;
+    Ok(())
 }
 
 fn webhook_name(webhook: &Value) -> &str {
@@ -586,7 +597,12 @@ fn denied(name: &str, code: u16, reason: &str, message: &str) -> ApiError {
         (true, false) => format!("{prefix}: {reason}"),
         (true, true) => format!("{prefix} without explanation"),
     };
-    let code = if code < 400 { 403 } else { code };
+    // A denial needs a 4xx or 5xx status; a code above 999 would even go out as a 200.
+    let code = if (400..600).contains(&code) {
+        code
+    } else {
+        403
+    };
     let reason = match reason {
         "BadRequest" => "BadRequest",
         "Invalid" => "Invalid",
@@ -603,5 +619,316 @@ fn denied(name: &str, code: u16, reason: &str, message: &str) -> ApiError {
         message,
         details: None,
         retry_after: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::defaults::base64;
+    use proptest::prelude::*;
+
+    const UID: &str = "0b6f5e1c-7a4e-4d2b-9c1a-2f3e4d5c6b7a";
+
+    /// Keys drawn from the few names the pointers use, so patches often hit.
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|i| json!(i)),
+            any::<f64>().prop_map(|f| json!(f)),
+            "[ab0~/-]{0,3}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[ab0]", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Mostly well-formed pointers into `arb_json` values, sometimes not a pointer at all.
+    fn arb_pointer() -> impl Strategy<Value = String> {
+        prop_oneof![
+            8 => "(/([ab0-]|~0|00|)){0,3}",
+            1 => "[ab0~/-]{0,4}",
+        ]
+    }
+
+    /// Mostly there: an operation missing a field is refused before it can be applied.
+    fn present<T: Strategy>(field: T) -> impl Strategy<Value = Option<T::Value>> {
+        prop::option::weighted(0.9, field)
+    }
+
+    fn arb_op() -> impl Strategy<Value = Value> {
+        (
+            prop_oneof![
+                6 => "add|remove|replace|move|copy|test",
+                1 => "[a-z]{0,4}",
+            ],
+            present(arb_pointer()),
+            present(arb_pointer()),
+            prop::option::weighted(0.3, ("[ab0-]", any::<bool>())),
+            present(arb_json()),
+        )
+            .prop_map(|(op, path, from, related, value)| {
+                // Between a value and its own child or parent: json_patch's undo of such a move
+                // panicked.
+                let (path, from) = match (path, related) {
+                    (Some(path), Some((child, down))) => {
+                        let nested = format!("{path}/{child}");
+                        if down {
+                            (Some(nested), Some(path))
+                        } else {
+                            (Some(path), Some(nested))
+                        }
+                    }
+                    (path, _) => (path, from),
+                };
+                let mut o = json!({"op": op});
+                for (k, v) in [
+                    ("path", path.map(Value::String)),
+                    ("from", from.map(Value::String)),
+                    ("value", value),
+                ] {
+                    if let Some(v) = v {
+                        o[k] = v;
+                    }
+                }
+                o
+            })
+    }
+
+    fn arb_ops() -> impl Strategy<Value = Vec<Value>> {
+        prop::collection::vec(arb_op(), 0..5)
+    }
+
+    /// A `response.patch` in every shape a webhook might send.
+    fn arb_patch_field() -> impl Strategy<Value = Value> {
+        let bytes_of = |ops: Vec<Value>| serde_json::to_vec(&ops).unwrap_or_default();
+        prop_oneof![
+            arb_ops().prop_map(move |ops| json!(base64(&bytes_of(ops)))),
+            arb_ops().prop_map(move |ops| json!(bytes_of(ops))),
+            prop::collection::vec(any::<u8>(), 0..32).prop_map(|b| json!(base64(&b))),
+            prop::collection::vec(any::<u8>(), 0..32).prop_map(|b| json!(b)),
+            // Numbers that are not bytes: negative, too large, fractional.
+            prop::collection::vec(
+                prop_oneof![
+                    any::<i64>().prop_map(|i| json!(i)),
+                    any::<f64>().prop_map(|f| json!(f))
+                ],
+                0..8
+            )
+            .prop_map(Value::Array),
+            any::<String>().prop_map(Value::String),
+            arb_json(),
+        ]
+    }
+
+    fn arb_code() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            (0i64..1200).prop_map(|c| json!(c)),
+            any::<i64>().prop_map(|c| json!(c)),
+            any::<u64>().prop_map(|c| json!(c)),
+            any::<f64>().prop_map(|c| json!(c)),
+            (0i64..1200).prop_map(|c| json!(c.to_string())),
+            arb_json(),
+        ]
+    }
+
+    fn arb_status() -> impl Strategy<Value = Value> {
+        let text = || {
+            prop_oneof![
+                "BadRequest|Invalid|NotFound|Conflict|Unauthorized|Forbidden"
+                    .prop_map(Value::String),
+                any::<String>().prop_map(Value::String),
+                arb_json(),
+            ]
+        };
+        prop_oneof![
+            3 => (
+                prop::option::of(arb_code()),
+                prop::option::of(text()),
+                prop::option::of(text()),
+            )
+                .prop_map(|(code, reason, message)| {
+                    let mut s = json!({});
+                    for (k, v) in [("code", code), ("reason", reason), ("message", message)] {
+                        if let Some(v) = v {
+                            s[k] = v;
+                        }
+                    }
+                    s
+                }),
+            1 => arb_json(),
+        ]
+    }
+
+    /// An AdmissionReview answer whose fields are each present or absent and of any type.
+    fn arb_review() -> impl Strategy<Value = Value> {
+        let uid = prop_oneof![3 => Just(json!(UID)), 1 => arb_json()];
+        let allowed = prop_oneof![Just(json!(true)), Just(json!(false)), arb_json()];
+        let patch_type = prop_oneof![
+            Just(json!("JSONPatch")),
+            any::<String>().prop_map(Value::String),
+            arb_json()
+        ];
+        let warnings = prop_oneof![
+            prop::collection::vec(
+                prop_oneof![any::<String>().prop_map(Value::String), arb_json()],
+                0..4
+            )
+            .prop_map(Value::Array),
+            arb_json(),
+        ];
+        let fields = (
+            prop::option::of(uid),
+            prop::option::of(allowed),
+            prop::option::of(arb_status()),
+            prop::option::of(arb_patch_field()),
+            prop::option::of(patch_type),
+            prop::option::of(warnings),
+        );
+        let response = prop_oneof![
+            6 => fields.prop_map(|(uid, allowed, status, patch, patch_type, warnings)| {
+                let mut r = json!({});
+                for (k, v) in [
+                    ("uid", uid),
+                    ("allowed", allowed),
+                    ("status", status),
+                    ("patch", patch),
+                    ("patchType", patch_type),
+                    ("warnings", warnings),
+                ] {
+                    if let Some(v) = v {
+                        r[k] = v;
+                    }
+                }
+                r
+            }),
+            1 => arb_json(),
+        ];
+        response.prop_map(|response| {
+            json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response})
+        })
+    }
+
+    /// Whether the review is a well-formed answer to `UID` that does not allow the request.
+    fn is_denial(review: &Value) -> bool {
+        let r = &review["response"];
+        r.is_object() && r.get("uid") == Some(&json!(UID)) && r.get("allowed") != Some(&json!(true))
+    }
+
+    #[test]
+    fn a_failing_patch_leaves_the_object_as_it_was() {
+        let cases = [
+            // json_patch::patch's undo of this move is a move inside itself: it panicked.
+            (
+                json!({"a": {"b": 1}}),
+                json!([
+                    {"op": "move", "from": "/a/b", "path": "/a"},
+                    {"op": "test", "path": "/a", "value": 2},
+                ]),
+            ),
+            // The move's remove succeeded, its add failed, and the value was lost.
+            (
+                json!({"0": null}),
+                json!([{"op": "move", "from": "/0", "path": "/-/0"}]),
+            ),
+        ];
+        for (obj, patch) in cases {
+            let admitted = Admitted {
+                patches: vec![serde_json::from_value(patch).unwrap()],
+                warnings: vec![],
+            };
+            let mut patched = obj.clone();
+            assert!(admitted.apply(&mut patched).is_err());
+            assert_eq!(patched, obj);
+        }
+    }
+
+    #[test]
+    fn a_denial_beyond_5xx_is_forbidden() {
+        // StatusCode::from_u16 refuses codes above 999, and the answer became a 200.
+        for code in [600, 999, 1000, u16::MAX] {
+            assert_eq!(denied("w", code, "", "").code, 403);
+        }
+        assert_eq!(denied("w", 503, "", "").code, 503);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            noise in prop::collection::vec(any::<u8>(), 0..256),
+            review in arb_review(),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let _ = decode(&noise, &json!(UID));
+            // Truncated real answers reach further into the parser than noise does.
+            let bytes = serde_json::to_vec(&review).unwrap_or_default();
+            let _ = decode(&bytes[..cut.index(bytes.len() + 1)], &json!(UID));
+        }
+
+        #[test]
+        fn arbitrary_reviews_never_panic_and_denials_are_errors(review in arb_review()) {
+            let bytes = serde_json::to_vec(&review).unwrap_or_default();
+            let decided = decode(&bytes, &json!(UID));
+            if is_denial(&review) {
+                prop_assert!(
+                    matches!(decided, Ok(Decision::Denied { .. })),
+                    "a denial decoded as something else"
+                );
+            }
+            if let Ok(Decision::Denied { code, reason, message }) = decided {
+                let error = denied("w", code, &reason, &message);
+                prop_assert!(
+                    (400..600).contains(&error.code),
+                    "status.code {:?} became {}", review["response"]["status"]["code"], error.code
+                );
+                prop_assert!(error.message.starts_with("admission webhook \"w\" denied the request"));
+            }
+        }
+
+        #[test]
+        fn a_mismatched_uid_is_an_error(review in arb_review(), uid in arb_json()) {
+            prop_assume!(review["response"].get("uid") != Some(&uid));
+            let bytes = serde_json::to_vec(&review).unwrap_or_default();
+            prop_assert!(decode(&bytes, &uid).is_err());
+        }
+    }
+
+    proptest! {
+        // More cases: the undo panic needed a move into the parent and a later failing op.
+        #![proptest_config(ProptestConfig::with_cases(8192))]
+
+        #[test]
+        fn decoded_patches_apply_without_panicking(
+            ops in arb_ops(),
+            as_base64 in any::<bool>(),
+            mut obj in prop::collection::btree_map("[ab0]", arb_json(), 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ) {
+            let bytes = serde_json::to_vec(&ops).unwrap_or_default();
+            let patch = if as_base64 { json!(base64(&bytes)) } else { json!(bytes) };
+            let review = json!({"response": {"uid": UID, "allowed": true, "patch": patch, "patchType": "JSONPatch"}});
+            let decided = decode(&serde_json::to_vec(&review).unwrap_or_default(), &json!(UID));
+            // From the same bytes: serde_json's float parsing does not round-trip exactly.
+            let expected = serde_json::from_slice::<json_patch::Patch>(&bytes).ok();
+            match decided {
+                Ok(Decision::Allowed(Response { patch: Some(patch), .. })) => {
+                    prop_assert_eq!(Some(&patch), expected.as_ref());
+                    let before = obj.clone();
+                    let admitted = Admitted { patches: vec![patch], warnings: vec![] };
+                    if admitted.apply(&mut obj).is_err() {
+                        prop_assert_eq!(obj, before, "a failed patch leaves the object as it was");
+                    }
+                }
+                Ok(_) => prop_assert!(false, "an allowed answer with a patch decoded without one"),
+                Err(_) => prop_assert!(expected.is_none(), "a valid JSON patch was refused"),
+            }
+        }
     }
 }
