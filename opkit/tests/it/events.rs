@@ -13,7 +13,11 @@ async fn putting_back_a_changed_dependent_publishes_a_normal_event_on_the_primar
     ready(&h, "noisy").await;
     let patch = serde_json::json!({"data": {"size": "99"}});
     h.config_maps("default")
-        .patch("noisy-config", &PatchParams::default(), &Patch::Merge(&patch))
+        .patch(
+            "noisy-config",
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
         .await
         .expect("drift the ConfigMap");
     let events: Api<Event> = Api::namespaced(h.env.client(), "default");
@@ -47,7 +51,11 @@ async fn putting_back_a_changed_dependent_publishes_a_normal_event_on_the_primar
     // Creating the dependent was what the user asked for: logged and counted, not an Event.
     let reasons: Vec<_> = all.iter().filter_map(|e| e.reason.as_deref()).collect();
     assert!(!reasons.contains(&"Created"), "{reasons:?}");
-    let size = h.config_maps("default").get("noisy-config").await.expect("get");
+    let size = h
+        .config_maps("default")
+        .get("noisy-config")
+        .await
+        .expect("get");
     assert_eq!(size.data.expect("data")["size"], "1");
     h.stop().await;
 }
