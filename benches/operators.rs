@@ -107,6 +107,7 @@ struct Figures {
     /// Writes by (verb, resource) from creation to settled, the benchmark's own excluded.
     create_writes_by_resource: BTreeMap<(String, String), u64>,
     peak_rss_above_idle: u64,
+    settled_rss_above_idle: u64,
     resync_writes: u64,
     resync_requests: u64,
     resync_time: Duration,
@@ -169,6 +170,7 @@ async fn measure(operator: Operator, n: usize) -> Result<Figures, BoxError> {
         *own = own.saturating_sub(n as u64);
     }
     figures.peak_rss_above_idle = process.peak_rss()?.saturating_sub(process.idle_rss);
+    figures.settled_rss_above_idle = process.rss()?.saturating_sub(process.idle_rss);
     process.kill();
 
     env.reset_stats();
@@ -325,6 +327,10 @@ impl OperatorProcess {
 
     fn peak_rss(&self) -> std::io::Result<u64> {
         probe::status_bytes(self.child.id(), "VmHWM")
+    }
+
+    fn rss(&self) -> std::io::Result<u64> {
+        probe::status_bytes(self.child.id(), "VmRSS")
     }
 
     /// Waits until at least `at_least` reconciles ran and none ran for [`SETTLE`].
@@ -556,6 +562,13 @@ fn print_table(n: usize, opkit: &Figures, baseline: &Figures) {
         format!("{:.2} KB", kb(opkit) / n as f64),
         format!("{:.2} KB", kb(baseline) / n as f64),
         ratio(kb(opkit), kb(baseline)),
+    );
+    let settled = |f: &Figures| f.settled_rss_above_idle as f64 / 1024.0;
+    row(
+        "RSS above idle once settled, per WebApp".into(),
+        format!("{:.2} KB", settled(opkit) / n as f64),
+        format!("{:.2} KB", settled(baseline) / n as f64),
+        ratio(settled(opkit), settled(baseline)),
     );
     row(
         "resync: requests".into(),

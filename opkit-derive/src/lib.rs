@@ -9,7 +9,7 @@
 //! | `watches(Secret = crate::secret_users)` | other kinds and the function mapping one to the primaries to reconcile |
 //! | `index(image = crate::webapp_image)` | a secondary index over the cache, keyed by `fn(&Primary) -> Vec<String>` |
 //! | `finalizer = "webapp.example.com/finalizer"` | the operator has cleanup; the finalizer guards it |
-//! | `concurrency = 4` | at most that many reconciles at once (default unbounded) |
+//! | `concurrency = 4` | at most that many reconciles at once (default 16; 0 for unbounded) |
 //! | `requeue = "5m"` | resync interval when nothing changes (`ms`, `s`, `m`, `h`) |
 //! | `field_manager = "webapp-operator"` | server-side apply field manager |
 //! | `name = "webapp"` | controller name in metrics, events and logs (default: the kind, lowercase) |

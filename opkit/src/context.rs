@@ -10,6 +10,7 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::Value;
 
 use crate::backoff::FailureTracker;
+use crate::cache::Caches;
 use crate::ensure::{Ensure, Ensured};
 use crate::error::{Error, Result};
 use crate::events::{EventType, Events};
@@ -17,86 +18,6 @@ use crate::index::Primaries;
 use crate::metrics::Metrics;
 use crate::operator::{ApiScope, CleanupFn, Descriptor, Object};
 use crate::status::{self, Draft, Shape, StatusWriter};
-
-/// kubectl's client-side apply annotation: a second copy of the object, never needed in a cache.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// Drops from an object what no reconcile reads and what often outweighs the rest of it,
-/// before a cache stores it: `managedFields` and kubectl's last-applied annotation.
-///
-/// ```
-/// use k8s_openapi::api::core::v1::ConfigMap;
-/// let mut cm = ConfigMap::default();
-/// cm.metadata.managed_fields = Some(vec![Default::default()]);
-/// opkit::context::prune(&mut cm);
-/// assert!(cm.metadata.managed_fields.is_none());
-/// ```
-pub fn prune<K: kube::Resource>(obj: &mut K) {
-    let meta = obj.meta_mut();
-    meta.managed_fields = None;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-        if annotations.is_empty() {
-            meta.annotations = None;
-        }
-    }
-}
-
-/// Reflector stores of the owned and watched kinds, by type.
-///
-/// ```
-/// let caches = opkit::context::Caches::default();
-/// assert!(caches.get::<k8s_openapi::api::core::v1::Secret>().is_none());
-/// ```
-#[derive(Clone, Default)]
-pub struct Caches {
-    stores: Arc<Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>>,
-    /// One future per cache, resolving once its first list is in.
-    synced: Arc<Mutex<Vec<futures::future::BoxFuture<'static, ()>>>>,
-}
-
-impl std::fmt::Debug for Caches {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Caches").finish_non_exhaustive()
-    }
-}
-
-impl Caches {
-    pub(crate) fn insert<C: Object>(&self, store: Store<C>) {
-        let ready = store.clone();
-        self.synced
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Box::pin(async move {
-                // An error means the watch stopped before its first list: nothing to wait for.
-                let _ = ready.wait_until_ready().await;
-            }));
-        self.stores
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(TypeId::of::<C>(), Box::new(store));
-    }
-
-    /// Takes the futures that resolve once every cache registered so far has its first list.
-    pub(crate) fn take_synced(&self) -> Vec<futures::future::BoxFuture<'static, ()>> {
-        std::mem::take(&mut *self.synced.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    /// The cache of kind `C`, when the operator owns or watches it.
-    ///
-    /// ```
-    /// let caches = opkit::context::Caches::default();
-    /// assert!(caches.get::<k8s_openapi::api::apps::v1::Deployment>().is_none());
-    /// ```
-    pub fn get<C: Object>(&self) -> Option<Store<C>> {
-        self.stores
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&TypeId::of::<C>())
-            .and_then(|s| s.downcast_ref::<Store<C>>())
-            .cloned()
-    }
-}
 
 /// Values an operator hands to every reconcile (its own configuration, clients of external systems).
 #[derive(Clone, Default)]
@@ -370,7 +291,8 @@ impl<K: Object> Context<K> {
     }
 
     /// An object of an owned or watched kind from the controller's cache (without
-    /// `metadata.managedFields` and kubectl's last-applied annotation, which caches drop).
+    /// `metadata.managedFields` and kubectl's last-applied annotation, which caches drop),
+    /// decoded from the cache's compact form on each call.
     ///
     /// ```
     /// # use opkit::prelude::*;
@@ -383,12 +305,7 @@ impl<K: Object> Context<K> {
     /// }
     /// ```
     pub fn cached<C: Object>(&self, namespace: Option<&str>, name: &str) -> Option<Arc<C>> {
-        let store = self.shared.caches.get::<C>()?;
-        let mut reference = ObjectRef::<C>::new(name);
-        if let Some(ns) = namespace.filter(|_| <C::Scope as ApiScope>::NAMESPACED) {
-            reference = reference.within(ns);
-        }
-        store.get(&reference)
+        self.shared.caches.get::<C>(namespace, name).map(Arc::new)
     }
 
     /// Makes the dependent `dependent` exist as desired; see [`Ensure`].

@@ -21,7 +21,8 @@ use kube::runtime::{WatchStreamExt, applier, watcher};
 use kube::{Api, Client, ResourceExt};
 use tracing::Instrument;
 
-use crate::context::{Caches, Context, Data, Shared};
+use crate::cache::Caches;
+use crate::context::{Context, Data, Shared};
 use crate::error::{Error, Result, retry_after_hint};
 use crate::events::{EventType, Events};
 use crate::index::{Indexes, Primaries};
@@ -51,7 +52,7 @@ pub(crate) fn run<K: Reconcile>(
     let (streams, cleanups) = Triggers::<K>::of().start(&client, &caches, &primaries);
     let primary = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
         .default_backoff()
-        .modify(crate::context::prune)
+        .modify(crate::cache::prune)
         .reflect(writer)
         .inspect({
             let (ready_seen, written) = (ready_seen.clone(), written.clone());

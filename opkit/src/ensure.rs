@@ -234,7 +234,7 @@ pub(crate) async fn ensure<K: Object, D: Ensure>(
     let display = format!("{kind} {qualified}");
     let api = ctx.api::<D::Object>(namespace.as_deref());
     let live = match ctx.cached::<D::Object>(namespace.as_deref(), &name) {
-        Some(obj) => Some((*obj).clone()),
+        Some(obj) => Some(std::sync::Arc::unwrap_or_clone(obj)),
         None => api
             .get_opt(&name)
             .await

@@ -60,6 +60,7 @@
 #![warn(missing_docs)]
 
 pub mod backoff;
+pub mod cache;
 pub mod cli;
 pub mod context;
 mod controller;
