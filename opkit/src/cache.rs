@@ -144,23 +144,96 @@ impl<C: Resource<DynamicType = ()>> Resource for Compact<C> {
     }
 }
 
-/// Stores `event` into `writer` in compact form (an object that cannot be encoded is left out,
-/// so reads of it go to the API server).
-pub(crate) fn store<C: Object>(writer: &mut Writer<Compact<C>>, event: &watcher::Event<C>) {
-    let compact = |obj: &C| {
-        Compact::new(obj)
-            .inspect_err(|error| tracing::warn!(%error, kind = %C::kind(&()), "not cached"))
-            .ok()
-    };
-    let event = match event {
-        watcher::Event::Apply(obj) => compact(obj).map(watcher::Event::Apply),
-        watcher::Event::InitApply(obj) => compact(obj).map(watcher::Event::InitApply),
-        watcher::Event::Delete(obj) => compact(obj).map(watcher::Event::Delete),
-        watcher::Event::Init => Some(watcher::Event::Init),
-        watcher::Event::InitDone => Some(watcher::Event::InitDone),
-    };
-    if let Some(event) = event {
-        writer.apply_watcher_event(&event);
+/// Namespace and name: how a cache finds an object.
+type Key = (Option<String>, String);
+
+fn key_of(meta: &ObjectMeta) -> Key {
+    (
+        meta.namespace.clone(),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
+/// A resourceVersion as a number; etcd-backed servers count them up. Where a server does not,
+/// nothing is remembered and reads use the store alone.
+fn version_of(meta: &ObjectMeta) -> Option<u64> {
+    meta.resource_version.as_deref()?.parse().ok()
+}
+
+/// The cache of one kind: the reflector's store, and the objects this process wrote that the
+/// store may not show yet (a write's watch event arrives after the write returns; reading the
+/// older version would send the same write again, or a get).
+pub(crate) struct KindCache<C: Object> {
+    store: Store<Compact<C>>,
+    written: Mutex<HashMap<Key, (u64, Compact<C>)>>,
+}
+
+impl<C: Object> KindCache<C> {
+    fn written(&self) -> std::sync::MutexGuard<'_, HashMap<Key, (u64, Compact<C>)>> {
+        self.written.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stores `event` into `writer` in compact form (an object that cannot be encoded is left
+    /// out, so reads of it go to the API server), and forgets writes the store now shows.
+    pub(crate) fn store(&self, writer: &mut Writer<Compact<C>>, event: &watcher::Event<C>) {
+        let compact = |obj: &C| {
+            if let Some(version) = version_of(obj.meta()) {
+                let key = key_of(obj.meta());
+                let mut written = self.written();
+                if written.get(&key).is_some_and(|(w, _)| version >= *w) {
+                    written.remove(&key);
+                }
+            }
+            Compact::new(obj)
+                .inspect_err(|error| tracing::warn!(%error, kind = %C::kind(&()), "not cached"))
+                .ok()
+        };
+        let event = match event {
+            watcher::Event::Apply(obj) => compact(obj).map(watcher::Event::Apply),
+            watcher::Event::InitApply(obj) => compact(obj).map(watcher::Event::InitApply),
+            watcher::Event::Delete(obj) => compact(obj).map(watcher::Event::Delete),
+            watcher::Event::Init => Some(watcher::Event::Init),
+            watcher::Event::InitDone => Some(watcher::Event::InitDone),
+        };
+        if let Some(event) = event {
+            writer.apply_watcher_event(&event);
+        }
+    }
+
+    /// Remembers `obj` as written by this process, until the store shows its version.
+    fn remember(&self, obj: &C) {
+        let Some(version) = version_of(obj.meta()) else {
+            return;
+        };
+        let mut obj = obj.clone();
+        prune(&mut obj);
+        if let Ok(compact) = Compact::new(&obj) {
+            self.written()
+                .insert(key_of(obj.meta()), (version, compact));
+        }
+    }
+
+    fn get(&self, key: Key) -> Option<C> {
+        let mut reference = ObjectRef::<Compact<C>>::new(&key.1);
+        if let Some(ns) = &key.0 {
+            reference = reference.within(ns);
+        }
+        let stored = self.store.get(&reference);
+        let written = self.written().get(&key).map(|(v, c)| (*v, c.clone()));
+        let newest = match (stored, written) {
+            (Some(stored), Some((version, written))) => {
+                // The store has moved on: its version carries changes made after ours.
+                let decoded = stored.decode().ok()?;
+                if version_of(decoded.meta()).is_some_and(|v| v >= version) {
+                    return Some(decoded);
+                }
+                written
+            }
+            (Some(stored), None) => return stored.decode().ok(),
+            (None, Some((_, written))) => written,
+            (None, None) => return None,
+        };
+        newest.decode().ok()
     }
 }
 
@@ -172,7 +245,7 @@ pub(crate) fn store<C: Object>(writer: &mut Writer<Compact<C>>, event: &watcher:
 /// ```
 #[derive(Clone, Default)]
 pub struct Caches {
-    stores: Arc<Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>>,
+    kinds: Arc<Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>>,
     synced: Arc<Mutex<Vec<BoxFuture<'static, ()>>>>,
 }
 
@@ -183,7 +256,8 @@ impl std::fmt::Debug for Caches {
 }
 
 impl Caches {
-    pub(crate) fn insert<C: Object>(&self, store: Store<Compact<C>>) {
+    /// Registers the cache of kind `C`, filled by its watch through [`KindCache::store`].
+    pub(crate) fn insert<C: Object>(&self, store: Store<Compact<C>>) -> Arc<KindCache<C>> {
         let ready = store.clone();
         self.synced
             .lock()
@@ -192,35 +266,133 @@ impl Caches {
                 // An error means the watch stopped before its first list: nothing to wait for.
                 let _ = ready.wait_until_ready().await;
             }));
-        self.stores
+        let kind = Arc::new(KindCache {
+            store,
+            written: Mutex::default(),
+        });
+        self.kinds
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(TypeId::of::<C>(), Box::new(store));
+            .insert(TypeId::of::<C>(), kind.clone());
+        kind
     }
 
     pub(crate) fn take_synced(&self) -> Vec<BoxFuture<'static, ()>> {
         std::mem::take(&mut *self.synced.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    fn kind<C: Object>(&self) -> Option<Arc<KindCache<C>>> {
+        self.kinds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&TypeId::of::<C>())?
+            .clone()
+            .downcast()
+            .ok()
+    }
+
+    /// Remembers an object this process just wrote, so reads see it before its watch event.
+    pub(crate) fn remember<C: Object>(&self, obj: &C) {
+        if let Some(kind) = self.kind::<C>() {
+            kind.remember(obj);
+        }
+    }
+
     /// The cached object of kind `C` named `name` in `namespace` (ignored for cluster-scoped
-    /// kinds), decoded; `None` when `C` is not cached or the object is not there.
+    /// kinds), decoded; `None` when `C` is not cached or the object is not there. An object this
+    /// process wrote is seen at once, before the watch delivers it.
     ///
     /// ```
     /// let caches = opkit::cache::Caches::default();
     /// assert!(caches.get::<k8s_openapi::api::core::v1::ConfigMap>(None, "x").is_none());
     /// ```
     pub fn get<C: Object>(&self, namespace: Option<&str>, name: &str) -> Option<C> {
-        let store = self
-            .stores
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&TypeId::of::<C>())?
-            .downcast_ref::<Store<Compact<C>>>()?
-            .clone();
-        let mut reference = ObjectRef::<Compact<C>>::new(name);
-        if let Some(ns) = namespace.filter(|_| <C::Scope as ApiScope>::NAMESPACED) {
-            reference = reference.within(ns);
-        }
-        store.get(&reference)?.decode().ok()
+        self.lookup(namespace, name).flatten()
+    }
+
+    /// Like [`Caches::get`], telling apart "`C` is not cached" (`None`) from "the synced cache
+    /// has no such object" (`Some(None)`), which needs no request to the API server.
+    pub(crate) fn lookup<C: Object>(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Option<C>> {
+        let namespace = namespace.filter(|_| <C::Scope as ApiScope>::NAMESPACED);
+        let kind = self.kind::<C>()?;
+        Some(kind.get((namespace.map(String::from), name.to_owned())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::runtime::reflector;
+
+    use super::*;
+
+    fn config_map(version: &str, size: &str) -> ConfigMap {
+        let mut cm = ConfigMap::default();
+        cm.metadata.name = Some("settings".into());
+        cm.metadata.namespace = Some("default".into());
+        cm.metadata.resource_version = Some(version.into());
+        cm.metadata.managed_fields = Some(vec![Default::default()]);
+        cm.data = Some([("size".to_string(), size.to_string())].into());
+        cm
+    }
+
+    fn size(cm: Option<ConfigMap>) -> Option<String> {
+        cm?.data?.remove("size")
+    }
+
+    #[test]
+    fn a_write_is_read_back_until_the_store_shows_it_or_a_newer_version() {
+        let caches = Caches::default();
+        let (store, mut writer) = reflector::store::<Compact<ConfigMap>>();
+        let kind = caches.insert(store);
+        let get = || caches.get::<ConfigMap>(Some("default"), "settings");
+        assert_eq!(
+            caches.lookup::<ConfigMap>(Some("default"), "settings"),
+            Some(None)
+        );
+        kind.store(&mut writer, &watcher::Event::Apply(config_map("5", "1")));
+        caches.remember(&config_map("7", "2"));
+        assert_eq!(
+            size(get()),
+            Some("2".into()),
+            "the store still holds version 5"
+        );
+        let read = get().expect("cached");
+        assert!(
+            read.metadata.managed_fields.is_none(),
+            "remembered objects are pruned"
+        );
+        kind.store(&mut writer, &watcher::Event::Apply(config_map("9", "3")));
+        assert_eq!(
+            size(get()),
+            Some("3".into()),
+            "version 9 supersedes the write"
+        );
+        assert!(
+            kind.written().is_empty(),
+            "the write is forgotten once the store caught up"
+        );
+    }
+
+    #[test]
+    fn opaque_versions_read_the_store_alone() {
+        let caches = Caches::default();
+        let (store, mut writer) = reflector::store::<Compact<ConfigMap>>();
+        let kind = caches.insert(store);
+        kind.store(&mut writer, &watcher::Event::Apply(config_map("a", "1")));
+        caches.remember(&config_map("b", "2"));
+        assert_eq!(
+            size(caches.get(Some("default"), "settings")),
+            Some("1".into())
+        );
+        assert!(
+            caches
+                .lookup::<k8s_openapi::api::core::v1::Secret>(None, "x")
+                .is_none()
+        );
     }
 }

@@ -233,8 +233,13 @@ pub(crate) async fn ensure<K: Object, D: Ensure>(
     };
     let display = format!("{kind} {qualified}");
     let api = ctx.api::<D::Object>(namespace.as_deref());
-    let live = match ctx.cached::<D::Object>(namespace.as_deref(), &name) {
-        Some(obj) => Some(std::sync::Arc::unwrap_or_clone(obj)),
+    // Reconciles start once the caches synced, so an owned kind's cache is trusted for absence.
+    let live = match ctx
+        .shared()
+        .caches
+        .lookup::<D::Object>(namespace.as_deref(), &name)
+    {
+        Some(cached) => cached,
         None => api
             .get_opt(&name)
             .await
@@ -306,6 +311,7 @@ pub(crate) async fn ensure<K: Object, D: Ensure>(
     let drifted = live.as_ref().is_some_and(|live| {
         hash_of(live.meta()) == desired_json.pointer(HASH_POINTER).and_then(Value::as_str)
     });
+    ctx.shared().caches.remember(&applied);
     record_write(
         ctx,
         &kind,

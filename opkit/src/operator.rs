@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::backoff::Backoff;
-use crate::cache::{self, Caches, Compact, prune};
+use crate::cache::{Caches, Compact, prune};
 use crate::context::Context;
 use crate::error::Result;
 use crate::index::{Indexes, Primaries};
@@ -489,11 +489,11 @@ impl<K: Object> Triggers<K> {
         let kind = C::kind(&()).into_owned();
         let start: StartFn<K> = Box::new(|client, caches, _primary| {
             let (store, mut writer) = reflector::store::<Compact<C>>();
-            caches.insert(store);
+            let cache = caches.insert(store);
             let objects = watcher(Api::<C>::all(client), watcher::Config::default())
                 .default_backoff()
                 .modify(prune)
-                .inspect_ok(move |event| cache::store(&mut writer, event))
+                .inspect_ok(move |event| cache.store(&mut writer, event))
                 .touched_objects();
             trigger_with(objects, |obj: C| owners_of::<K>(&obj)).boxed()
         });
@@ -549,11 +549,11 @@ impl<K: Object> Triggers<K> {
         let kind = W::kind(&()).into_owned();
         let start: StartFn<K> = Box::new(move |client, caches, primary| {
             let (store, mut writer) = reflector::store::<Compact<W>>();
-            caches.insert(store);
+            let cache = caches.insert(store);
             let objects = watcher(Api::<W>::all(client), watcher::Config::default())
                 .default_backoff()
                 .modify(prune)
-                .inspect_ok(move |event| cache::store(&mut writer, event))
+                .inspect_ok(move |event| cache.store(&mut writer, event))
                 .touched_objects();
             trigger_with(objects, move |obj: W| mapper(&obj, &primary)).boxed()
         });

@@ -498,6 +498,41 @@ pub(crate) async fn flush<K: Object>(ctx: &Context<K>) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_written_status_is_the_base_until_the_cache_shows_it() {
+        use k8s_openapi::api::core::v1::ConfigMap;
+        let object = |version: &str| {
+            let mut cm = ConfigMap::default();
+            cm.metadata.uid = Some("u1".into());
+            cm.metadata.resource_version = Some(version.into());
+            cm
+        };
+        let written = Written::default();
+        written.record(
+            "u1".into(),
+            Some("8"),
+            serde_json::json!({"phase": "Deploying"}),
+        );
+        assert_eq!(
+            written.newer_than(&object("5")),
+            Some(serde_json::json!({"phase": "Deploying"}))
+        );
+        assert_eq!(written.newer_than(&object("8")), None);
+        written.observe(&object("7"));
+        assert!(
+            written.newer_than(&object("5")).is_some(),
+            "7 predates the write"
+        );
+        written.observe(&object("9"));
+        assert_eq!(
+            written.newer_than(&object("5")),
+            None,
+            "forgotten once seen"
+        );
+        written.record("u1".into(), Some("not-a-number"), serde_json::json!({}));
+        assert_eq!(written.newer_than(&object("1")), None);
+    }
     use serde_json::json;
 
     fn time(s: &str) -> Time {

@@ -70,7 +70,23 @@ async fn a_restarted_operator_changes_nothing() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stats = h.env.stats();
     assert_eq!(stats.writes(), 0, "writes after restart: {stats:?}");
+    // Reconciles wait for the caches, so dependents are read from them, never fetched.
+    assert_eq!(stats.verb("get"), 0, "gets after restart: {stats:?}");
     running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_new_primarys_dependents_are_written_once_and_never_fetched() {
+    let mut h = Harness::start().await;
+    h.env.reset_stats();
+    h.create("fresh", spec(3)).await;
+    ready(&h, "fresh").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stats = h.env.stats();
+    // The synced cache answers "absent" and, until its watch catches up, the write itself.
+    assert_eq!(stats.count("get", "configmaps"), 0, "{stats:?}");
+    assert_eq!(stats.writes_on("configmaps"), 1, "{stats:?}");
+    h.stop().await;
 }
 
 #[tokio::test]
