@@ -10,7 +10,7 @@ use kube::{Api, Client, ResourceExt};
 
 use crate::operator::Object;
 
-/// Prints one line per new event (`Normal Created: Created Deployment default/web`).
+/// Prints one line per new event (`Normal DriftCorrected: Put back Deployment default/web: ...`).
 pub(crate) async fn events(client: Client) {
     let stream = watcher(Api::<Event>::all(client), watcher::Config::default())
         .default_backoff()

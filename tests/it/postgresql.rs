@@ -259,6 +259,26 @@ async fn credentials_are_generated_once_and_never_logged() {
         "payments",
     )
     .await;
+    // Drift on the Secret is put back and announced in an Event, which must not carry the password.
+    demo.ok(&[
+        "label",
+        "secret",
+        "test-db-credentials",
+        "team=other",
+        "--overwrite",
+    ])
+    .await;
+    demo.wait_for(
+        &[
+            "get",
+            "secret",
+            "test-db-credentials",
+            "-o",
+            "jsonpath={.metadata.labels.team}",
+        ],
+        "payments",
+    )
+    .await;
     demo.stop().await;
     let restarted = Demo::start(demo.env, |m| m.operator::<PostgreSQL>());
     ready(&restarted).await;
