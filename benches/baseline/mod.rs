@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
@@ -59,6 +59,9 @@ pub async fn run(client: Client, reconciles: Arc<AtomicU64>) {
             watcher::Config::default(),
         )
         .owns(Api::<Service>::all(client), watcher::Config::default())
+        // opkit's default; kube-runtime's own is unbounded, which at 10,000 WebApps opens as
+        // many requests at once and leaves the benchmark measuring connection failures.
+        .with_config(Config::default().concurrency(16))
         .run(reconcile, error_policy, state)
         .for_each(|_| async {})
         .await;

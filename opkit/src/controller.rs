@@ -377,6 +377,11 @@ async fn failed<K: Reconcile>(
     } else {
         tracing::error!(%error, retry_in = ?delay, "reconcile failed permanently; waiting for a change");
     }
+    // Conflicts are optimistic concurrency at work and pass on the next attempt; they are
+    // reported only when they keep coming.
+    if error.is_conflict() && failures < REPORT_CONFLICTS_FROM {
+        return KubeAction::requeue(delay);
+    }
     let status = ctx
         .status()
         .condition(status::DEGRADED, true, reason, message.clone());
@@ -394,6 +399,9 @@ async fn failed<K: Reconcile>(
     ctx.event(EventType::Warning, event_reason, &message).await;
     KubeAction::requeue(delay)
 }
+
+/// The consecutive conflicts after which an object is marked Degraded with a Warning event.
+const REPORT_CONFLICTS_FROM: u32 = 3;
 
 fn has_condition<K: Reconcile>(ctx: &Context<K>, type_: &str) -> bool {
     ctx.live_status()

@@ -164,6 +164,18 @@ impl Error {
         }
     }
 
+    /// A conflict (HTTP 409): another writer changed the object first. Optimistic concurrency
+    /// makes these normal; the next attempt reads the new version.
+    ///
+    /// ```
+    /// let conflict = kube::core::Status::failure("modified", "Conflict").with_code(409);
+    /// assert!(opkit::Error::from(kube::Error::Api(Box::new(conflict))).is_conflict());
+    /// assert!(!opkit::Error::transient("later").is_conflict());
+    /// ```
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Kube { source: kube::Error::Api(status), .. } if status.code == 409)
+    }
+
     /// A CamelCase reason for conditions and events.
     ///
     /// ```

@@ -5,8 +5,9 @@
 //! returns, only if something differs, so a converged operator writes nothing. A condition's
 //! `lastTransitionTime` moves only when its `status` changes; `observedGeneration` is set on every
 //! condition (and on `status.observedGeneration` when the CRD declares it). After a failed
-//! reconcile opkit itself sets `Degraded=True` and `Ready=False` with the error's reason and
-//! message; after a successful one it sets `Degraded=False`.
+//! reconcile opkit itself sets `Degraded=True` (and `Ready=False` for a permanent error) with the
+//! error's reason and message — for conflicts only from the third in a row; after a successful
+//! one it sets `Degraded=False`.
 //!
 //! Fields the status schema does not declare are left out, so the API server's pruning cannot
 //! make opkit write the same status forever.

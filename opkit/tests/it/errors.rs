@@ -125,6 +125,38 @@ async fn server_errors_are_transient_and_retried_until_they_pass() {
 }
 
 #[tokio::test]
+async fn conflicts_are_retried_quietly_and_reported_only_when_they_persist() {
+    let mut h = Harness::start().await;
+    h.env
+        .faults()
+        .fail("patch", "configmaps", 1.0, opkit_envtest::Fault::Conflict);
+    h.create("contended", spec(1)).await;
+    eventually("two failed attempts", || async {
+        (h.probe.attempts().len() >= 2).then_some(())
+    })
+    .await;
+    let w = h.widgets().get("contended").await.expect("get");
+    assert!(
+        condition(&w, "Degraded").is_none_or(|c| c.status != "True"),
+        "Degraded after two conflicts: {:?}",
+        w.status
+    );
+    let api = h.widgets();
+    eventually("Degraded=True Conflict once conflicts persist", || {
+        let api = api.clone();
+        async move {
+            let w = api.get("contended").await.ok()?;
+            condition(&w, "Degraded").filter(|c| c.status == "True" && c.reason == "Conflict")?;
+            Some(())
+        }
+    })
+    .await;
+    h.env.faults().clear();
+    ready(&h, "contended").await;
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn a_panic_is_caught_counted_and_retried_without_harming_others() {
     let mut h = Harness::start().await;
     let mut s = spec(1);
