@@ -20,6 +20,9 @@ mod baseline;
 mod child;
 mod probe;
 
+#[global_allocator]
+static HEAP: probe::Counting = probe::Counting;
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
@@ -108,6 +111,7 @@ struct Figures {
     create_writes_by_resource: BTreeMap<(String, String), u64>,
     peak_rss_above_idle: u64,
     settled_rss_above_idle: u64,
+    settled_heap_above_idle: u64,
     resync_writes: u64,
     resync_requests: u64,
     resync_time: Duration,
@@ -171,6 +175,7 @@ async fn measure(operator: Operator, n: usize) -> Result<Figures, BoxError> {
     }
     figures.peak_rss_above_idle = process.peak_rss()?.saturating_sub(process.idle_rss);
     figures.settled_rss_above_idle = process.rss()?.saturating_sub(process.idle_rss);
+    figures.settled_heap_above_idle = process.heap().saturating_sub(process.idle_heap);
     process.kill();
 
     env.reset_stats();
@@ -278,7 +283,9 @@ fn write_count(requests: &BTreeMap<&'static str, u64>) -> u64 {
 struct OperatorProcess {
     child: Child,
     idle_rss: u64,
+    idle_heap: u64,
     reconciles: Arc<AtomicU64>,
+    heap: Arc<AtomicU64>,
 }
 
 impl OperatorProcess {
@@ -293,28 +300,34 @@ impl OperatorProcess {
             .take()
             .ok_or("the operator process has no stdout")?;
         let mut lines = std::io::BufReader::new(stdout).lines();
-        let idle_rss = lines
+        let (idle_rss, idle_heap) = lines
             .next()
             .transpose()?
-            .and_then(|l| l.strip_prefix("idle ")?.parse::<u64>().ok())
+            .and_then(|l| two_numbers(l.strip_prefix("idle ")?))
             .ok_or("the operator process did not report its idle memory")?;
         let reconciles = Arc::new(AtomicU64::new(0));
-        let counter = reconciles.clone();
+        let heap = Arc::new(AtomicU64::new(idle_heap));
+        let (counter, in_use) = (reconciles.clone(), heap.clone());
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
-                if let Some(n) = line
-                    .strip_prefix("reconciles ")
-                    .and_then(|n| n.parse().ok())
-                {
+                if let Some((n, bytes)) = line.strip_prefix("reconciles ").and_then(two_numbers) {
                     counter.store(n, Ordering::Relaxed);
+                    in_use.store(bytes, Ordering::Relaxed);
                 }
             }
         });
         Ok(OperatorProcess {
             child,
             idle_rss,
+            idle_heap,
             reconciles,
+            heap,
         })
+    }
+
+    /// The operator's heap in use, as it last reported it (every 100 ms).
+    fn heap(&self) -> u64 {
+        self.heap.load(Ordering::Relaxed)
     }
 
     fn reconciles(&self) -> u64 {
@@ -356,6 +369,12 @@ impl OperatorProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `"<a> <b>"` as two numbers.
+fn two_numbers(text: &str) -> Option<(u64, u64)> {
+    let (a, b) = text.split_once(' ')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
 }
 
 /// The benchmark's own requests, to subtract from the server's counts.
@@ -557,19 +576,22 @@ fn print_table(n: usize, opkit: &Figures, baseline: &Figures) {
         format!("{:.1} MB", kb(baseline) / 1024.0),
         ratio(kb(opkit), kb(baseline)),
     );
-    row(
-        "peak RSS above idle per WebApp".into(),
-        format!("{:.2} KB", kb(opkit) / n as f64),
-        format!("{:.2} KB", kb(baseline) / n as f64),
-        ratio(kb(opkit), kb(baseline)),
-    );
-    let settled = |f: &Figures| f.settled_rss_above_idle as f64 / 1024.0;
-    row(
-        "RSS above idle once settled, per WebApp".into(),
-        format!("{:.2} KB", settled(opkit) / n as f64),
-        format!("{:.2} KB", settled(baseline) / n as f64),
-        ratio(settled(opkit), settled(baseline)),
-    );
+    let per_webapp = |figure: &str, bytes: fn(&Figures) -> u64| {
+        let kb = |f: &Figures| bytes(f) as f64 / 1024.0;
+        row(
+            figure.into(),
+            format!("{:.2} KB", kb(opkit) / n as f64),
+            format!("{:.2} KB", kb(baseline) / n as f64),
+            ratio(kb(opkit), kb(baseline)),
+        );
+    };
+    per_webapp("peak RSS above idle per WebApp", |f| f.peak_rss_above_idle);
+    per_webapp("RSS above idle once settled, per WebApp", |f| {
+        f.settled_rss_above_idle
+    });
+    per_webapp("heap in use above idle once settled, per WebApp", |f| {
+        f.settled_heap_above_idle
+    });
     row(
         "resync: requests".into(),
         opkit.resync_requests.to_string(),

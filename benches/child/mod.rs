@@ -1,7 +1,7 @@
 //! The operator process: one operator (opkit's or the baseline) against the server at a URL.
 //!
-//! It prints `idle <bytes>` (its resident set before the operator starts), then
-//! `reconciles <n>` every 100 ms, and runs until killed or until its output is closed.
+//! It prints `idle <rss> <heap>` (its resident set and heap in use before the operator starts),
+//! then `reconciles <n> <heap>` every 100 ms, and runs until killed or until its output is closed.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -46,8 +46,9 @@ pub fn run(operator: Operator, url: &str) -> Result<(), Box<dyn std::error::Erro
         let client = kube::Client::try_from(kube::Config::new(url.parse()?))?;
         writeln!(
             std::io::stdout(),
-            "idle {}",
-            probe::status_bytes(std::process::id(), "VmRSS")?
+            "idle {} {}",
+            probe::status_bytes(std::process::id(), "VmRSS")?,
+            probe::heap_in_use()
         )?;
         let counted = Arc::new(AtomicU64::new(0));
         let reconciles: Box<dyn Fn() -> u64> = match operator {
@@ -61,7 +62,14 @@ pub fn run(operator: Operator, url: &str) -> Result<(), Box<dyn std::error::Erro
             }
         };
         // The bench process reads our output; once it is gone, so is the reason to run.
-        while writeln!(std::io::stdout(), "reconciles {}", reconciles()).is_ok() {
+        while writeln!(
+            std::io::stdout(),
+            "reconciles {} {}",
+            reconciles(),
+            probe::heap_in_use()
+        )
+        .is_ok()
+        {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Ok(())

@@ -32,3 +32,39 @@ pub fn status_bytes(pid: u32, field: &str) -> std::io::Result<u64> {
         .unwrap_or(0);
     Ok(kb * 1024)
 }
+
+/// The global allocator of the bench binary: the system's, counting the bytes in use, so the
+/// operator process can report its live heap apart from what the allocator keeps in reserve.
+pub struct Counting;
+
+static IN_USE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only a counter is added.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        IN_USE.fetch_add(layout.size() as u64, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the caller's contract for `alloc` is passed on as is.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        IN_USE.fetch_sub(layout.size() as u64, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` above with this layout.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller's contract for `realloc` is passed on as is.
+        let new = unsafe { std::alloc::System.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            IN_USE.fetch_add(new_size as u64, std::sync::atomic::Ordering::Relaxed);
+            IN_USE.fetch_sub(layout.size() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        new
+    }
+}
+
+/// Bytes allocated and not yet freed in this process.
+pub fn heap_in_use() -> u64 {
+    IN_USE.load(std::sync::atomic::Ordering::Relaxed)
+}
