@@ -53,6 +53,8 @@ pub(crate) struct Shared<K: Object> {
     pub written: Arc<status::Written>,
     /// Resolves once every cache of the controller has listed its kind.
     pub synced: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,
+    /// Resolves once shutdown was requested.
+    pub shutdown: crate::controller::Shutdown,
     pub cleanups: Vec<CleanupFn>,
     pub shape: Shape,
 }

@@ -83,7 +83,7 @@ pub(crate) fn run<K: Reconcile>(
         );
     let mut queue = futures::stream::select_all(streams);
     queue.push(trigger_self(primary, ()).boxed());
-    let queue = queue.take_until(shutdown);
+    let queue = queue.take_until(shutdown.clone());
     metrics.set_max_concurrent(&descriptor.name, descriptor.concurrency);
     let config = kube::runtime::Config::default().concurrency(descriptor.concurrency);
     let name = descriptor.name.clone();
@@ -97,6 +97,7 @@ pub(crate) fn run<K: Reconcile>(
         .map(|_| ())
         .boxed()
         .shared();
+
     let shared = Arc::new(Shared {
         events: Events::new(client.clone(), &descriptor.field_manager),
         client,
@@ -109,6 +110,7 @@ pub(crate) fn run<K: Reconcile>(
         ready_seen,
         written,
         synced: caches_synced.clone(),
+        shutdown,
         cleanups,
         shape: Shape::of::<K>(),
     });
@@ -174,7 +176,12 @@ impl Synced {
 
 /// One reconcile of one object; never fails (failures are turned into a retry `Action`).
 async fn reconcile<K: Reconcile>(obj: Arc<K>, shared: Arc<Shared<K>>) -> Result<KubeAction> {
-    shared.synced.clone().await;
+    // A reconcile waiting for the caches gives way to shutdown: a cache that never lists (say
+    // for want of RBAC) must not hold up the drain.
+    let waiting = futures::future::select(shared.synced.clone(), shared.shutdown.clone()).await;
+    if let futures::future::Either::Right(_) = waiting {
+        return Ok(KubeAction::await_change());
+    }
     let controller = shared.descriptor.name.clone();
     let _busy = shared.metrics.worker_started(&controller);
     let started = Instant::now();

@@ -109,3 +109,36 @@ async fn caches_report_synced_only_after_their_first_list() {
     assert!(running.is_synced());
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_a_cache_that_never_lists() {
+    let env = opkit_envtest::TestEnv::start().await.expect("server");
+    env.install_crd::<Widget>().await.expect("crd");
+    env.faults().fail(
+        "list",
+        "configmaps",
+        1.0,
+        opkit_envtest::Fault::InternalError,
+    );
+    let widgets: Api<Widget> = Api::namespaced(env.client(), "default");
+    widgets
+        .create(&Default::default(), &Widget::new("waiting", spec(1)))
+        .await
+        .expect("create");
+    let probe = std::sync::Arc::new(Probe::default());
+    let running = opkit::Manager::new(env.client())
+        .data(probe.clone())
+        .operator::<Widget>()
+        .start();
+    // The Widget's reconcile is queued behind the ConfigMap cache, which cannot list.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert!(
+        probe.attempts().is_empty(),
+        "reconciled before the caches synced"
+    );
+    let began = std::time::Instant::now();
+    tokio::time::timeout(std::time::Duration::from_secs(10), running.shutdown())
+        .await
+        .expect("shutdown within 10 s, not the 30 s drain deadline");
+    assert!(began.elapsed() < std::time::Duration::from_secs(10));
+}
