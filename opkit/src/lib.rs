@@ -5,7 +5,8 @@
 //! operator otherwise writes by hand:
 //!
 //! - dependents through [`Ensure`]: server-side apply, controller owner references, no adoption
-//!   of foreign objects, writes only when something differs ([`ensure`]);
+//!   of foreign objects, writes only when something differs ([`ensure`]), read from compact caches
+//!   of the owned and watched kinds ([`cache`]);
 //! - finalizers added before any side effect and removed after a successful cleanup;
 //! - status conditions with `observedGeneration` and stable `lastTransitionTime` ([`status`]);
 //! - error classification and per-object exponential backoff with jitter ([`Error`], [`backoff`]);
