@@ -3,11 +3,13 @@
 //! server stored, read back through `kube::Client`.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Container};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use opkit_envtest::{TestEnv, tools};
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -154,6 +156,30 @@ impl Run {
         );
         self
     }
+
+    fn stdout_has(&self, text: &str) {
+        assert!(self.stdout.contains(text), "{}", self.stdout);
+    }
+
+    fn stderr_has(&self, text: &str) {
+        assert!(self.stderr.contains(text), "{}", self.stderr);
+    }
+}
+
+/// A kubectl started in the background, already watching what it waits for.
+struct Waiting(tokio::task::JoinHandle<std::io::Result<Output>>);
+
+impl Waiting {
+    /// Its stdout, once it has exited successfully.
+    async fn succeeded(self) -> String {
+        let output = self.0.await.expect("joined").expect("kubectl ran");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
 }
 
 /// A server and the real kubectl configured for it.
@@ -176,6 +202,12 @@ impl Kubectl {
     /// Runs kubectl off the async runtime, which keeps serving meanwhile.
     async fn run(&self, args: &[&str]) -> Run {
         self.run_with_stdin(args, "").await
+    }
+
+    /// Runs kubectl, which must succeed and print just `stdout`.
+    async fn run_expecting(&self, args: &[&str], stdout: impl AsRef<str>) {
+        let run = self.run(args).await.ok();
+        assert_eq!(run.stdout.trim(), stdout.as_ref());
     }
 
     /// Runs kubectl with `stdin` as its standard input (`apply -f -`).
@@ -229,44 +261,69 @@ impl Kubectl {
             manifest.push_str(&format!("  {key}: \"{value}\"\n"));
         }
         let path = self.file(&format!("{name}.yaml"), &manifest);
-        let run = self.run(&["create", "-f", &path]).await.ok();
-        assert_eq!(run.stdout.trim(), format!("configmap/{name} created"));
+        self.run_expecting(
+            &["create", "-f", &path],
+            format!("configmap/{name} created"),
+        )
+        .await;
     }
 
     async fn install_webapp_crd(&self) {
         let crd = self.file("webapp-crd.yaml", WEBAPP_CRD);
-        let run = self.run(&["apply", "-f", &crd]).await.ok();
-        assert_eq!(
-            run.stdout.trim(),
-            "customresourcedefinition.apiextensions.k8s.io/webapps.example.com created"
-        );
-        self.run(&[
-            "wait",
-            "--for=condition=Established",
-            "crd/webapps.example.com",
-            "--timeout=30s",
-        ])
-        .await
-        .ok();
+        self.run_expecting(
+            &["apply", "-f", &crd],
+            "customresourcedefinition.apiextensions.k8s.io/webapps.example.com created",
+        )
+        .await;
+        self.wait("condition=Established", "crd/webapps.example.com", "30s")
+            .await
+            .ok();
+    }
+
+    /// Writes the `DEPLOYMENT` manifest, applies it and returns its path.
+    async fn apply_deployment(&self) -> String {
+        let manifest = self.file("web.yaml", DEPLOYMENT);
+        self.run(&["apply", "-f", &manifest]).await.ok();
+        manifest
+    }
+
+    /// `kubectl wait --for=<what> <target>`.
+    async fn wait(&self, what: &str, target: &str, timeout: &str) -> Run {
+        let what = format!("--for={what}");
+        let timeout = format!("--timeout={timeout}");
+        self.run(&["wait", &what, target, &timeout]).await
+    }
+
+    /// Starts `kubectl wait --for=<what> <target>` and returns once it
+    /// watches `resource`, so a change made next is one it sees happen.
+    async fn wait_in_background(&self, what: &str, target: &str, resource: &str) -> Waiting {
+        let watches = self.env.stats().count("watch", resource);
+        let what = format!("--for={what}");
+        let mut command = self.command(&["wait", &what, target, "--timeout=60s"]);
+        let waiting = tokio::task::spawn_blocking(move || command.output());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.env.stats().count("watch", resource) <= watches {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "kubectl did not watch {resource} within 30s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Waiting(waiting)
+    }
+
+    fn configmaps(&self) -> Api<ConfigMap> {
+        Api::namespaced(self.env.client(), "default")
+    }
+
+    fn deployments(&self) -> Api<Deployment> {
+        Api::namespaced(self.env.client(), "default")
     }
 
     fn dynamic(&self, group: &str, version: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
         let resource =
             ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
         Api::namespaced_with(self.env.client(), "default", &resource)
-    }
-}
-
-/// Waits until a new watch on `resource` has reached the server, so a change
-/// made next is one a waiting kubectl sees happen.
-async fn until_watched(env: &TestEnv, resource: &str, before: u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while env.stats().count("watch", resource) <= before {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "kubectl did not watch {resource} within 30s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -290,14 +347,33 @@ fn words(line: &str) -> Vec<&str> {
     line.split_whitespace().collect()
 }
 
+fn data<'a>(cm: &'a ConfigMap, key: &str) -> Option<&'a str> {
+    cm.data.as_ref()?.get(key).map(String::as_str)
+}
+
+fn containers(deployment: Deployment) -> Vec<Container> {
+    deployment
+        .spec
+        .and_then(|s| s.template.spec)
+        .map(|s| s.containers)
+        .unwrap_or_default()
+}
+
+async fn absent<K>(api: &Api<K>, name: &str) -> bool
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    api.get_opt(name).await.expect("reachable").is_none()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_side_apply_creates_then_is_unchanged_then_merges_by_key() {
     let k = Kubectl::start().await;
     let manifest = k.file("web.yaml", DEPLOYMENT);
-    let first = k.run(&["apply", "-f", &manifest]).await.ok();
-    assert_eq!(first.stdout.trim(), "deployment.apps/web created");
-    let second = k.run(&["apply", "-f", &manifest]).await.ok();
-    assert_eq!(second.stdout.trim(), "deployment.apps/web unchanged");
+    k.run_expecting(&["apply", "-f", &manifest], "deployment.apps/web created")
+        .await;
+    k.run_expecting(&["apply", "-f", &manifest], "deployment.apps/web unchanged")
+        .await;
 
     // A change to one container is a strategic merge patch keyed by name.
     let changed = k.file("web.yaml", &DEPLOYMENT.replace("nginx:1.27", "nginx:1.28"));
@@ -305,20 +381,17 @@ async fn client_side_apply_creates_then_is_unchanged_then_merges_by_key() {
     assert_eq!(third.stdout.trim(), "deployment.apps/web configured");
     assert!(!third.stderr.contains("warning"), "{}", third.stderr);
 
-    let deployments: Api<Deployment> = Api::namespaced(k.env.client(), "default");
+    let deployments = k.deployments();
     let web = deployments
         .get("web")
         .await
         .expect("the deployment is stored");
     let annotations = web.metadata.annotations.clone().unwrap_or_default();
     assert!(annotations.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
-    let containers = web
-        .spec
-        .and_then(|s| s.template.spec)
-        .map(|s| s.containers)
-        .unwrap_or_default();
-    let images: Vec<(String, Option<String>)> =
-        containers.into_iter().map(|c| (c.name, c.image)).collect();
+    let images: Vec<(String, Option<String>)> = containers(web)
+        .into_iter()
+        .map(|c| (c.name, c.image))
+        .collect();
     assert_eq!(
         images,
         vec![
@@ -373,7 +446,7 @@ async fn create_and_get_in_every_output_format() {
         .ok();
     assert_eq!(path.stdout, "fast");
 
-    let stored: Api<ConfigMap> = Api::namespaced(k.env.client(), "default");
+    let stored = k.configmaps();
     let cm = stored.get("settings").await.expect("stored");
     assert_eq!(
         cm.metadata.resource_version.as_deref(),
@@ -381,11 +454,7 @@ async fn create_and_get_in_every_output_format() {
     );
 
     let missing = k.run(&["get", "configmap", "nope"]).await.failed();
-    assert!(
-        missing.stderr.contains(r#"configmaps "nope" not found"#),
-        "{}",
-        missing.stderr
-    );
+    missing.stderr_has(r#"configmaps "nope" not found"#);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -403,12 +472,16 @@ async fn webapp_crd_from_the_guide_validates_defaults_and_describes() {
         "my-webapp.yaml",
         "apiVersion: example.com/v1\nkind: WebApp\nmetadata:\n  name: my-webapp\nspec:\n  replicas: 3\n  image: nginx:1.21\n",
     );
-    let run = k.run(&["apply", "-f", &app]).await.ok();
-    assert_eq!(run.stdout.trim(), "webapp.example.com/my-webapp created");
-    assert_eq!(
-        k.run(&["apply", "-f", &app]).await.ok().stdout.trim(),
-        "webapp.example.com/my-webapp unchanged"
-    );
+    k.run_expecting(
+        &["apply", "-f", &app],
+        "webapp.example.com/my-webapp created",
+    )
+    .await;
+    k.run_expecting(
+        &["apply", "-f", &app],
+        "webapp.example.com/my-webapp unchanged",
+    )
+    .await;
 
     let list = k.run(&["get", "webapps"]).await.ok();
     let lines: Vec<&str> = list.stdout.lines().collect();
@@ -424,33 +497,19 @@ async fn webapp_crd_from_the_guide_validates_defaults_and_describes() {
     );
 
     let described = k.run(&["describe", "webapp", "my-webapp"]).await.ok();
-    assert!(described.stdout.contains("Name:"), "{}", described.stdout);
-    assert!(described.stdout.contains("my-webapp"));
-    assert!(
-        described.stdout.contains("Replicas:  3"),
-        "{}",
-        described.stdout
-    );
+    described.stdout_has("Name:");
+    described.stdout_has("my-webapp");
+    described.stdout_has("Replicas:  3");
 
     let invalid = k.file(
         "invalid.yaml",
         "apiVersion: example.com/v1\nkind: WebApp\nmetadata:\n  name: broken\nspec:\n  replicas: 0\n  image: nginx\n",
     );
     let refused = k.run(&["apply", "-f", &invalid]).await.failed();
-    assert!(
-        refused.stderr.contains(
+    refused.stderr_has(
             "spec.replicas: Invalid value: 0: spec.replicas in body should be greater than or equal to 1"
-        ),
-        "{}",
-        refused.stderr
-    );
-    assert!(
-        webapps
-            .get_opt("broken")
-            .await
-            .expect("reachable")
-            .is_none()
-    );
+        );
+    assert!(absent(&webapps, "broken").await);
 
     let resources = k
         .run(&["api-resources", "--api-group=example.com"])
@@ -464,16 +523,8 @@ async fn webapp_crd_from_the_guide_validates_defaults_and_describes() {
     assert_eq!(words(row), ["webapps", "example.com/v1", "true", "WebApp"]);
 
     let explained = k.run(&["explain", "webapp.spec"]).await.ok();
-    assert!(
-        explained.stdout.contains("KIND:       WebApp"),
-        "{}",
-        explained.stdout
-    );
-    assert!(
-        explained.stdout.contains("replicas\t<integer> -required-"),
-        "{}",
-        explained.stdout
-    );
+    explained.stdout_has("KIND:       WebApp");
+    explained.stdout_has("replicas\t<integer> -required-");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -512,8 +563,7 @@ async fn printer_columns_short_names_and_categories() {
     let row = words(lines[1]);
     assert_eq!(&row[..8], ["nightly", "0", "3", "*", "*", "*", "7", "True"]);
 
-    let deployment = k.file("web.yaml", DEPLOYMENT);
-    k.run(&["apply", "-f", &deployment]).await.ok();
+    k.apply_deployment().await;
     let all = k.run(&["get", "all", "-o", "name"]).await.ok();
     let names: Vec<&str> = all.stdout.lines().collect();
     assert!(names.contains(&"deployment.apps/web"), "{names:?}");
@@ -523,27 +573,18 @@ async fn printer_columns_short_names_and_categories() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn patch_with_strategic_merge_json_merge_and_json_patch() {
     let k = Kubectl::start().await;
-    let manifest = k.file("web.yaml", DEPLOYMENT);
-    k.run(&["apply", "-f", &manifest]).await.ok();
-    let deployments: Api<Deployment> = Api::namespaced(k.env.client(), "default");
+    k.apply_deployment().await;
+    let deployments = k.deployments();
 
-    let strategic = k
-        .run(&[
+    k.run_expecting(&[
             "patch",
             "deployment",
             "web",
             "-p",
             r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"busybox:1.37"}]}}}}"#,
-        ])
-        .await
-        .ok();
-    assert_eq!(strategic.stdout.trim(), "deployment.apps/web patched");
+        ], "deployment.apps/web patched").await;
     let web = deployments.get("web").await.expect("stored");
-    let containers = web
-        .spec
-        .and_then(|s| s.template.spec)
-        .map(|s| s.containers)
-        .unwrap_or_default();
+    let containers = containers(web);
     assert_eq!(containers.len(), 2, "merged by name, not replaced");
     assert_eq!(containers[1].image.as_deref(), Some("busybox:1.37"));
 
@@ -595,8 +636,11 @@ async fn server_side_apply_conflicts_until_forced() {
         "cm.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\ndata:\n  owner: kubectl\n",
     );
-    let run = k.run(&["apply", "--server-side", "-f", &mine]).await.ok();
-    assert_eq!(run.stdout.trim(), "configmap/shared serverside-applied");
+    k.run_expecting(
+        &["apply", "--server-side", "-f", &mine],
+        "configmap/shared serverside-applied",
+    )
+    .await;
 
     let theirs = k.file(
         "cm-other.yaml",
@@ -612,23 +656,12 @@ async fn server_side_apply_conflicts_until_forced() {
         ])
         .await
         .failed();
-    assert!(conflict.stderr.contains("conflict"), "{}", conflict.stderr);
-    assert!(
-        conflict.stderr.contains(".data.owner"),
-        "{}",
-        conflict.stderr
-    );
+    conflict.stderr_has("conflict");
+    conflict.stderr_has(".data.owner");
 
-    let configmaps: Api<ConfigMap> = Api::namespaced(k.env.client(), "default");
+    let configmaps = k.configmaps();
     let unchanged = configmaps.get("shared").await.expect("stored");
-    assert_eq!(
-        unchanged
-            .data
-            .unwrap_or_default()
-            .get("owner")
-            .map(String::as_str),
-        Some("kubectl")
-    );
+    assert_eq!(data(&unchanged, "owner"), Some("kubectl"));
 
     k.run(&[
         "apply",
@@ -641,15 +674,7 @@ async fn server_side_apply_conflicts_until_forced() {
     .await
     .ok();
     let forced = configmaps.get("shared").await.expect("stored");
-    assert_eq!(
-        forced
-            .data
-            .clone()
-            .unwrap_or_default()
-            .get("owner")
-            .map(String::as_str),
-        Some("other")
-    );
+    assert_eq!(data(&forced, "owner"), Some("other"));
     let managers: Vec<String> = forced
         .metadata
         .managed_fields
@@ -670,7 +695,7 @@ async fn replace_with_a_stale_object_is_a_conflict() {
         .ok();
     let stale_path = k.file("stale.yaml", &stale.stdout.replace("a: \"1\"", "a: \"2\""));
 
-    let configmaps: Api<ConfigMap> = Api::namespaced(k.env.client(), "default");
+    let configmaps = k.configmaps();
     configmaps
         .patch(
             "config",
@@ -681,41 +706,24 @@ async fn replace_with_a_stale_object_is_a_conflict() {
         .expect("a concurrent write");
 
     let refused = k.run(&["replace", "-f", &stale_path]).await.failed();
-    assert!(
-        refused
-            .stderr
-            .contains("the object has been modified; please apply your changes to the latest version and try again"),
-        "{}",
-        refused.stderr
+    refused.stderr_has(
+        "the object has been modified; please apply your changes to the latest version and try again",
     );
     let current = configmaps.get("config").await.expect("stored");
-    assert_eq!(
-        current
-            .data
-            .unwrap_or_default()
-            .get("a")
-            .map(String::as_str),
-        Some("1")
-    );
+    assert_eq!(data(&current, "a"), Some("1"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_and_wait_for_delete() {
     let k = Kubectl::start().await;
     k.create_configmap("gone", &[]).await;
-    let run = k.run(&["delete", "configmap", "gone"]).await.ok();
-    assert_eq!(
-        run.stdout.trim(),
-        r#"configmap "gone" deleted from default namespace"#
-    );
-    let configmaps: Api<ConfigMap> = Api::namespaced(k.env.client(), "default");
-    assert!(
-        configmaps
-            .get_opt("gone")
-            .await
-            .expect("reachable")
-            .is_none()
-    );
+    k.run_expecting(
+        &["delete", "configmap", "gone"],
+        r#"configmap "gone" deleted from default namespace"#,
+    )
+    .await;
+    let configmaps = k.configmaps();
+    assert!(absent(&configmaps, "gone").await);
 
     // A finalizer holds the object until it is removed; wait sees it go.
     let held = k.file(
@@ -729,12 +737,9 @@ async fn delete_and_wait_for_delete() {
     let marked = configmaps.get("held").await.expect("still stored");
     assert!(marked.metadata.deletion_timestamp.is_some());
 
-    let watches = k.env.stats().count("watch", "configmaps");
-    let waiting = {
-        let mut command = k.command(&["wait", "--for=delete", "configmap/held", "--timeout=60s"]);
-        tokio::task::spawn_blocking(move || command.output())
-    };
-    until_watched(&k.env, "configmaps", watches).await;
+    let waiting = k
+        .wait_in_background("delete", "configmap/held", "configmaps")
+        .await;
     configmaps
         .patch(
             "held",
@@ -743,47 +748,25 @@ async fn delete_and_wait_for_delete() {
         )
         .await
         .expect("the finalizer is removed");
-    let output = waiting.await.expect("joined").expect("kubectl ran");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout).trim(),
-        "configmap/held condition met"
-    );
-    assert!(
-        configmaps
-            .get_opt("held")
-            .await
-            .expect("reachable")
-            .is_none()
-    );
+    assert_eq!(waiting.succeeded().await, "configmap/held condition met");
+    assert!(absent(&configmaps, "held").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_for_condition_and_jsonpath_on_a_simulated_deployment() {
     let k = Kubectl::start().await;
-    let manifest = k.file("web.yaml", DEPLOYMENT);
-    k.run(&["apply", "-f", &manifest]).await.ok();
+    k.apply_deployment().await;
     let available = k
-        .run(&[
-            "wait",
-            "--for=condition=Available",
-            "deployment/web",
-            "--timeout=60s",
-        ])
+        .wait("condition=Available", "deployment/web", "60s")
         .await
         .ok();
     assert_eq!(available.stdout.trim(), "deployment.apps/web condition met");
     let ready = k
-        .run(&[
-            "wait",
-            "--for=jsonpath={.status.readyReplicas}=2",
+        .wait(
+            "jsonpath={.status.readyReplicas}=2",
             "deployment/web",
-            "--timeout=60s",
-        ])
+            "60s",
+        )
         .await
         .ok();
     assert_eq!(ready.stdout.trim(), "deployment.apps/web condition met");
@@ -799,31 +782,18 @@ async fn wait_for_condition_and_jsonpath_on_a_simulated_deployment() {
         .run(&["get", "deployment", "web", "-o", "wide", "--no-headers"])
         .await
         .ok();
-    assert!(wide.stdout.contains("nginx,sidecar"), "{}", wide.stdout);
-    assert!(wide.stdout.contains("app=web"), "{}", wide.stdout);
+    wide.stdout_has("nginx,sidecar");
+    wide.stdout_has("app=web");
 
     let described = k.run(&["describe", "deployment", "web"]).await.ok();
-    assert!(
-        described.stdout.contains("Replicas:"),
-        "{}",
-        described.stdout
-    );
-    assert!(
-        described.stdout.contains("nginx:1.27"),
-        "{}",
-        described.stdout
-    );
+    described.stdout_has("Replicas:");
+    described.stdout_has("nginx:1.27");
 
     let timeout = k
-        .run(&[
-            "wait",
-            "--for=jsonpath={.status.readyReplicas}=7",
-            "deployment/web",
-            "--timeout=1s",
-        ])
+        .wait("jsonpath={.status.readyReplicas}=7", "deployment/web", "1s")
         .await
         .failed();
-    assert!(timeout.stderr.contains("timed out"), "{}", timeout.stderr);
+    timeout.stderr_has("timed out");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -835,7 +805,7 @@ async fn get_watch_prints_rows_as_objects_change() {
     assert_eq!(words(&header), ["NAME", "DATA", "AGE"]);
     line_matching(&mut lines, |l| l.starts_with("first ")).await;
 
-    let configmaps: Api<ConfigMap> = Api::namespaced(k.env.client(), "default");
+    let configmaps = k.configmaps();
     let second: ConfigMap = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "second"},
         "data": {"k": "v"},
@@ -877,22 +847,10 @@ async fn api_resources_and_explain_for_built_ins() {
     assert!(!all.stdout.lines().any(|l| l == "configmaps"));
 
     let explained = k.run(&["explain", "deployment.spec.replicas"]).await.ok();
-    assert!(
-        explained.stdout.contains("FIELD: replicas <integer>"),
-        "{}",
-        explained.stdout
-    );
-    assert!(
-        explained.stdout.contains("Number of desired pods"),
-        "{}",
-        explained.stdout
-    );
+    explained.stdout_has("FIELD: replicas <integer>");
+    explained.stdout_has("Number of desired pods");
     let ports = k.run(&["explain", "pods.spec.containers.ports"]).await.ok();
-    assert!(
-        ports.stdout.contains("containerPort\t<integer> -required-"),
-        "{}",
-        ports.stdout
-    );
+    ports.stdout_has("containerPort\t<integer> -required-");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -900,16 +858,16 @@ async fn label_and_select() {
     let k = Kubectl::start().await;
     k.create_configmap("tagged", &[]).await;
     k.create_configmap("plain", &[]).await;
-    let run = k
-        .run(&["label", "configmap", "tagged", "env=prod"])
-        .await
-        .ok();
-    assert_eq!(run.stdout.trim(), "configmap/tagged labeled");
-    let selected = k
-        .run(&["get", "configmaps", "-l", "env=prod", "-o", "name"])
-        .await
-        .ok();
-    assert_eq!(selected.stdout.trim(), "configmap/tagged");
+    k.run_expecting(
+        &["label", "configmap", "tagged", "env=prod"],
+        "configmap/tagged labeled",
+    )
+    .await;
+    k.run_expecting(
+        &["get", "configmaps", "-l", "env=prod", "-o", "name"],
+        "configmap/tagged",
+    )
+    .await;
     let shown = k
         .run(&[
             "get",
@@ -920,9 +878,9 @@ async fn label_and_select() {
         ])
         .await
         .ok();
-    assert!(shown.stdout.contains("env=prod"), "{}", shown.stdout);
+    shown.stdout_has("env=prod");
 
-    let configmaps: Api<ConfigMap> = Api::namespaced(k.env.client(), "default");
+    let configmaps = k.configmaps();
     let tagged = configmaps.get("tagged").await.expect("stored");
     assert_eq!(
         tagged
@@ -937,11 +895,7 @@ async fn label_and_select() {
         .run(&["label", "configmap", "tagged", "env=dev"])
         .await
         .failed();
-    assert!(
-        overwrite.stderr.contains("--overwrite"),
-        "{}",
-        overwrite.stderr
-    );
+    overwrite.stderr_has("--overwrite");
     k.run(&["label", "configmap", "tagged", "env-"]).await.ok();
     let untagged = configmaps.get("tagged").await.expect("stored");
     assert!(
@@ -956,17 +910,14 @@ async fn label_and_select() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_from_a_generator() {
     let k = Kubectl::start().await;
-    let run = k
-        .run(&["create", "configmap", "literal", "--from-literal=mode=fast"])
-        .await
-        .ok();
-    assert_eq!(run.stdout.trim(), "configmap/literal created");
-    let configmaps: Api<ConfigMap> = Api::namespaced(k.env.client(), "default");
+    k.run_expecting(
+        &["create", "configmap", "literal", "--from-literal=mode=fast"],
+        "configmap/literal created",
+    )
+    .await;
+    let configmaps = k.configmaps();
     let cm = configmaps.get("literal").await.expect("stored");
-    assert_eq!(
-        cm.data.unwrap_or_default().get("mode").map(String::as_str),
-        Some("fast")
-    );
+    assert_eq!(data(&cm, "mode"), Some("fast"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -993,7 +944,7 @@ async fn events_from_a_recorder_show_in_get_and_describe() {
 
     let k = Kubectl::start().await;
     k.create_configmap("watched", &[]).await;
-    let configmaps: Api<ConfigMap> = Api::namespaced(k.env.client(), "default");
+    let configmaps = k.configmaps();
     let cm = configmaps.get("watched").await.expect("stored");
     let recorder = Recorder::new(k.env.client(), "demo-controller".into());
     recorder
@@ -1037,21 +988,11 @@ async fn events_from_a_recorder_show_in_get_and_describe() {
         .run(&["get", "events.events.k8s.io", "-o", "wide"])
         .await
         .ok();
-    assert!(
-        new_api.stdout.contains("demo-controller"),
-        "{}",
-        new_api.stdout
-    );
+    new_api.stdout_has("demo-controller");
 
     let described = k.run(&["describe", "configmap", "watched"]).await.ok();
-    assert!(described.stdout.contains("Drifted"), "{}", described.stdout);
-    assert!(
-        described
-            .stdout
-            .contains("configuration changed outside the operator"),
-        "{}",
-        described.stdout
-    );
+    described.stdout_has("Drifted");
+    described.stdout_has("configuration changed outside the operator");
 }
 
 /// The commands of the guide's first part, in its order: cluster-info, a
@@ -1061,20 +1002,12 @@ async fn events_from_a_recorder_show_in_get_and_describe() {
 async fn the_guides_webapp_walkthrough() {
     let k = Kubectl::start().await;
     let info = k.run(&["cluster-info"]).await.ok();
-    assert!(
-        info.stdout.contains(&format!(
-            "Kubernetes control plane is running at {}",
-            k.env.url()
-        )),
-        "{}",
-        info.stdout
-    );
+    info.stdout_has(&format!(
+        "Kubernetes control plane is running at {}",
+        k.env.url()
+    ));
     let version = k.run(&["version"]).await.ok();
-    assert!(
-        version.stdout.contains("Server Version: v1.35"),
-        "{}",
-        version.stdout
-    );
+    version.stdout_has("Server Version: v1.35");
 
     let bases = k.kubectl.dir().join("crd-bases");
     std::fs::create_dir_all(&bases).expect("a manifest directory");
@@ -1110,18 +1043,18 @@ async fn the_guides_webapp_walkthrough() {
         .ok();
     assert_eq!(created.stdout.trim(), "webapp.example.com/test-app created");
 
-    let patched = k
-        .run(&[
+    k.run_expecting(
+        &[
             "patch",
             "webapp",
             "test-app",
             "--type=merge",
             "-p",
             r#"{"spec":{"replicas":3}}"#,
-        ])
-        .await
-        .ok();
-    assert_eq!(patched.stdout.trim(), "webapp.example.com/test-app patched");
+        ],
+        "webapp.example.com/test-app patched",
+    )
+    .await;
     let webapps = k.dynamic("example.com", "v1", "WebApp", "webapps");
     let stored = webapps.get("test-app").await.expect("stored");
     assert_eq!(stored.data["spec"]["replicas"], 3);
@@ -1135,17 +1068,9 @@ async fn the_guides_webapp_walkthrough() {
     )
     .await
     .ok();
-    let watches = k.env.stats().count("watch", "backups");
-    let waiting = {
-        let mut command = k.command(&[
-            "wait",
-            "--for=condition=Ready",
-            "backup/nightly",
-            "--timeout=60s",
-        ]);
-        tokio::task::spawn_blocking(move || command.output())
-    };
-    until_watched(&k.env, "backups", watches).await;
+    let waiting = k
+        .wait_in_background("condition=Ready", "backup/nightly", "backups")
+        .await;
     k.dynamic("example.com", "v1", "Backup", "backups")
         .patch_status(
             "nightly",
@@ -1156,78 +1081,56 @@ async fn the_guides_webapp_walkthrough() {
         )
         .await
         .expect("the status is written");
-    let output = waiting.await.expect("joined").expect("kubectl ran");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout).trim(),
+        waiting.succeeded().await,
         "backup.example.com/nightly condition met"
     );
 
-    let labelled = k
-        .run(&["get", "all,webapps", "-l", "platform=demo", "-o", "name"])
-        .await
-        .ok();
-    assert_eq!(labelled.stdout.trim(), "webapp.example.com/test-app");
+    k.run_expecting(
+        &["get", "all,webapps", "-l", "platform=demo", "-o", "name"],
+        "webapp.example.com/test-app",
+    )
+    .await;
 
-    let deleted = k.run(&["delete", "webapp", "test-app"]).await.ok();
-    assert_eq!(
-        deleted.stdout.trim(),
-        r#"webapp.example.com "test-app" deleted from default namespace"#
-    );
-    assert!(
-        webapps
-            .get_opt("test-app")
-            .await
-            .expect("reachable")
-            .is_none()
-    );
+    k.run_expecting(
+        &["delete", "webapp", "test-app"],
+        r#"webapp.example.com "test-app" deleted from default namespace"#,
+    )
+    .await;
+    assert!(absent(&webapps, "test-app").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_rollout_diff_and_server_dry_run() {
     let k = Kubectl::start().await;
-    let manifest = k.file("web.yaml", DEPLOYMENT);
-    k.run(&["apply", "-f", &manifest]).await.ok();
-    let deployments: Api<Deployment> = Api::namespaced(k.env.client(), "default");
+    let manifest = k.apply_deployment().await;
+    let deployments = k.deployments();
 
-    let scaled = k
-        .run(&["scale", "deployment/web", "--replicas=3"])
-        .await
-        .ok();
-    assert_eq!(scaled.stdout.trim(), "deployment.apps/web scaled");
+    k.run_expecting(
+        &["scale", "deployment/web", "--replicas=3"],
+        "deployment.apps/web scaled",
+    )
+    .await;
     let web = deployments.get("web").await.expect("stored");
     assert_eq!(web.spec.as_ref().and_then(|s| s.replicas), Some(3));
     let rollout = k
         .run(&["rollout", "status", "deployment/web", "--timeout=60s"])
         .await
         .ok();
-    assert!(
-        rollout
-            .stdout
-            .contains(r#"deployment "web" successfully rolled out"#),
-        "{}",
-        rollout.stdout
-    );
+    rollout.stdout_has(r#"deployment "web" successfully rolled out"#);
 
     // The manifest says 2 replicas: diff shows it, exit code 1 means "differs".
     let diff = k.run(&["diff", "-f", &manifest]).await;
     assert_eq!(diff.code, Some(1), "{}", diff.stderr);
-    assert!(diff.stdout.contains("-  replicas: 3"), "{}", diff.stdout);
-    assert!(diff.stdout.contains("+  replicas: 2"), "{}", diff.stdout);
+    diff.stdout_has("-  replicas: 3");
+    diff.stdout_has("+  replicas: 2");
 
     let before = deployments.get("web").await.expect("stored");
-    let dry = k
-        .run(&["apply", "--dry-run=server", "-f", &manifest])
-        .await
-        .ok();
-    assert_eq!(
-        dry.stdout.trim(),
-        "deployment.apps/web configured (server dry run)"
-    );
+    k.run_expecting(
+        &["apply", "--dry-run=server", "-f", &manifest],
+        "deployment.apps/web configured (server dry run)",
+    )
+    .await;
     let other = k.file(
         "other.yaml",
         &DEPLOYMENT.replace("name: web\n", "name: other\n"),
@@ -1241,11 +1144,5 @@ async fn scale_rollout_diff_and_server_dry_run() {
         after.metadata.resource_version,
         before.metadata.resource_version
     );
-    assert!(
-        deployments
-            .get_opt("other")
-            .await
-            .expect("reachable")
-            .is_none()
-    );
+    assert!(absent(&deployments, "other").await);
 }

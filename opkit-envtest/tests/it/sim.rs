@@ -2,14 +2,23 @@
 //! them, seen through kube::Client and the real kubectl.
 
 use crate::support::{deployment, env, eventually};
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{
+    DaemonSet, Deployment, ReplicaSet, StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy,
+};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use opkit_envtest::TestEnv;
 use opkit_envtest::sim::{FAIL, ManualClock, NEVER_READY, Simulation};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use std::fmt::Debug;
 use std::time::Duration;
+
+/// What the generic helpers below need of a resource type.
+trait Object: kube::Resource + Clone + DeserializeOwned + Serialize + Debug {}
+impl<K: kube::Resource + Clone + DeserializeOwned + Serialize + Debug> Object for K {}
 
 /// Runs kubectl against `env`; returns (success, stdout + stderr).
 async fn kubectl(env: &TestEnv, args: &[&str]) -> (bool, String) {
@@ -23,10 +32,138 @@ async fn kubectl(env: &TestEnv, args: &[&str]) -> (bool, String) {
     (output.status.success(), text)
 }
 
-fn annotated(name: &str, annotation: &str) -> Deployment {
-    let mut d = deployment(name);
-    d.metadata.annotations = Some([(annotation.to_string(), "true".to_string())].into());
-    d
+/// Runs kubectl, which must succeed; returns stdout + stderr.
+async fn kubectl_ok(env: &TestEnv, args: &[&str]) -> String {
+    let (ok, out) = kubectl(env, args).await;
+    assert!(ok, "kubectl {args:?} failed: {out}");
+    out
+}
+
+/// `kubectl wait --for=<what> <target>`, which must succeed.
+async fn wait_for(env: &TestEnv, what: &str, target: &str) -> String {
+    let what = format!("--for={what}");
+    kubectl_ok(env, &["wait", &what, target, "--timeout=20s"]).await
+}
+
+async fn assert_rolled_out(env: &TestEnv, target: &str) {
+    let out = kubectl_ok(env, &["rollout", "status", target, "--timeout=20s"]).await;
+    assert!(out.contains("successfully rolled out"), "{out}");
+}
+
+/// `kubectl get pod` shows `name` with its one container ready and running.
+async fn assert_pod_shown_ready(env: &TestEnv, name: &str) {
+    let out = kubectl_ok(env, &["get", "pod", name]).await;
+    assert!(out.contains("1/1") && out.contains("Running"), "{out}");
+}
+
+/// A server whose simulation is `simulation`.
+async fn env_with(simulation: Simulation) -> TestEnv {
+    TestEnv::builder()
+        .simulation(simulation)
+        .build()
+        .await
+        .expect("the server starts")
+}
+
+fn annotated<K: Object>(mut object: K, annotation: &str) -> K {
+    object
+        .meta_mut()
+        .annotations
+        .get_or_insert_default()
+        .insert(annotation.to_string(), "true".to_string());
+    object
+}
+
+/// A Job whose one busybox pod runs once.
+fn job(name: &str) -> Job {
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "c", "image": "busybox"}]}}}
+    }))
+    .expect("a Job")
+}
+
+fn claim(name: &str) -> PersistentVolumeClaim {
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+    }))
+    .expect("a PVC")
+}
+
+/// The StatefulSet `db` of postgres pods.
+fn db(replicas: i32) -> StatefulSet {
+    serde_json::from_value(json!({
+        "metadata": {"name": "db"},
+        "spec": {"replicas": replicas, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}},
+                "spec": {"containers": [{"name": "db", "image": "postgres"}]}}}
+    }))
+    .expect("a StatefulSet")
+}
+
+/// The DaemonSet `agent`.
+fn agent() -> DaemonSet {
+    serde_json::from_value(json!({
+        "metadata": {"name": "agent"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}},
+            "template": {"metadata": {"labels": {"app": "agent"}},
+                "spec": {"containers": [{"name": "a", "image": "agent"}]}}}
+    }))
+    .expect("a DaemonSet")
+}
+
+/// The objects a Deployment's rollout involves.
+struct Rollout {
+    deployments: Api<Deployment>,
+    replicasets: Api<ReplicaSet>,
+    pods: Api<Pod>,
+}
+
+impl Rollout {
+    fn in_default(env: &TestEnv) -> Self {
+        Self {
+            deployments: Api::default_namespaced(env.client()),
+            replicasets: Api::default_namespaced(env.client()),
+            pods: Api::default_namespaced(env.client()),
+        }
+    }
+}
+
+async fn create<K: Object>(api: &Api<K>, object: &K) -> K {
+    api.create(&PostParams::default(), object)
+        .await
+        .expect("created")
+}
+
+async fn scale<K: Object>(api: &Api<K>, name: &str, replicas: i32) -> K {
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": replicas}})),
+    )
+    .await
+    .expect("scaled")
+}
+
+/// The objects `api` lists with `selector`; an empty one selects all.
+async fn list<K: Object>(api: &Api<K>, selector: &str) -> Vec<K> {
+    api.list(&ListParams::default().labels(selector))
+        .await
+        .expect("listed")
+        .items
+}
+
+/// The names of the objects `api` lists with `selector`.
+async fn names<K: Object>(api: &Api<K>, selector: &str) -> Vec<String> {
+    let mut names: Vec<String> = list(api, selector)
+        .await
+        .iter()
+        .filter_map(|o| o.meta().name.clone())
+        .collect();
+    names.sort();
+    names
 }
 
 fn condition(status: &Value, kind: &str) -> Value {
@@ -37,32 +174,46 @@ fn condition(status: &Value, kind: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-async fn status_of<K>(api: &Api<K>, name: &str) -> Value
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
-{
+async fn status_of<K: Object>(api: &Api<K>, name: &str) -> Value {
     let obj = api.get(name).await.expect("the object exists");
     serde_json::to_value(&obj).expect("serializable")["status"].clone()
+}
+
+async fn until_available(deployments: &Api<Deployment>, name: &str) {
+    eventually("an available Deployment", || async {
+        condition(&status_of(deployments, name).await, "Available")["status"] == "True"
+    })
+    .await;
+}
+
+/// Creates the Deployment `web` and waits for its two pods.
+async fn web_with_two_pods(env: &TestEnv) -> Rollout {
+    let rollout = Rollout::in_default(env);
+    create(&rollout.deployments, &deployment("web")).await;
+    eventually("two pods", || async {
+        names(&rollout.pods, "app=web").await.len() == 2
+    })
+    .await;
+    rollout
+}
+
+fn ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn phase(pod: &Pod) -> Option<&str> {
+    pod.status.as_ref().and_then(|s| s.phase.as_deref())
 }
 
 #[tokio::test]
 async fn kubectl_wait_for_available_succeeds() {
     let env = env().await;
     let api: Api<Deployment> = Api::default_namespaced(env.client());
-    api.create(&PostParams::default(), &deployment("web"))
-        .await
-        .expect("created");
-    let (ok, out) = kubectl(
-        &env,
-        &[
-            "wait",
-            "--for=condition=Available",
-            "deployment/web",
-            "--timeout=20s",
-        ],
-    )
-    .await;
-    assert!(ok, "{out}");
+    create(&api, &deployment("web")).await;
+    let out = wait_for(&env, "condition=Available", "deployment/web").await;
     assert!(out.contains("deployment.apps/web condition met"), "{out}");
 
     let live = api.get("web").await.expect("exists");
@@ -72,30 +223,15 @@ async fn kubectl_wait_for_available_succeeds() {
     assert_eq!(status.ready_replicas, Some(2));
     assert_eq!(status.available_replicas, Some(2));
     assert_eq!(status.updated_replicas, Some(2));
-    let (ok, out) = kubectl(
-        &env,
-        &["rollout", "status", "deployment/web", "--timeout=20s"],
-    )
-    .await;
-    assert!(ok && out.contains("successfully rolled out"), "{out}");
+    assert_rolled_out(&env, "deployment/web").await;
 }
 
 #[tokio::test]
 async fn spec_changes_are_observed_again() {
     let env = env().await;
     let api: Api<Deployment> = Api::default_namespaced(env.client());
-    api.create(&PostParams::default(), &deployment("web"))
-        .await
-        .expect("created");
-    let scaled = api
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 5}})),
-        )
-        .await
-        .expect("scaled");
-    let generation = scaled.metadata.generation;
+    create(&api, &deployment("web")).await;
+    let generation = scale(&api, "web", 5).await.metadata.generation;
     eventually("five available replicas of the new generation", || async {
         let d = api.get("web").await.expect("exists");
         let s = d.status.unwrap_or_default();
@@ -108,9 +244,7 @@ async fn spec_changes_are_observed_again() {
 async fn never_ready_keeps_a_deployment_unavailable() {
     let env = env().await;
     let api: Api<Deployment> = Api::default_namespaced(env.client());
-    api.create(&PostParams::default(), &annotated("stuck", NEVER_READY))
-        .await
-        .expect("created");
+    create(&api, &annotated(deployment("stuck"), NEVER_READY)).await;
     eventually("the Available condition", || async {
         condition(&status_of(&api, "stuck").await, "Available") != Value::Null
     })
@@ -140,39 +274,19 @@ async fn never_ready_keeps_a_deployment_unavailable() {
 async fn fail_exceeds_the_progress_deadline_and_fails_jobs() {
     let env = env().await;
     let deployments: Api<Deployment> = Api::default_namespaced(env.client());
-    deployments
-        .create(&PostParams::default(), &annotated("broken", FAIL))
-        .await
-        .expect("created");
+    create(&deployments, &annotated(deployment("broken"), FAIL)).await;
     let jobs: Api<Job> = Api::default_namespaced(env.client());
-    let job: Job = serde_json::from_value(json!({
-        "metadata": {"name": "migrate", "annotations": {FAIL: "true"}},
-        "spec": {"backoffLimit": 1, "template": {"spec": {"restartPolicy": "Never",
-            "containers": [{"name": "m", "image": "busybox"}]}}}
-    }))
-    .expect("a Job");
-    jobs.create(&PostParams::default(), &job)
-        .await
-        .expect("created");
+    let mut migrate = annotated(job("migrate"), FAIL);
+    migrate.spec.get_or_insert_default().backoff_limit = Some(1);
+    create(&jobs, &migrate).await;
 
-    let (ok, out) = kubectl(
+    wait_for(
         &env,
-        &["wait", "--for=jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}=ProgressDeadlineExceeded",
-            "deployment/broken", "--timeout=20s"],
+        "jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}=ProgressDeadlineExceeded",
+        "deployment/broken",
     )
     .await;
-    assert!(ok, "{out}");
-    let (ok, out) = kubectl(
-        &env,
-        &[
-            "wait",
-            "--for=condition=Failed",
-            "job/migrate",
-            "--timeout=20s",
-        ],
-    )
-    .await;
-    assert!(ok, "{out}");
+    wait_for(&env, "condition=Failed", "job/migrate").await;
     let status = status_of(&jobs, "migrate").await;
     assert_eq!(
         condition(&status, "Failed")["reason"],
@@ -186,73 +300,21 @@ async fn jobs_complete_claims_bind_and_sets_report_ready() {
     let env = env().await;
     let client = env.client();
     let jobs: Api<Job> = Api::default_namespaced(client.clone());
-    let job: Job = serde_json::from_value(json!({
-        "metadata": {"name": "once"},
-        "spec": {"completions": 2, "template": {"spec": {"restartPolicy": "Never",
-            "containers": [{"name": "c", "image": "busybox"}]}}}
-    }))
-    .expect("a Job");
-    jobs.create(&PostParams::default(), &job)
-        .await
-        .expect("created");
+    let mut once = job("once");
+    once.spec.get_or_insert_default().completions = Some(2);
+    create(&jobs, &once).await;
     let pvcs: Api<PersistentVolumeClaim> = Api::default_namespaced(client.clone());
-    let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
-        "metadata": {"name": "data"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
-    }))
-    .expect("a PVC");
-    pvcs.create(&PostParams::default(), &pvc)
-        .await
-        .expect("created");
+    create(&pvcs, &claim("data")).await;
     let sets: Api<StatefulSet> = Api::default_namespaced(client.clone());
-    let sts: StatefulSet = serde_json::from_value(json!({
-        "metadata": {"name": "db"},
-        "spec": {"replicas": 3, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
-            "template": {"metadata": {"labels": {"app": "db"}},
-                "spec": {"containers": [{"name": "db", "image": "postgres"}]}}}
-    }))
-    .expect("a StatefulSet");
-    sets.create(&PostParams::default(), &sts)
-        .await
-        .expect("created");
+    create(&sets, &db(3)).await;
     let daemons: Api<DaemonSet> = Api::default_namespaced(client.clone());
-    let ds: DaemonSet = serde_json::from_value(json!({
-        "metadata": {"name": "agent"},
-        "spec": {"selector": {"matchLabels": {"app": "agent"}},
-            "template": {"metadata": {"labels": {"app": "agent"}},
-                "spec": {"containers": [{"name": "a", "image": "agent"}]}}}
-    }))
-    .expect("a DaemonSet");
-    daemons
-        .create(&PostParams::default(), &ds)
-        .await
-        .expect("created");
+    create(&daemons, &agent()).await;
 
-    let (ok, out) = kubectl(
-        &env,
-        &[
-            "wait",
-            "--for=condition=Complete",
-            "job/once",
-            "--timeout=20s",
-        ],
-    )
-    .await;
-    assert!(ok, "{out}");
+    wait_for(&env, "condition=Complete", "job/once").await;
     let status = status_of(&jobs, "once").await;
     assert_eq!(status["succeeded"], 2);
     assert!(status["completionTime"].is_string());
-    let (ok, out) = kubectl(
-        &env,
-        &[
-            "wait",
-            "--for=jsonpath={.status.phase}=Bound",
-            "pvc/data",
-            "--timeout=20s",
-        ],
-    )
-    .await;
-    assert!(ok, "{out}");
+    wait_for(&env, "jsonpath={.status.phase}=Bound", "pvc/data").await;
     eventually("three ready StatefulSet replicas", || async {
         status_of(&sets, "db").await["readyReplicas"] == 3
     })
@@ -274,37 +336,23 @@ async fn pods_become_ready_for_kubectl_wait() {
         "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}
     }))
     .expect("a Pod");
-    pods.create(&PostParams::default(), &pod)
-        .await
-        .expect("created");
-    let (ok, out) = kubectl(
-        &env,
-        &["wait", "--for=condition=Ready", "pod/web", "--timeout=20s"],
-    )
-    .await;
-    assert!(ok, "{out}");
+    create(&pods, &pod).await;
+    wait_for(&env, "condition=Ready", "pod/web").await;
     let status = status_of(&pods, "web").await;
     assert_eq!(status["phase"], "Running");
     assert_eq!(status["containerStatuses"][0]["ready"], true);
-    let (ok, out) = kubectl(&env, &["get", "pod", "web"]).await;
-    assert!(
-        ok && out.contains("1/1") && out.contains("Running"),
-        "{out}"
-    );
+    assert_pod_shown_ready(&env, "web").await;
 }
 
 #[tokio::test]
 async fn cronjobs_create_jobs_when_the_clock_says_so() {
     let clock = ManualClock::new(jiff::Timestamp::now());
-    let env = TestEnv::builder()
-        .simulation(
-            Simulation::default()
-                .delay(Duration::from_millis(20))
-                .clock(clock.clone()),
-        )
-        .build()
-        .await
-        .expect("the server starts");
+    let env = env_with(
+        Simulation::default()
+            .delay(Duration::from_millis(20))
+            .clock(clock.clone()),
+    )
+    .await;
     let cronjobs: Api<CronJob> = Api::default_namespaced(env.client());
     let cj: CronJob = serde_json::from_value(json!({
         "metadata": {"name": "backup"},
@@ -314,31 +362,22 @@ async fn cronjobs_create_jobs_when_the_clock_says_so() {
                 "containers": [{"name": "b", "image": "busybox"}]}}}}}
     }))
     .expect("a CronJob");
-    cronjobs
-        .create(&PostParams::default(), &cj)
-        .await
-        .expect("created");
+    create(&cronjobs, &cj).await;
     let jobs: Api<Job> = Api::default_namespaced(env.client());
 
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let none = jobs.list(&ListParams::default()).await.expect("listed");
     assert!(
-        none.items.is_empty(),
+        list(&jobs, "").await.is_empty(),
         "nothing is due before the clock moves"
     );
 
     clock.advance(Duration::from_secs(6 * 60));
     eventually("a Job for the schedule", || async {
-        !jobs
-            .list(&ListParams::default())
-            .await
-            .expect("listed")
-            .items
-            .is_empty()
+        !list(&jobs, "").await.is_empty()
     })
     .await;
-    let listed = jobs.list(&ListParams::default()).await.expect("listed");
-    let job = &listed.items[0];
+    let listed = list(&jobs, "").await;
+    let job = &listed[0];
     assert!(
         job.metadata
             .name
@@ -355,14 +394,7 @@ async fn cronjobs_create_jobs_when_the_clock_says_so() {
         status["lastScheduleTime"].is_string() && status["lastSuccessfulTime"].is_string()
     })
     .await;
-    assert_eq!(
-        jobs.list(&ListParams::default())
-            .await
-            .expect("listed")
-            .items
-            .len(),
-        1
-    );
+    assert_eq!(list(&jobs, "").await.len(), 1);
 }
 
 #[tokio::test]
@@ -373,9 +405,7 @@ async fn simulation_can_be_switched_off() {
         .await
         .expect("the server starts");
     let api: Api<Deployment> = Api::default_namespaced(env.client());
-    api.create(&PostParams::default(), &deployment("web"))
-        .await
-        .expect("created");
+    create(&api, &deployment("web")).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let live = api.get("web").await.expect("exists");
     assert!(live.status.and_then(|s| s.conditions).is_none());
@@ -386,68 +416,30 @@ async fn simulated_writes_are_not_counted() {
     let env = env().await;
     env.reset_stats();
     let api: Api<Deployment> = Api::default_namespaced(env.client());
-    api.create(&PostParams::default(), &deployment("web"))
-        .await
-        .expect("created");
-    eventually("an available Deployment", || async {
-        condition(&status_of(&api, "web").await, "Available")["status"] == "True"
-    })
-    .await;
+    create(&api, &deployment("web")).await;
+    until_available(&api, "web").await;
     assert_eq!(env.stats().writes(), 1, "only the test's create is counted");
-}
-
-/// The names of the objects `api` lists with `selector`.
-async fn names<K>(api: &Api<K>, selector: &str) -> Vec<String>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let mut names: Vec<String> = api
-        .list(&ListParams::default().labels(selector))
-        .await
-        .expect("listed")
-        .items
-        .iter()
-        .filter_map(|o| o.meta().name.clone())
-        .collect();
-    names.sort();
-    names
-}
-
-fn ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 #[tokio::test]
 async fn deployments_get_a_replicaset_and_ready_pods() {
     let env = env().await;
-    let client = env.client();
-    let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
-    let replicasets: Api<ReplicaSet> = Api::default_namespaced(client.clone());
-    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let Rollout {
+        deployments,
+        replicasets,
+        pods,
+    } = Rollout::in_default(&env);
     let mut web = deployment("web");
     if let Some(spec) = web.spec.as_mut() {
         spec.replicas = Some(3);
     }
-    let web = deployments
-        .create(&PostParams::default(), &web)
-        .await
-        .expect("created");
+    let web = create(&deployments, &web).await;
     eventually("three ready pods", || async {
-        let list = pods
-            .list(&ListParams::default().labels("app=web"))
-            .await
-            .expect("listed");
-        list.items.len() == 3 && list.items.iter().all(ready)
+        let found = list(&pods, "app=web").await;
+        found.len() == 3 && found.iter().all(ready)
     })
     .await;
-    let sets = replicasets
-        .list(&ListParams::default())
-        .await
-        .expect("listed")
-        .items;
+    let sets = list(&replicasets, "").await;
     assert_eq!(sets.len(), 1);
     let rs = &sets[0];
     let rs_name = rs.metadata.name.clone().unwrap_or_default();
@@ -474,12 +466,7 @@ async fn deployments_get_a_replicaset_and_ready_pods() {
         ("Deployment", Some(true))
     );
     assert_eq!(Some(&owner.uid), web.metadata.uid.as_ref());
-    for pod in pods
-        .list(&ListParams::default())
-        .await
-        .expect("listed")
-        .items
-    {
+    for pod in list(&pods, "").await {
         let name = pod.metadata.name.clone().unwrap_or_default();
         let suffix = name.strip_prefix(&format!("{rs_name}-")).unwrap_or("");
         assert_eq!(suffix.len(), 5, "{name}");
@@ -504,16 +491,15 @@ async fn deployments_get_a_replicaset_and_ready_pods() {
         assert_eq!(containers[0].image, "nginx:1.27");
         assert!(containers[0].ready);
     }
-    let (ok, out) = kubectl(&env, &["get", "pods", "-l", "app=web"]).await;
-    assert!(ok, "{out}");
+    let out = kubectl_ok(&env, &["get", "pods", "-l", "app=web"]).await;
     let running: Vec<&str> = out
         .lines()
         .filter(|l| l.contains("1/1") && l.contains("Running"))
         .collect();
     assert_eq!(running.len(), 3, "{out}");
-    let (ok, out) = kubectl(&env, &["get", "all", "-l", "app=web"]).await;
+    let out = kubectl_ok(&env, &["get", "all", "-l", "app=web"]).await;
     assert!(
-        ok && out.contains("replicaset.apps/web-") && out.contains("pod/web-"),
+        out.contains("replicaset.apps/web-") && out.contains("pod/web-"),
         "{out}"
     );
 
@@ -527,14 +513,7 @@ async fn deployments_get_a_replicaset_and_ready_pods() {
     })
     .await;
 
-    deployments
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 1}})),
-        )
-        .await
-        .expect("scaled");
+    scale(&deployments, "web", 1).await;
     eventually("one pod left", || async {
         names(&pods, "app=web").await.len() == 1
     })
@@ -544,17 +523,11 @@ async fn deployments_get_a_replicaset_and_ready_pods() {
 #[tokio::test]
 async fn a_template_change_rolls_out_a_new_replicaset() {
     let env = env().await;
-    let deployments: Api<Deployment> = Api::default_namespaced(env.client());
-    let replicasets: Api<ReplicaSet> = Api::default_namespaced(env.client());
-    let pods: Api<Pod> = Api::default_namespaced(env.client());
-    deployments
-        .create(&PostParams::default(), &deployment("web"))
-        .await
-        .expect("created");
-    eventually("two pods", || async {
-        names(&pods, "app=web").await.len() == 2
-    })
-    .await;
+    let Rollout {
+        deployments,
+        replicasets,
+        pods,
+    } = web_with_two_pods(&env).await;
     let first = names(&replicasets, "app=web").await;
     assert_eq!(first.len(), 1);
     let image = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.28"}]}}}});
@@ -564,11 +537,7 @@ async fn a_template_change_rolls_out_a_new_replicaset() {
         .expect("patched");
     eventually("a second ReplicaSet owning both pods", || async {
         let sets = names(&replicasets, "app=web").await;
-        let pods = pods
-            .list(&ListParams::default().labels("app=web"))
-            .await
-            .expect("listed")
-            .items;
+        let pods = list(&pods, "app=web").await;
         sets.len() == 2
             && pods.len() == 2
             && pods.iter().all(|p| {
@@ -579,28 +548,17 @@ async fn a_template_change_rolls_out_a_new_replicaset() {
     .await;
     let old = replicasets.get(&first[0]).await.expect("kept");
     assert_eq!(old.spec.and_then(|s| s.replicas), Some(0));
-    let (ok, out) = kubectl(
-        &env,
-        &["rollout", "status", "deployment/web", "--timeout=20s"],
-    )
-    .await;
-    assert!(ok, "{out}");
+    assert_rolled_out(&env, "deployment/web").await;
 }
 
 #[tokio::test]
 async fn deleting_a_deployment_collects_its_replicaset_and_pods() {
     let env = env().await;
-    let deployments: Api<Deployment> = Api::default_namespaced(env.client());
-    let replicasets: Api<ReplicaSet> = Api::default_namespaced(env.client());
-    let pods: Api<Pod> = Api::default_namespaced(env.client());
-    deployments
-        .create(&PostParams::default(), &deployment("web"))
-        .await
-        .expect("created");
-    eventually("two pods", || async {
-        names(&pods, "app=web").await.len() == 2
-    })
-    .await;
+    let Rollout {
+        deployments,
+        replicasets,
+        pods,
+    } = web_with_two_pods(&env).await;
     deployments
         .delete("web", &Default::default())
         .await
@@ -617,33 +575,23 @@ async fn statefulsets_get_ordinal_pods_and_their_claims() {
     let sets: Api<StatefulSet> = Api::default_namespaced(env.client());
     let pods: Api<Pod> = Api::default_namespaced(env.client());
     let claims: Api<PersistentVolumeClaim> = Api::default_namespaced(env.client());
-    let sts: StatefulSet = serde_json::from_value(json!({
-        "metadata": {"name": "db"},
-        "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
-            "persistentVolumeClaimRetentionPolicy": {"whenScaled": "Delete"},
-            "template": {"metadata": {"labels": {"app": "db"}},
-                "spec": {"containers": [{"name": "db", "image": "postgres"}]}},
-            "volumeClaimTemplates": [{"metadata": {"name": "data"},
-                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}
-    }))
-    .expect("a StatefulSet");
-    sets.create(&PostParams::default(), &sts)
-        .await
-        .expect("created");
+    let mut sts = db(2);
+    let spec = sts.spec.get_or_insert_default();
+    spec.persistent_volume_claim_retention_policy =
+        Some(StatefulSetPersistentVolumeClaimRetentionPolicy {
+            when_scaled: Some("Delete".into()),
+            ..Default::default()
+        });
+    spec.volume_claim_templates = Some(vec![claim("data")]);
+    create(&sets, &sts).await;
     eventually("two ready pods and two bound claims", || async {
-        let ready_pods = pods
-            .list(&ListParams::default().labels("app=db"))
+        let ready_pods = list(&pods, "app=db")
             .await
-            .expect("listed")
-            .items
             .iter()
             .filter(|p| ready(p))
             .count();
-        let bound = claims
-            .list(&ListParams::default())
+        let bound = list(&claims, "")
             .await
-            .expect("listed")
-            .items
             .iter()
             .filter(|c| c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound"))
             .count();
@@ -674,19 +622,9 @@ async fn statefulsets_get_ordinal_pods_and_their_claims() {
             .map(|c| c.claim_name.as_str()),
         Some("data-db-1")
     );
-    let (ok, out) = kubectl(&env, &["get", "pod", "db-0"]).await;
-    assert!(
-        ok && out.contains("1/1") && out.contains("Running"),
-        "{out}"
-    );
+    assert_pod_shown_ready(&env, "db-0").await;
 
-    sets.patch(
-        "db",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"replicas": 1}})),
-    )
-    .await
-    .expect("scaled");
+    scale(&sets, "db", 1).await;
     eventually("db-1 and its claim gone", || async {
         names(&pods, "app=db").await == ["db-0"] && names(&claims, "app=db").await == ["data-db-0"]
     })
@@ -698,30 +636,15 @@ async fn never_ready_pods_run_but_are_not_ready() {
     let env = env().await;
     let deployments: Api<Deployment> = Api::default_namespaced(env.client());
     let pods: Api<Pod> = Api::default_namespaced(env.client());
-    deployments
-        .create(&PostParams::default(), &annotated("stuck", NEVER_READY))
-        .await
-        .expect("created");
+    create(&deployments, &annotated(deployment("stuck"), NEVER_READY)).await;
     eventually("two running pods", || async {
-        let list = pods
-            .list(&ListParams::default().labels("app=stuck"))
-            .await
-            .expect("listed")
-            .items;
-        list.len() == 2
-            && list
-                .iter()
-                .all(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        let found = list(&pods, "app=stuck").await;
+        found.len() == 2 && found.iter().all(|p| phase(p) == Some("Running"))
     })
     .await;
-    let list = pods
-        .list(&ListParams::default().labels("app=stuck"))
-        .await
-        .expect("listed")
-        .items;
-    assert!(list.iter().all(|p| !ready(p)));
-    let (ok, out) = kubectl(&env, &["get", "pods", "-l", "app=stuck"]).await;
-    assert!(ok && out.contains("0/1") && !out.contains("1/1"), "{out}");
+    assert!(list(&pods, "app=stuck").await.iter().all(|p| !ready(p)));
+    let out = kubectl_ok(&env, &["get", "pods", "-l", "app=stuck"]).await;
+    assert!(out.contains("0/1") && !out.contains("1/1"), "{out}");
     let status = status_of(&deployments, "stuck").await;
     assert_eq!(condition(&status, "Available")["status"], "False");
 }
@@ -731,42 +654,25 @@ async fn daemonsets_get_one_pod_and_pods_can_be_switched_off() {
     let env = env().await;
     let daemons: Api<DaemonSet> = Api::default_namespaced(env.client());
     let pods: Api<Pod> = Api::default_namespaced(env.client());
-    let ds: DaemonSet = serde_json::from_value(json!({
-        "metadata": {"name": "agent"},
-        "spec": {"selector": {"matchLabels": {"app": "agent"}},
-            "template": {"metadata": {"labels": {"app": "agent"}},
-                "spec": {"containers": [{"name": "a", "image": "agent"}]}}}
-    }))
-    .expect("a DaemonSet");
-    daemons
-        .create(&PostParams::default(), &ds)
-        .await
-        .expect("created");
+    create(&daemons, &agent()).await;
     eventually("one agent pod", || async {
         names(&pods, "app=agent").await.len() == 1
     })
     .await;
 
-    let quiet = TestEnv::builder()
-        .simulation(
-            Simulation::default()
-                .delay(Duration::from_millis(10))
-                .pods(false),
-        )
-        .build()
-        .await
-        .expect("the server starts");
-    let deployments: Api<Deployment> = Api::default_namespaced(quiet.client());
-    deployments
-        .create(&PostParams::default(), &deployment("web"))
-        .await
-        .expect("created");
-    eventually("an available Deployment", || async {
-        condition(&status_of(&deployments, "web").await, "Available")["status"] == "True"
-    })
+    let quiet = env_with(
+        Simulation::default()
+            .delay(Duration::from_millis(10))
+            .pods(false),
+    )
     .await;
-    let pods: Api<Pod> = Api::default_namespaced(quiet.client());
-    let replicasets: Api<ReplicaSet> = Api::default_namespaced(quiet.client());
+    let Rollout {
+        deployments,
+        replicasets,
+        pods,
+    } = Rollout::in_default(&quiet);
+    create(&deployments, &deployment("web")).await;
+    until_available(&deployments, "web").await;
     assert!(names(&pods, "app=web").await.is_empty());
     assert!(names(&replicasets, "app=web").await.is_empty());
 }
@@ -776,29 +682,16 @@ async fn jobs_get_a_pod_that_succeeds() {
     let env = env().await;
     let jobs: Api<Job> = Api::default_namespaced(env.client());
     let pods: Api<Pod> = Api::default_namespaced(env.client());
-    let job: Job = serde_json::from_value(json!({
-        "metadata": {"name": "once"},
-        "spec": {"template": {"spec": {"restartPolicy": "Never",
-            "containers": [{"name": "c", "image": "busybox"}]}}}
-    }))
-    .expect("a Job");
-    jobs.create(&PostParams::default(), &job)
-        .await
-        .expect("created");
+    create(&jobs, &job("once")).await;
     eventually("a Succeeded pod", || async {
-        let list = pods
-            .list(&ListParams::default().labels("batch.kubernetes.io/job-name=once"))
-            .await
-            .expect("listed")
-            .items;
-        list.len() == 1
-            && list[0].status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded")
+        let found = list(&pods, "batch.kubernetes.io/job-name=once").await;
+        found.len() == 1 && phase(&found[0]) == Some("Succeeded")
     })
     .await;
-    let (ok, out) = kubectl(
+    let out = kubectl_ok(
         &env,
         &["get", "pods", "-l", "batch.kubernetes.io/job-name=once"],
     )
     .await;
-    assert!(ok && out.contains("Completed"), "{out}");
+    assert!(out.contains("Completed"), "{out}");
 }

@@ -2,12 +2,71 @@
 //! selectors, timeouts, and kube-runtime's watcher and reflector.
 
 use crate::support::{configmap, configmaps, env, eventually};
-use futures::{StreamExt, TryStreamExt};
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::runtime::reflector::Store;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
+use opkit_envtest::{TestEnv, TestEnvBuilder};
 use serde_json::json;
 use std::time::Duration;
+
+type Events = BoxStream<'static, kube::Result<WatchEvent<ConfigMap>>>;
+
+async fn create(api: &Api<ConfigMap>, name: &str) -> ConfigMap {
+    api.create(&PostParams::default(), &configmap(name))
+        .await
+        .expect("created")
+}
+
+async fn relabel(api: &Api<ConfigMap>, name: &str, app: &str) {
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"app": app}}})),
+    )
+    .await
+    .expect("relabelled");
+}
+
+async fn delete(api: &Api<ConfigMap>, name: &str) {
+    api.delete(name, &DeleteParams::default())
+        .await
+        .expect("deleted");
+}
+
+async fn watch(api: &Api<ConfigMap>, params: &WatchParams, version: &str) -> Events {
+    api.watch(params, version)
+        .await
+        .expect("the watch starts")
+        .boxed()
+}
+
+/// A watch from the version `object` was stored at.
+async fn watch_since(api: &Api<ConfigMap>, object: &ConfigMap) -> Events {
+    let version = object
+        .metadata
+        .resource_version
+        .as_deref()
+        .expect("a resource version");
+    watch(api, &WatchParams::default(), version).await
+}
+
+async fn built(builder: TestEnvBuilder) -> TestEnv {
+    builder.build().await.expect("the test server starts")
+}
+
+/// The next item of `stream`, which must come within 5 seconds.
+async fn next_item<T, E: std::fmt::Debug>(
+    stream: &mut (impl Stream<Item = Result<T, E>> + Unpin),
+) -> T {
+    tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("an item within 5 s")
+        .expect("the stream is open")
+        .expect("a valid item")
+}
 
 fn name_of(event: &WatchEvent<ConfigMap>) -> (&'static str, String) {
     match event {
@@ -19,42 +78,39 @@ fn name_of(event: &WatchEvent<ConfigMap>) -> (&'static str, String) {
     }
 }
 
-async fn next(
-    stream: &mut (impl futures::Stream<Item = kube::Result<WatchEvent<ConfigMap>>> + Unpin),
-) -> (&'static str, String) {
-    let event = tokio::time::timeout(Duration::from_secs(5), stream.next())
-        .await
-        .expect("an event within 5 s")
-        .expect("the stream is open")
-        .expect("a valid event");
-    name_of(&event)
+async fn next(stream: &mut Events) -> (&'static str, String) {
+    name_of(&next_item(stream).await)
+}
+
+/// Waits until the reflector's store holds exactly the ConfigMaps `names`.
+async fn until_stored(reader: &Store<ConfigMap>, what: &str, names: &[&str]) {
+    eventually(what, || {
+        let mut stored: Vec<String> = reader
+            .state()
+            .iter()
+            .filter_map(|c| c.metadata.name.clone())
+            .collect();
+        stored.sort();
+        std::future::ready(stored == names)
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn watch_from_a_resource_version_sees_every_change_in_order() {
     let env = env().await;
     let api = configmaps(&env, "default");
-    let first = api
-        .create(&PostParams::default(), &configmap("before"))
-        .await
-        .unwrap();
-    let rv = first.metadata.resource_version.unwrap();
-    let mut stream = api
-        .watch(&WatchParams::default(), &rv)
-        .await
-        .unwrap()
-        .boxed();
-    api.create(&PostParams::default(), &configmap("w"))
-        .await
-        .unwrap();
+    let first = create(&api, "before").await;
+    let mut stream = watch_since(&api, &first).await;
+    create(&api, "w").await;
     api.patch(
         "w",
         &PatchParams::default(),
         &Patch::Merge(json!({"data": {"k": "v2"}})),
     )
     .await
-    .unwrap();
-    api.delete("w", &DeleteParams::default()).await.unwrap();
+    .expect("patched");
+    delete(&api, "w").await;
     assert_eq!(next(&mut stream).await, ("ADDED", "w".into()));
     assert_eq!(next(&mut stream).await, ("MODIFIED", "w".into()));
     assert_eq!(next(&mut stream).await, ("DELETED", "w".into()));
@@ -65,15 +121,9 @@ async fn watch_from_zero_starts_with_synthetic_added_events() {
     let env = env().await;
     let api = configmaps(&env, "default");
     for name in ["a", "b"] {
-        api.create(&PostParams::default(), &configmap(name))
-            .await
-            .unwrap();
+        create(&api, name).await;
     }
-    let mut stream = api
-        .watch(&WatchParams::default(), "0")
-        .await
-        .unwrap()
-        .boxed();
+    let mut stream = watch(&api, &WatchParams::default(), "0").await;
     assert_eq!(next(&mut stream).await, ("ADDED", "a".into()));
     assert_eq!(next(&mut stream).await, ("ADDED", "b".into()));
 }
@@ -82,28 +132,11 @@ async fn watch_from_zero_starts_with_synthetic_added_events() {
 async fn a_compacted_resource_version_is_gone() {
     let env = env().await;
     let api = configmaps(&env, "default");
-    let old = api
-        .create(&PostParams::default(), &configmap("old"))
-        .await
-        .unwrap();
-    api.create(&PostParams::default(), &configmap("newer"))
-        .await
-        .unwrap();
+    let old = create(&api, "old").await;
+    create(&api, "newer").await;
     env.compact();
-    let mut stream = api
-        .watch(
-            &WatchParams::default(),
-            &old.metadata.resource_version.unwrap(),
-        )
-        .await
-        .unwrap()
-        .boxed();
-    let event = tokio::time::timeout(Duration::from_secs(5), stream.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    match event {
+    let mut stream = watch_since(&api, &old).await;
+    match next_item(&mut stream).await {
         WatchEvent::Error(status) => {
             assert_eq!(status.code, 410);
             assert_eq!(status.reason, "Expired");
@@ -119,52 +152,22 @@ async fn a_compacted_resource_version_is_gone() {
 
 #[tokio::test]
 async fn a_small_history_window_expires_old_versions() {
-    let env = opkit_envtest::TestEnv::builder()
-        .watch_history(2)
-        .build()
-        .await
-        .unwrap();
+    let env = built(TestEnv::builder().watch_history(2)).await;
     let api = configmaps(&env, "default");
-    let first = api
-        .create(&PostParams::default(), &configmap("h0"))
-        .await
-        .unwrap();
+    let first = create(&api, "h0").await;
     for i in 1..5 {
-        api.create(&PostParams::default(), &configmap(&format!("h{i}")))
-            .await
-            .unwrap();
+        create(&api, &format!("h{i}")).await;
     }
-    let mut stream = api
-        .watch(
-            &WatchParams::default(),
-            &first.metadata.resource_version.unwrap(),
-        )
-        .await
-        .unwrap()
-        .boxed();
+    let mut stream = watch_since(&api, &first).await;
     assert_eq!(next(&mut stream).await.0, "ERROR");
 }
 
 #[tokio::test]
 async fn bookmarks_are_sent_when_allowed() {
-    let env = opkit_envtest::TestEnv::builder()
-        .bookmark_interval(Duration::from_millis(100))
-        .build()
-        .await
-        .unwrap();
+    let env = built(TestEnv::builder().bookmark_interval(Duration::from_millis(100))).await;
     let api = configmaps(&env, "default");
-    let created = api
-        .create(&PostParams::default(), &configmap("bm"))
-        .await
-        .unwrap();
-    let mut stream = api
-        .watch(
-            &WatchParams::default(),
-            &created.metadata.resource_version.clone().unwrap(),
-        )
-        .await
-        .unwrap()
-        .boxed();
+    let created = create(&api, "bm").await;
+    let mut stream = watch_since(&api, &created).await;
     let (kind, rv) = next(&mut stream).await;
     assert_eq!(kind, "BOOKMARK");
     assert_eq!(Some(rv), created.metadata.resource_version);
@@ -174,21 +177,10 @@ async fn bookmarks_are_sent_when_allowed() {
 async fn streaming_lists_end_with_the_initial_events_bookmark() {
     let env = env().await;
     let api = configmaps(&env, "default");
-    api.create(&PostParams::default(), &configmap("s1"))
-        .await
-        .unwrap();
-    let mut stream = api
-        .watch(&WatchParams::streaming_lists(), "")
-        .await
-        .unwrap()
-        .boxed();
+    create(&api, "s1").await;
+    let mut stream = watch(&api, &WatchParams::streaming_lists(), "").await;
     assert_eq!(next(&mut stream).await, ("ADDED", "s1".into()));
-    let event = tokio::time::timeout(Duration::from_secs(5), stream.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    match event {
+    match next_item(&mut stream).await {
         WatchEvent::Bookmark(b) => assert_eq!(
             b.metadata
                 .annotations
@@ -204,30 +196,12 @@ async fn streaming_lists_end_with_the_initial_events_bookmark() {
 async fn label_selectors_turn_leaving_objects_into_deletions() {
     let env = env().await;
     let api = configmaps(&env, "default");
-    api.create(&PostParams::default(), &configmap("sel"))
-        .await
-        .unwrap();
-    let mut stream = api
-        .watch(&WatchParams::default().labels("app=demo"), "0")
-        .await
-        .unwrap()
-        .boxed();
+    create(&api, "sel").await;
+    let mut stream = watch(&api, &WatchParams::default().labels("app=demo"), "0").await;
     assert_eq!(next(&mut stream).await, ("ADDED", "sel".into()));
-    api.patch(
-        "sel",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"labels": {"app": "other"}}})),
-    )
-    .await
-    .unwrap();
+    relabel(&api, "sel", "other").await;
     assert_eq!(next(&mut stream).await, ("DELETED", "sel".into()));
-    api.patch(
-        "sel",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"labels": {"app": "demo"}}})),
-    )
-    .await
-    .unwrap();
+    relabel(&api, "sel", "demo").await;
     assert_eq!(next(&mut stream).await, ("ADDED", "sel".into()));
 }
 
@@ -235,11 +209,12 @@ async fn label_selectors_turn_leaving_objects_into_deletions() {
 async fn watches_end_after_timeout_seconds() {
     let env = env().await;
     let api = configmaps(&env, "default");
-    let mut stream = api
-        .watch(&WatchParams::default().timeout(1).disable_bookmarks(), "0")
-        .await
-        .unwrap()
-        .boxed();
+    let mut stream = watch(
+        &api,
+        &WatchParams::default().timeout(1).disable_bookmarks(),
+        "0",
+    )
+    .await;
     let end = tokio::time::timeout(Duration::from_secs(5), stream.next())
         .await
         .expect("the stream ends within 5 s");
@@ -250,9 +225,7 @@ async fn watches_end_after_timeout_seconds() {
 async fn the_runtime_watcher_and_reflector_follow_changes_and_relist_after_gone() {
     let env = env().await;
     let api = configmaps(&env, "default");
-    api.create(&PostParams::default(), &configmap("r1"))
-        .await
-        .unwrap();
+    create(&api, "r1").await;
     let (reader, writer) = reflector::store::<ConfigMap>();
     let stream = reflector(writer, watcher(api.clone(), watcher::Config::default()))
         .applied_objects()
@@ -260,37 +233,13 @@ async fn the_runtime_watcher_and_reflector_follow_changes_and_relist_after_gone(
     let task = tokio::spawn(async move {
         let _ = stream.try_for_each(|_| async { Ok(()) }).await;
     });
-    eventually("the reflector to see r1", || {
-        let reader = reader.clone();
-        async move { reader.state().len() == 1 }
-    })
-    .await;
-    api.create(&PostParams::default(), &configmap("r2"))
-        .await
-        .unwrap();
-    eventually("the reflector to see r2", || {
-        let reader = reader.clone();
-        async move { reader.state().len() == 2 }
-    })
-    .await;
+    until_stored(&reader, "the reflector to see r1", &["r1"]).await;
+    create(&api, "r2").await;
+    until_stored(&reader, "the reflector to see r2", &["r1", "r2"]).await;
     env.faults().force_gone();
-    api.create(&PostParams::default(), &configmap("r3"))
-        .await
-        .unwrap();
-    api.delete("r1", &DeleteParams::default()).await.unwrap();
-    eventually("the reflector to relist after 410", || {
-        let reader = reader.clone();
-        async move {
-            let mut names: Vec<String> = reader
-                .state()
-                .iter()
-                .filter_map(|c| c.metadata.name.clone())
-                .collect();
-            names.sort();
-            names == ["r2", "r3"]
-        }
-    })
-    .await;
+    create(&api, "r3").await;
+    delete(&api, "r1").await;
+    until_stored(&reader, "the reflector to relist after 410", &["r2", "r3"]).await;
     task.abort();
 }
 
@@ -298,45 +247,24 @@ async fn the_runtime_watcher_and_reflector_follow_changes_and_relist_after_gone(
 async fn the_streaming_list_watcher_works() {
     let env = env().await;
     let api = configmaps(&env, "default");
-    api.create(&PostParams::default(), &configmap("sl"))
-        .await
-        .unwrap();
+    create(&api, "sl").await;
     let mut stream = watcher(api.clone(), watcher::Config::default().streaming_lists())
         .applied_objects()
         .boxed();
-    let first = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let first = next_item(&mut stream).await;
     assert_eq!(first.metadata.name.as_deref(), Some("sl"));
-    api.create(&PostParams::default(), &configmap("sl2"))
-        .await
-        .unwrap();
-    let second = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    create(&api, "sl2").await;
+    let second = next_item(&mut stream).await;
     assert_eq!(second.metadata.name.as_deref(), Some("sl2"));
 }
 
 #[tokio::test]
 async fn watching_another_namespace_sees_nothing_from_this_one() {
     let env = env().await;
-    let mut stream = configmaps(&env, "kube-system")
-        .watch(&WatchParams::default(), "0")
-        .await
-        .unwrap()
-        .boxed();
-    configmaps(&env, "default")
-        .create(&PostParams::default(), &configmap("elsewhere"))
-        .await
-        .unwrap();
-    configmaps(&env, "kube-system")
-        .create(&PostParams::default(), &configmap("here"))
-        .await
-        .unwrap();
+    let system = configmaps(&env, "kube-system");
+    let mut stream = watch(&system, &WatchParams::default(), "0").await;
+    create(&configmaps(&env, "default"), "elsewhere").await;
+    create(&system, "here").await;
     assert_eq!(next(&mut stream).await, ("ADDED", "here".into()));
 }
 
@@ -344,13 +272,11 @@ async fn watching_another_namespace_sees_nothing_from_this_one() {
 async fn metadata_lists_and_watchers_work() {
     let env = env().await;
     let api = configmaps(&env, "default");
-    api.create(&PostParams::default(), &configmap("meta"))
-        .await
-        .unwrap();
+    create(&api, "meta").await;
     let list = api
         .list_metadata(&kube::api::ListParams::default())
         .await
-        .unwrap();
+        .expect("listed");
     assert_eq!(list.items.len(), 1);
     assert_eq!(list.items[0].metadata.name.as_deref(), Some("meta"));
     assert_eq!(
@@ -362,11 +288,7 @@ async fn metadata_lists_and_watchers_work() {
     let mut stream = watcher(metadata, watcher::Config::default())
         .applied_objects()
         .boxed();
-    let first = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let first = next_item(&mut stream).await;
     assert_eq!(first.metadata.name.as_deref(), Some("meta"));
 }
 
@@ -374,21 +296,15 @@ async fn metadata_lists_and_watchers_work() {
 async fn field_selectors_narrow_watches_to_one_object() {
     let env = env().await;
     let api = configmaps(&env, "default");
-    let mut stream = api
-        .watch(
-            &WatchParams::default()
-                .fields("metadata.name=wanted")
-                .disable_bookmarks(),
-            "0",
-        )
-        .await
-        .unwrap()
-        .boxed();
-    api.create(&PostParams::default(), &configmap("other"))
-        .await
-        .unwrap();
-    api.create(&PostParams::default(), &configmap("wanted"))
-        .await
-        .unwrap();
+    let mut stream = watch(
+        &api,
+        &WatchParams::default()
+            .fields("metadata.name=wanted")
+            .disable_bookmarks(),
+        "0",
+    )
+    .await;
+    create(&api, "other").await;
+    create(&api, "wanted").await;
     assert_eq!(next(&mut stream).await, ("ADDED", "wanted".into()));
 }
