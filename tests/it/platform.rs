@@ -17,18 +17,14 @@ mod types;
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
-use kube::Api;
 use monitoring::{PrometheusRule, ServiceMonitor};
 use opkit_envtest::TestEnv;
-use opkit_envtest::sim::Simulation;
 use postgresql::types::PostgreSQL;
 use types::EcommercePlatform;
 
 // The PostgreSQL operator the platform runs beside, as its `postgresql` module expects.
-use super::postgresql::Demo;
 use super::postgresql::operator as postgresql;
-use super::support::Served;
+use super::support::{Demo, Kubectl, Served, condition, env, slow_env};
 
 const PRODUCTION_STORE: &str = include_str!("../../examples/platform/sample.yaml");
 
@@ -59,25 +55,26 @@ async fn start(env: TestEnv) -> Demo {
 }
 
 async fn demo() -> Demo {
-    start(TestEnv::start().await.expect("embedded API server starts")).await
+    start(env().await).await
 }
 
 async fn ready(demo: &Demo, name: &str) {
-    let target = format!("ecommerceplatform/{name}");
-    demo.ok(&["wait", "--for=condition=Ready", &target, "--timeout=60s"])
+    demo.wait_until(&format!("ecommerceplatform/{name}"), "condition=Ready")
         .await;
 }
 
-async fn jsonpath(demo: &Demo, what: &[&str], path: &str) -> String {
-    let mut args = vec!["get"];
-    args.extend_from_slice(what);
-    let path = format!("jsonpath={path}");
-    args.extend_from_slice(&["-o", &path]);
-    demo.ok(&args).await
-}
-
-fn condition(type_: &str, field: &str) -> String {
-    format!("{{.status.conditions[?(@.type==\"{type_}\")].{field}}}")
+/// Everything the seed's production-store owns, as `kubectl get all` lists it.
+async fn production_store_objects(kubectl: &Kubectl) -> String {
+    kubectl
+        .ok(&[
+            "get",
+            "all",
+            "-l",
+            "platform=production-store",
+            "-n",
+            "ecommerce-prod",
+        ])
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,16 +91,7 @@ async fn the_seed_production_store_converges() {
     ])
     .await;
 
-    let all = demo
-        .ok(&[
-            "get",
-            "all",
-            "-l",
-            "platform=production-store",
-            "-n",
-            "ecommerce-prod",
-        ])
-        .await;
+    let all = production_store_objects(&demo).await;
     for object in [
         "deployment.apps/production-store-frontend",
         "deployment.apps/production-store-backend",
@@ -115,70 +103,58 @@ async fn the_seed_production_store_converges() {
     ] {
         assert!(all.contains(object), "{object} is missing from:\n{all}");
     }
-    let in_prod = |what: &'static str| [what, "-n", "ecommerce-prod"];
-    let db = jsonpath(
-        &demo,
-        &in_prod("postgresql/production-store-db"),
-        "{.spec.replicas} {.spec.storage} {.spec.version} {.spec.backup.enabled}",
-    )
-    .await;
+    let store = "ecommerceplatform/production-store";
+    let db = demo
+        .jsonpath_in(
+            "ecommerce-prod",
+            "postgresql/production-store-db",
+            "{.spec.replicas} {.spec.storage} {.spec.version} {.spec.backup.enabled}",
+        )
+        .await;
     assert_eq!(
         db, "3 500Gi 14 true",
         "production defaults, with the user's storage and version"
     );
-    let replicas = jsonpath(
-        &demo,
-        &in_prod("deployment/production-store-frontend"),
-        "{.spec.replicas}",
-    )
-    .await;
+    let replicas = demo
+        .jsonpath_in(
+            "ecommerce-prod",
+            "deployment/production-store-frontend",
+            "{.spec.replicas}",
+        )
+        .await;
     assert_eq!(replicas, "5");
-    let endpoints = jsonpath(
-        &demo,
-        &in_prod("ecommerceplatform/production-store"),
-        "{.status.endpoints}",
-    )
-    .await;
+    let endpoints = demo
+        .jsonpath_in("ecommerce-prod", store, "{.status.endpoints}")
+        .await;
     let endpoints: serde_json::Value = serde_json::from_str(&endpoints).expect("endpoints JSON");
     assert_eq!(endpoints["database"], "production-store-db:5432");
     assert_eq!(endpoints["backend"], "http://production-store-backend:8080");
-    let phase = jsonpath(
-        &demo,
-        &in_prod("ecommerceplatform/production-store"),
-        "{.status.phase}",
-    )
-    .await;
+    let phase = demo
+        .jsonpath_in("ecommerce-prod", store, "{.status.phase}")
+        .await;
     assert_eq!(phase, "Running");
     for component in ["Database", "Cache", "Backend", "Frontend", "Ingress"] {
-        let status = jsonpath(
-            &demo,
-            &in_prod("ecommerceplatform/production-store"),
-            &condition(component, "status"),
-        )
-        .await;
+        let status = demo
+            .jsonpath_in("ecommerce-prod", store, &condition(component, "status"))
+            .await;
         assert_eq!(status, "True", "{component}");
     }
-    let monitoring = jsonpath(
-        &demo,
-        &in_prod("ecommerceplatform/production-store"),
-        &condition("Monitoring", "reason"),
-    )
-    .await;
+    let monitoring = demo
+        .jsonpath_in("ecommerce-prod", store, &condition("Monitoring", "reason"))
+        .await;
     assert_eq!(
         monitoring, "Skipped",
         "no Prometheus Operator CRDs on this server"
     );
-    let ingress = jsonpath(
-        &demo,
-        &in_prod("ingress/production-store"),
-        "{.spec.rules[0].http.paths[*].path}",
-    )
-    .await;
+    let ingress = demo
+        .jsonpath_in(
+            "ecommerce-prod",
+            "ingress/production-store",
+            "{.spec.rules[0].http.paths[*].path}",
+        )
+        .await;
     assert_eq!(ingress, "/api /");
-    let secret = jsonpath(
-        &demo,
-        &in_prod("deployment/production-store-backend"),
-        "{.spec.template.spec.containers[0].env[?(@.name==\"DATABASE_PASSWORD\")].valueFrom.secretKeyRef.name}",
+    let secret = demo.jsonpath_in("ecommerce-prod", "deployment/production-store-backend", "{.spec.template.spec.containers[0].env[?(@.name==\"DATABASE_PASSWORD\")].valueFrom.secretKeyRef.name}",
     )
     .await;
     assert_eq!(secret, "production-store-db-credentials");
@@ -187,102 +163,33 @@ async fn the_seed_production_store_converges() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_backend_waits_for_the_database() {
-    let env = TestEnv::builder()
-        .simulation(Simulation::default().delay(Duration::from_secs(3)))
-        .build()
-        .await
-        .expect("embedded API server starts");
-    let mut demo = start(env).await;
+    let mut demo = start(slow_env().await).await;
     demo.apply(&platform("shop", "development", "")).await;
-    demo.wait_for(
-        &[
-            "get",
-            "statefulset",
-            "shop-db",
-            "-o",
-            "jsonpath={.metadata.name}",
-        ],
-        "shop-db",
-    )
-    .await;
-    demo.ok(&[
-        "annotate",
-        "statefulset",
-        "shop-db",
-        "envtest.opkit.dev/never-ready=true",
-    ])
-    .await;
-    // Past the simulated delay: the cache is ready, the held database settled unready.
-    demo.wait_for(
-        &[
-            "get",
-            "ecommerceplatform",
-            "shop",
-            "-o",
-            &format!("jsonpath={}", condition("Cache", "status")),
-        ],
+    // Past the simulated delay: the held database settled unready, the cache is ready.
+    demo.hold_unready("shop-db").await;
+    demo.wait_jsonpath(
+        "ecommerceplatform/shop",
+        &condition("Cache", "status"),
         "True",
     )
     .await;
-    demo.wait_for(
-        &[
-            "get",
-            "statefulset",
-            "shop-db",
-            "-o",
-            "jsonpath={.status.replicas}",
-        ],
-        "1",
-    )
-    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let deployments: Api<Deployment> = Api::namespaced(demo.client(), "default");
     assert!(
-        deployments
-            .get_opt("shop-backend")
-            .await
-            .expect("get")
-            .is_none(),
+        !demo.exists("deployment/shop-backend").await,
         "the backend started before the database"
     );
-    assert!(
-        deployments
-            .get_opt("shop-frontend")
-            .await
-            .expect("get")
-            .is_none()
-    );
-    let backend = jsonpath(
-        &demo,
-        &["ecommerceplatform", "shop"],
-        &condition("Backend", "reason"),
-    )
-    .await;
+    assert!(!demo.exists("deployment/shop-frontend").await);
+    let backend = demo
+        .jsonpath("ecommerceplatform/shop", &condition("Backend", "reason"))
+        .await;
     assert_eq!(backend, "WaitingForDependencies");
-    let out = demo.run(&["get", "ingress", "shop"], None).await;
     assert!(
-        !out.status.success(),
+        !demo.exists("ingress/shop").await,
         "the Ingress opened before the frontend"
     );
 
-    demo.ok(&[
-        "annotate",
-        "statefulset",
-        "shop-db",
-        "envtest.opkit.dev/never-ready-",
-    ])
-    .await;
-    demo.wait_for(
-        &[
-            "get",
-            "deployment",
-            "shop-backend",
-            "-o",
-            "jsonpath={.metadata.name}",
-        ],
-        "shop-backend",
-    )
-    .await;
+    demo.release("shop-db").await;
+    demo.wait_exists("deployment/shop-backend").await;
     ready(&demo, "shop").await;
     demo.stop().await;
 }
@@ -303,36 +210,33 @@ async fn environments_give_defaults_and_user_values_win() {
     }
     let spec = "{.spec.replicas} {.spec.storage} {.spec.backup.enabled}";
     assert_eq!(
-        jsonpath(&demo, &["postgresql", "dev-db"], spec).await,
+        demo.jsonpath("postgresql/dev-db", spec).await,
         "1 10Gi false"
     );
     assert_eq!(
-        jsonpath(&demo, &["postgresql", "stage-db"], spec).await,
+        demo.jsonpath("postgresql/stage-db", spec).await,
         "2 50Gi true"
     );
     assert_eq!(
-        jsonpath(&demo, &["postgresql", "custom-db"], spec).await,
+        demo.jsonpath("postgresql/custom-db", spec).await,
         "1 20Gi false"
     );
     assert_eq!(
-        jsonpath(&demo, &["deployment", "stage-backend"], "{.spec.replicas}").await,
+        demo.jsonpath("deployment/stage-backend", "{.spec.replicas}")
+            .await,
         "2"
     );
     assert_eq!(
-        jsonpath(
-            &demo,
-            &["deployment", "custom-frontend"],
-            "{.spec.replicas}"
-        )
-        .await,
+        demo.jsonpath("deployment/custom-frontend", "{.spec.replicas}")
+            .await,
         "3"
     );
-    let env = jsonpath(
-        &demo,
-        &["deployment", "stage-backend"],
-        "{.spec.template.spec.containers[0].env[?(@.name==\"ENVIRONMENT\")].value}",
-    )
-    .await;
+    let env = demo
+        .jsonpath(
+            "deployment/stage-backend",
+            "{.spec.template.spec.containers[0].env[?(@.name==\"ENVIRONMENT\")].value}",
+        )
+        .await;
     assert_eq!(env, "staging");
     demo.stop().await;
 }
@@ -344,39 +248,22 @@ async fn disabling_the_cache_deletes_redis() {
     ready(&demo, "shop").await;
     let redis = "{.spec.template.spec.containers[0].env[?(@.name==\"REDIS_URL\")].value}";
     assert_eq!(
-        jsonpath(&demo, &["deployment", "shop-backend"], redis).await,
+        demo.jsonpath("deployment/shop-backend", redis).await,
         "redis://shop-cache:6379"
     );
 
-    demo.ok(&[
-        "patch",
-        "ecommerceplatform",
-        "shop",
-        "--type=merge",
-        "-p={\"spec\":{\"cache\":{\"enabled\":false}}}",
-    ])
-    .await;
-    demo.wait_gone(&["deployment", "shop-cache"]).await;
-    demo.wait_gone(&["service", "shop-cache"]).await;
-    demo.wait_for(
-        &[
-            "get",
-            "deployment",
-            "shop-backend",
-            "-o",
-            &format!("jsonpath={redis}"),
-        ],
-        "",
+    demo.patch(
+        "ecommerceplatform/shop",
+        r#"{"spec":{"cache":{"enabled":false}}}"#,
     )
     .await;
-    demo.wait_for(
-        &[
-            "get",
-            "ecommerceplatform",
-            "shop",
-            "-o",
-            &format!("jsonpath={}", condition("Cache", "reason")),
-        ],
+    demo.wait_gone("deployment/shop-cache").await;
+    demo.wait_gone("service/shop-cache").await;
+    demo.wait_jsonpath("deployment/shop-backend", redis, "")
+        .await;
+    demo.wait_jsonpath(
+        "ecommerceplatform/shop",
+        &condition("Cache", "reason"),
         "Disabled",
     )
     .await;
@@ -386,7 +273,7 @@ async fn disabling_the_cache_deletes_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitoring_objects_exist_only_where_their_crds_do() {
-    let env = TestEnv::start().await.expect("embedded API server starts");
+    let env = env().await;
     env.install_crd::<ServiceMonitor>()
         .await
         .expect("CRD installs");
@@ -396,47 +283,34 @@ async fn monitoring_objects_exist_only_where_their_crds_do() {
     let mut demo = start(env).await;
     demo.apply(&platform("shop", "production", "")).await;
     ready(&demo, "shop").await;
-    let reason = jsonpath(
-        &demo,
-        &["ecommerceplatform", "shop"],
-        &condition("Monitoring", "reason"),
-    )
-    .await;
+    let reason = demo
+        .jsonpath("ecommerceplatform/shop", &condition("Monitoring", "reason"))
+        .await;
     assert_eq!(reason, "Configured");
-    let selector = jsonpath(
-        &demo,
-        &["servicemonitor", "shop"],
-        "{.spec.selector.matchLabels}",
-    )
-    .await;
+    let selector = demo
+        .jsonpath("servicemonitor/shop", "{.spec.selector.matchLabels}")
+        .await;
     assert!(selector.contains("backend"), "{selector}");
-    let severity = jsonpath(
-        &demo,
-        &["prometheusrule", "shop"],
-        "{.spec.groups[0].rules[0].labels.severity}",
-    )
-    .await;
+    let severity = demo
+        .jsonpath(
+            "prometheusrule/shop",
+            "{.spec.groups[0].rules[0].labels.severity}",
+        )
+        .await;
     assert_eq!(severity, "critical");
     assert_eq!(
-        jsonpath(
-            &demo,
-            &["prometheusrule", "shop"],
-            "{.metadata.labels.platform}"
-        )
-        .await,
+        demo.jsonpath("prometheusrule/shop", "{.metadata.labels.platform}")
+            .await,
         "shop"
     );
 
-    demo.ok(&[
-        "patch",
-        "ecommerceplatform",
-        "shop",
-        "--type=merge",
-        "-p={\"spec\":{\"monitoring\":{\"enabled\":false}}}",
-    ])
+    demo.patch(
+        "ecommerceplatform/shop",
+        r#"{"spec":{"monitoring":{"enabled":false}}}"#,
+    )
     .await;
-    demo.wait_gone(&["servicemonitor", "shop"]).await;
-    demo.wait_gone(&["prometheusrule", "shop"]).await;
+    demo.wait_gone("servicemonitor/shop").await;
+    demo.wait_gone("prometheusrule/shop").await;
     demo.stop().await;
 }
 
@@ -464,11 +338,7 @@ async fn invalid_platforms_are_refused() {
         ),
     ];
     for (manifest, field) in cases {
-        let stderr = demo.refused(&manifest).await;
-        assert!(
-            stderr.contains(field),
-            "the error does not name {field}: {stderr}"
-        );
+        demo.refused_naming(&manifest, field).await;
     }
     demo.apply(&platform(
         "legacy",
@@ -476,20 +346,10 @@ async fn invalid_platforms_are_refused() {
         "  database:\n    type: mysql\n",
     ))
     .await;
-    demo.wait_for(
-        &[
-            "get",
-            "ecommerceplatform",
-            "legacy",
-            "-o",
-            &format!("jsonpath={}", condition("Degraded", "reason")),
-        ],
-        "InvalidSpec",
-    )
-    .await;
-    let out = demo.run(&["get", "postgresql", "legacy-db"], None).await;
+    demo.wait_degraded("ecommerceplatform/legacy", "InvalidSpec")
+        .await;
     assert!(
-        !out.status.success(),
+        !demo.exists("postgresql/legacy-db").await,
         "a database was created for an unsupported type"
     );
     demo.stop().await;
@@ -502,17 +362,17 @@ async fn deleting_the_platform_removes_every_component() {
     ready(&demo, "shop").await;
     demo.ok(&["delete", "ecommerceplatform", "shop"]).await;
     for what in [
-        ["postgresql", "shop-db"],
-        ["statefulset", "shop-db"],
-        ["secret", "shop-db-credentials"],
-        ["cronjob", "shop-db-backup"],
-        ["deployment", "shop-backend"],
-        ["deployment", "shop-frontend"],
-        ["deployment", "shop-cache"],
-        ["service", "shop-frontend"],
-        ["ingress", "shop"],
+        "postgresql/shop-db",
+        "statefulset/shop-db",
+        "secret/shop-db-credentials",
+        "cronjob/shop-db-backup",
+        "deployment/shop-backend",
+        "deployment/shop-frontend",
+        "deployment/shop-cache",
+        "service/shop-frontend",
+        "ingress/shop",
     ] {
-        demo.wait_gone(&what).await;
+        demo.wait_gone(what).await;
     }
     let all = demo.run(&["get", "all", "-l", "platform=shop"], None).await;
     let stdout = String::from_utf8_lossy(&all.stdout);
@@ -539,16 +399,7 @@ async fn cargo_run_example_platform_serves_the_sample_until_stopped() {
             "Running",
         )
         .await;
-    let all = kubectl
-        .ok(&[
-            "get",
-            "all",
-            "-l",
-            "platform=production-store",
-            "-n",
-            "ecommerce-prod",
-        ])
-        .await;
+    let all = production_store_objects(kubectl).await;
     assert!(
         all.contains("statefulset.apps/production-store-db"),
         "{all}"

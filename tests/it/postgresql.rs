@@ -9,73 +9,17 @@ mod app;
 #[path = "../../examples/postgresql/mod.rs"]
 pub mod operator;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use opkit_envtest::TestEnv;
-use opkit_envtest::sim::Simulation;
 // The name `app.rs` expects the PostgreSQL operator under.
 use operator as postgresql;
 use postgresql::types::PostgreSQL;
 
-use super::support::{Kubectl, PATIENCE, Served};
-
-/// An operator running in-process against its own embedded API server, driven through kubectl
-/// (shared with the platform tests, which run two operators).
-pub struct Demo {
-    pub env: TestEnv,
-    kubectl: Kubectl,
-    running: Option<opkit::Running>,
-}
-
-impl std::ops::Deref for Demo {
-    type Target = Kubectl;
-
-    fn deref(&self) -> &Kubectl {
-        &self.kubectl
-    }
-}
-
-impl Demo {
-    /// Runs the controllers `manager` adds against `env`, whose CRDs are installed.
-    pub fn start(env: TestEnv, manager: impl FnOnce(opkit::Manager) -> opkit::Manager) -> Demo {
-        let kubectl = Kubectl::new(&env);
-        let running = Some(manager(opkit::Manager::new(env.client())).start());
-        Demo {
-            env,
-            kubectl,
-            running,
-        }
-    }
-
-    pub fn client(&self) -> kube::Client {
-        self.env.client()
-    }
-
-    /// Polls until `kubectl get <what>` answers NotFound.
-    pub async fn wait_gone(&self, what: &[&str]) {
-        let deadline = Instant::now() + PATIENCE;
-        let mut args = vec!["get"];
-        args.extend_from_slice(what);
-        loop {
-            let out = self.run(&args, None).await;
-            if String::from_utf8_lossy(&out.stderr).contains("NotFound") {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{} still exists", what.join(" "));
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// Stops the operator, waiting for in-flight reconciles.
-    pub async fn stop(&mut self) {
-        if let Some(running) = self.running.take() {
-            running.shutdown().await;
-        }
-    }
-}
+use super::support::{Demo, Served, condition, env, slow_env};
 
 const TEST_DB: &str = "apiVersion: database.example.com/v1
 kind: PostgreSQL
@@ -107,27 +51,12 @@ async fn start(env: TestEnv) -> Demo {
 }
 
 async fn demo() -> Demo {
-    start(TestEnv::start().await.expect("embedded API server starts")).await
-}
-
-/// A server whose workloads take long enough to become ready that a test can hold them first.
-async fn slow_demo() -> Demo {
-    let env = TestEnv::builder()
-        .simulation(Simulation::default().delay(Duration::from_secs(3)))
-        .build()
-        .await
-        .expect("embedded API server starts");
-    start(env).await
+    start(env().await).await
 }
 
 async fn ready(demo: &Demo) {
-    demo.ok(&[
-        "wait",
-        "--for=condition=Ready",
-        "postgresql/test-db",
-        "--timeout=60s",
-    ])
-    .await;
+    demo.wait_until("postgresql/test-db", "condition=Ready")
+        .await;
 }
 
 async fn password(demo: &Demo) -> Vec<u8> {
@@ -141,14 +70,6 @@ async fn password(demo: &Demo) -> Vec<u8> {
         .and_then(|d| d.get("password").cloned())
         .expect("a password")
         .0
-}
-
-async fn jsonpath(demo: &Demo, what: &[&str], path: &str) -> String {
-    let mut args = vec!["get"];
-    args.extend_from_slice(what);
-    let path = format!("jsonpath={path}");
-    args.extend_from_slice(&["-o", &path]);
-    demo.ok(&args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,39 +104,36 @@ async fn the_seed_test_db_becomes_ready() {
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
 
     assert_eq!(
-        jsonpath(&demo, &["service", "test-db-headless"], "{.spec.clusterIP}").await,
+        demo.jsonpath("service/test-db-headless", "{.spec.clusterIP}")
+            .await,
         "None"
     );
-    let selector = jsonpath(&demo, &["service", "test-db"], "{.spec.selector}").await;
+    let selector = demo.jsonpath("service/test-db", "{.spec.selector}").await;
     assert!(
         selector.contains("test-db-0"),
         "clients reach the primary only: {selector}"
     );
 
-    let username = jsonpath(
-        &demo,
-        &["secret", "test-db-credentials"],
-        "{.data.username}",
-    )
-    .await;
+    let username = demo
+        .jsonpath("secret/test-db-credentials", "{.data.username}")
+        .await;
     assert_eq!(username, "cG9zdGdyZXM=", "username is postgres");
     let secret = password(&demo).await;
     assert_eq!(secret.len(), 32);
     assert!(secret.iter().all(u8::is_ascii_alphanumeric));
 
-    let out = demo.run(&["get", "cronjob", "test-db-backup"], None).await;
-    assert!(!out.status.success(), "backups are off by default");
+    assert!(
+        !demo.exists("cronjob/test-db-backup").await,
+        "backups are off by default"
+    );
     let table = demo.ok(&["get", "pg"]).await;
     assert!(
         table.contains("test-db   14        1          Running"),
         "{table}"
     );
-    let status = jsonpath(
-        &demo,
-        &["postgresql", "test-db"],
-        "{.status.endpoint} {.status.version}",
-    )
-    .await;
+    let status = demo
+        .jsonpath("postgresql/test-db", "{.status.endpoint} {.status.version}")
+        .await;
     assert_eq!(status, "test-db.default.svc:5432 14");
     demo.stop().await;
 }
@@ -227,55 +145,29 @@ async fn credentials_are_generated_once_and_never_logged() {
     ready(&demo).await;
     let first = password(&demo).await;
 
-    demo.ok(&[
-        "patch",
-        "postgresql",
-        "test-db",
-        "--type=merge",
-        "-p={\"spec\":{\"replicas\":2}}",
-    ])
-    .await;
-    demo.wait_for(
-        &[
-            "get",
-            "statefulset",
-            "test-db",
-            "-o",
-            "jsonpath={.spec.replicas}",
-        ],
-        "2",
-    )
-    .await;
-    demo.ok(&["label", "postgresql", "test-db", "team=payments"])
+    demo.patch("postgresql/test-db", r#"{"spec":{"replicas":2}}"#)
         .await;
-    demo.wait_for(
-        &[
-            "get",
-            "secret",
-            "test-db-credentials",
-            "-o",
-            "jsonpath={.metadata.labels.team}",
-        ],
+    demo.wait_jsonpath("statefulset/test-db", "{.spec.replicas}", "2")
+        .await;
+    demo.ok(&["label", "postgresql/test-db", "team=payments"])
+        .await;
+    demo.wait_jsonpath(
+        "secret/test-db-credentials",
+        "{.metadata.labels.team}",
         "payments",
     )
     .await;
     // Drift on the Secret is put back and announced in an Event, which must not carry the password.
     demo.ok(&[
         "label",
-        "secret",
-        "test-db-credentials",
+        "secret/test-db-credentials",
         "team=other",
         "--overwrite",
     ])
     .await;
-    demo.wait_for(
-        &[
-            "get",
-            "secret",
-            "test-db-credentials",
-            "-o",
-            "jsonpath={.metadata.labels.team}",
-        ],
+    demo.wait_jsonpath(
+        "secret/test-db-credentials",
+        "{.metadata.labels.team}",
         "payments",
     )
     .await;
@@ -314,18 +206,12 @@ async fn a_lost_secret_is_not_silently_replaced() {
         "--timeout=30s",
     ])
     .await;
-    let message = jsonpath(
-        &demo,
-        &["postgresql", "test-db"],
-        "{.status.conditions[?(@.type==\"Degraded\")].message}",
-    )
-    .await;
-    assert!(message.contains("restore it"), "{message}");
-    let out = demo
-        .run(&["get", "secret", "test-db-credentials"], None)
+    let message = demo
+        .jsonpath("postgresql/test-db", &condition("Degraded", "message"))
         .await;
+    assert!(message.contains("restore it"), "{message}");
     assert!(
-        !out.status.success(),
+        !demo.exists("secret/test-db-credentials").await,
         "a new password was generated for an initialized database"
     );
     demo.stop().await;
@@ -333,99 +219,49 @@ async fn a_lost_secret_is_not_silently_replaced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backups_are_scheduled_only_once_the_database_is_ready() {
-    let mut demo = slow_demo().await;
+    let mut demo = start(slow_env().await).await;
     demo.apply(WITH_BACKUPS).await;
-    demo.wait_for(
-        &[
-            "get",
-            "statefulset",
-            "test-db",
-            "-o",
-            "jsonpath={.metadata.name}",
-        ],
-        "test-db",
-    )
-    .await;
-    demo.ok(&[
-        "annotate",
-        "statefulset",
-        "test-db",
-        "envtest.opkit.dev/never-ready=true",
-    ])
-    .await;
     // The simulation settles the held StatefulSet as unready; the operator sees that change.
-    demo.wait_for(
-        &[
-            "get",
-            "statefulset",
-            "test-db",
-            "-o",
-            "jsonpath={.status.replicas}",
-        ],
-        "1",
-    )
-    .await;
+    demo.hold_unready("test-db").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let reason = jsonpath(
-        &demo,
-        &["postgresql", "test-db"],
-        "{.status.conditions[?(@.type==\"BackupScheduled\")].reason}",
-    )
-    .await;
+    let reason = demo
+        .jsonpath(
+            "postgresql/test-db",
+            &condition("BackupScheduled", "reason"),
+        )
+        .await;
     assert_eq!(reason, "WaitingForDatabase");
-    let out = demo.run(&["get", "cronjob", "test-db-backup"], None).await;
     assert!(
-        !out.status.success(),
+        !demo.exists("cronjob/test-db-backup").await,
         "a backup CronJob exists before the database is ready"
     );
 
-    demo.ok(&[
-        "annotate",
-        "statefulset",
-        "test-db",
-        "envtest.opkit.dev/never-ready-",
-    ])
-    .await;
+    demo.release("test-db").await;
     ready(&demo).await;
-    demo.wait_for(
-        &[
-            "get",
-            "cronjob",
-            "test-db-backup",
-            "-o",
-            "jsonpath={.spec.schedule}",
-        ],
-        "0 3 * * *",
-    )
-    .await;
-    let policy = jsonpath(
-        &demo,
-        &["cronjob", "test-db-backup"],
-        "{.spec.concurrencyPolicy}",
-    )
-    .await;
+    demo.wait_jsonpath("cronjob/test-db-backup", "{.spec.schedule}", "0 3 * * *")
+        .await;
+    let policy = demo
+        .jsonpath("cronjob/test-db-backup", "{.spec.concurrencyPolicy}")
+        .await;
     assert_eq!(policy, "Forbid");
-    let env = jsonpath(
-        &demo,
-        &["cronjob", "test-db-backup"],
-        "{.spec.jobTemplate.spec.template.spec.containers[0].env}",
-    )
-    .await;
+    let env = demo
+        .jsonpath(
+            "cronjob/test-db-backup",
+            "{.spec.jobTemplate.spec.template.spec.containers[0].env}",
+        )
+        .await;
     assert!(
         env.contains("RETENTION_DAYS") && env.contains("\"7\""),
         "{env}"
     );
     demo.ok(&["get", "pvc", "test-db-backup"]).await;
 
-    demo.ok(&[
-        "patch",
-        "postgresql",
-        "test-db",
-        "--type=merge",
-        "-p={\"spec\":{\"backup\":{\"enabled\":false}}}",
-    ])
+    demo.patch(
+        "postgresql/test-db",
+        r#"{"spec":{"backup":{"enabled":false}}}"#,
+    )
     .await;
-    demo.wait_gone(&["cronjob", "test-db-backup"]).await;
+    demo.wait_gone("cronjob/test-db-backup").await;
     demo.ok(&["get", "pvc", "test-db-backup"]).await;
     demo.stop().await;
 }
@@ -435,82 +271,32 @@ async fn scaling_and_upgrades_roll_the_statefulset_and_downgrades_are_refused() 
     let mut demo = demo().await;
     demo.apply(TEST_DB).await;
     ready(&demo).await;
-    demo.ok(&[
-        "patch",
-        "postgresql",
-        "test-db",
-        "--type=merge",
-        "-p={\"spec\":{\"replicas\":3}}",
-    ])
-    .await;
-    demo.wait_for(
-        &[
-            "get",
-            "postgresql",
-            "test-db",
-            "-o",
-            "jsonpath={.status.readyReplicas}",
-        ],
-        "3",
-    )
-    .await;
+    demo.patch("postgresql/test-db", r#"{"spec":{"replicas":3}}"#)
+        .await;
+    demo.wait_jsonpath("postgresql/test-db", "{.status.readyReplicas}", "3")
+        .await;
 
-    demo.ok(&[
-        "patch",
-        "postgresql",
-        "test-db",
-        "--type=merge",
-        "-p={\"spec\":{\"version\":\"15\"}}",
-    ])
-    .await;
-    demo.wait_for(
-        &[
-            "get",
-            "statefulset",
-            "test-db",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ],
+    demo.patch("postgresql/test-db", r#"{"spec":{"version":"15"}}"#)
+        .await;
+    demo.wait_jsonpath(
+        "statefulset/test-db",
+        "{.spec.template.spec.containers[0].image}",
         "postgres:15",
     )
     .await;
-    demo.wait_for(
-        &[
-            "get",
-            "postgresql",
-            "test-db",
-            "-o",
-            "jsonpath={.status.version}",
-        ],
-        "15",
-    )
-    .await;
+    demo.wait_jsonpath("postgresql/test-db", "{.status.version}", "15")
+        .await;
 
-    demo.ok(&[
-        "patch",
-        "postgresql",
-        "test-db",
-        "--type=merge",
-        "-p={\"spec\":{\"version\":\"14\"}}",
-    ])
-    .await;
-    demo.wait_for(
-        &[
-            "get",
-            "postgresql",
-            "test-db",
-            "-o",
-            "jsonpath={.status.conditions[?(@.type==\"Degraded\")].reason}",
-        ],
-        "InvalidSpec",
-    )
-    .await;
-    let image = jsonpath(
-        &demo,
-        &["statefulset", "test-db"],
-        "{.spec.template.spec.containers[0].image}",
-    )
-    .await;
+    demo.patch("postgresql/test-db", r#"{"spec":{"version":"14"}}"#)
+        .await;
+    demo.wait_degraded("postgresql/test-db", "InvalidSpec")
+        .await;
+    let image = demo
+        .jsonpath(
+            "statefulset/test-db",
+            "{.spec.template.spec.containers[0].image}",
+        )
+        .await;
     assert_eq!(image, "postgres:15", "a downgrade reached the StatefulSet");
     demo.stop().await;
 }
@@ -534,52 +320,26 @@ spec:
 ",
     )
     .await;
-    demo.ok(&[
-        "patch",
-        "postgresql",
-        "test-db",
-        "--type=merge",
-        "-p={\"spec\":{\"storage\":\"5Gi\"}}",
-    ])
-    .await;
-    demo.wait_for(
-        &[
-            "get",
-            "pvc",
-            "data-test-db-0",
-            "-o",
-            "jsonpath={.spec.resources.requests.storage}",
-        ],
+    demo.patch("postgresql/test-db", r#"{"spec":{"storage":"5Gi"}}"#)
+        .await;
+    demo.wait_jsonpath(
+        "pvc/data-test-db-0",
+        "{.spec.resources.requests.storage}",
         "5Gi",
     )
     .await;
-    let template = jsonpath(
-        &demo,
-        &["statefulset", "test-db"],
-        "{.spec.volumeClaimTemplates[0].spec.resources.requests.storage}",
-    )
-    .await;
+    let template = demo
+        .jsonpath(
+            "statefulset/test-db",
+            "{.spec.volumeClaimTemplates[0].spec.resources.requests.storage}",
+        )
+        .await;
     assert_eq!(template, "1Gi", "volumeClaimTemplates are immutable");
 
-    demo.ok(&[
-        "patch",
-        "postgresql",
-        "test-db",
-        "--type=merge",
-        "-p={\"spec\":{\"storage\":\"0Gi\"}}",
-    ])
-    .await;
-    demo.wait_for(
-        &[
-            "get",
-            "postgresql",
-            "test-db",
-            "-o",
-            "jsonpath={.status.conditions[?(@.type==\"Degraded\")].reason}",
-        ],
-        "InvalidSpec",
-    )
-    .await;
+    demo.patch("postgresql/test-db", r#"{"spec":{"storage":"0Gi"}}"#)
+        .await;
+    demo.wait_degraded("postgresql/test-db", "InvalidSpec")
+        .await;
     demo.stop().await;
 }
 
@@ -588,27 +348,17 @@ async fn deletion_removes_everything_it_created() {
     let mut demo = demo().await;
     demo.apply(WITH_BACKUPS).await;
     ready(&demo).await;
-    demo.wait_for(
-        &[
-            "get",
-            "cronjob",
-            "test-db-backup",
-            "-o",
-            "jsonpath={.metadata.name}",
-        ],
-        "test-db-backup",
-    )
-    .await;
+    demo.wait_exists("cronjob/test-db-backup").await;
     demo.ok(&["delete", "postgresql", "test-db"]).await;
     for what in [
-        ["statefulset", "test-db"],
-        ["service", "test-db"],
-        ["service", "test-db-headless"],
-        ["secret", "test-db-credentials"],
-        ["cronjob", "test-db-backup"],
-        ["pvc", "test-db-backup"],
+        "statefulset/test-db",
+        "service/test-db",
+        "service/test-db-headless",
+        "secret/test-db-credentials",
+        "cronjob/test-db-backup",
+        "pvc/test-db-backup",
     ] {
-        demo.wait_gone(&what).await;
+        demo.wait_gone(what).await;
     }
     let statefulsets: Api<StatefulSet> = Api::namespaced(demo.client(), "default");
     assert!(
@@ -650,29 +400,18 @@ async fn invalid_specs_are_refused() {
         let manifest = format!(
             "apiVersion: database.example.com/v1\nkind: PostgreSQL\nmetadata:\n  name: bad\nspec:\n  {spec}\n"
         );
-        let stderr = demo.refused(&manifest).await;
-        assert!(
-            stderr.contains(field),
-            "the error does not name {field}: {stderr}"
-        );
+        demo.refused_naming(&manifest, field).await;
     }
 
     // The schema checks the shape of the schedule; the operator checks that cron accepts it.
     let manifest = WITH_BACKUPS.replace("0 3 * * *", "61 * * * *");
     demo.apply(&manifest).await;
-    demo.wait_for(
-        &[
-            "get",
-            "postgresql",
-            "test-db",
-            "-o",
-            "jsonpath={.status.conditions[?(@.type==\"Degraded\")].reason}",
-        ],
-        "InvalidSpec",
-    )
-    .await;
-    let out = demo.run(&["get", "statefulset", "test-db"], None).await;
-    assert!(!out.status.success(), "an invalid spec was acted upon");
+    demo.wait_degraded("postgresql/test-db", "InvalidSpec")
+        .await;
+    assert!(
+        !demo.exists("statefulset/test-db").await,
+        "an invalid spec was acted upon"
+    );
     demo.stop().await;
 }
 

@@ -5,9 +5,44 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use opkit_envtest::TestEnv;
+use opkit_envtest::sim::Simulation;
 
 /// How long a test waits for the operator to converge before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A fresh embedded API server.
+pub async fn env() -> TestEnv {
+    TestEnv::start().await.expect("embedded API server starts")
+}
+
+/// A server whose workloads take long enough to become ready that a test can hold them first.
+pub async fn slow_env() -> TestEnv {
+    TestEnv::builder()
+        .simulation(Simulation::default().delay(Duration::from_secs(3)))
+        .build()
+        .await
+        .expect("embedded API server starts")
+}
+
+/// The jsonpath of condition `type_`'s `field`.
+pub fn condition(type_: &str, field: &str) -> String {
+    format!("{{.status.conditions[?(@.type==\"{type_}\")].{field}}}")
+}
+
+/// A deadline [`PATIENCE`] away, for polling loops.
+struct Patience(Instant);
+
+impl Patience {
+    fn start() -> Patience {
+        Patience(Instant::now() + PATIENCE)
+    }
+
+    /// Fails the test with `stuck` once the deadline has passed, else pauses before the next poll.
+    async fn pause(&self, stuck: impl FnOnce() -> String) {
+        assert!(Instant::now() < self.0, "{}", stuck());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
 
 /// The real kubectl, configured for one embedded API server, with assertions for tests.
 pub struct Kubectl(opkit_envtest::tools::Kubectl);
@@ -63,21 +98,27 @@ impl Kubectl {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// [`Kubectl::refused`], with an error that names `field`.
+    pub async fn refused_naming(&self, manifest: &str, field: &str) {
+        let stderr = self.refused(manifest).await;
+        assert!(
+            stderr.contains(field),
+            "the error does not name {field}: {stderr}"
+        );
+    }
+
     /// Polls kubectl until it prints `want` (trimmed).
     pub async fn wait_for(&self, args: &[&str], want: &str) {
-        let deadline = Instant::now() + PATIENCE;
+        let patience = Patience::start();
         loop {
             let out = self.run(args, None).await;
             let got = String::from_utf8_lossy(&out.stdout).into_owned();
             if got.trim() == want {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "kubectl {} printed {got:?}, not {want:?}",
-                args.join(" ")
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            patience
+                .pause(|| format!("kubectl {} printed {got:?}, not {want:?}", args.join(" ")))
+                .await;
         }
     }
 
@@ -85,6 +126,126 @@ impl Kubectl {
     pub async fn jsonpath(&self, what: &str, path: &str) -> String {
         let template = format!("jsonpath={path}");
         self.ok(&["get", what, "-o", &template]).await
+    }
+
+    /// [`Kubectl::jsonpath`] of `what` in `namespace`.
+    pub async fn jsonpath_in(&self, namespace: &str, what: &str, path: &str) -> String {
+        let template = format!("jsonpath={path}");
+        self.ok(&["get", what, "-n", namespace, "-o", &template])
+            .await
+    }
+
+    /// Polls [`Kubectl::jsonpath`] until it prints `want`.
+    pub async fn wait_jsonpath(&self, what: &str, path: &str, want: &str) {
+        let template = format!("jsonpath={path}");
+        self.wait_for(&["get", what, "-o", &template], want).await
+    }
+
+    /// Polls until `what`'s Degraded condition gives `reason`.
+    pub async fn wait_degraded(&self, what: &str, reason: &str) {
+        self.wait_jsonpath(what, &condition("Degraded", "reason"), reason)
+            .await
+    }
+
+    /// Polls until the kubeconfig exists and `kubectl get <what>` succeeds.
+    pub async fn wait_exists(&self, what: &str) {
+        let patience = Patience::start();
+        // Errors are expected until a served example has written its kubeconfig and CRDs.
+        while !(self.kubeconfig().exists() && self.run(&["get", what], None).await.status.success())
+        {
+            patience.pause(|| format!("{what} never appeared")).await;
+        }
+    }
+
+    /// Polls until `kubectl get <what>` answers NotFound.
+    pub async fn wait_gone(&self, what: &str) {
+        let patience = Patience::start();
+        loop {
+            let out = self.run(&["get", what], None).await;
+            if String::from_utf8_lossy(&out.stderr).contains("NotFound") {
+                return;
+            }
+            patience.pause(|| format!("{what} still exists")).await;
+        }
+    }
+
+    /// Whether `kubectl get <what>` finds it; any failure but NotFound fails the test.
+    pub async fn exists(&self, what: &str) -> bool {
+        let out = self.run(&["get", what], None).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() || stderr.contains("NotFound"),
+            "kubectl get {what} failed:\n{stderr}"
+        );
+        out.status.success()
+    }
+
+    /// `kubectl wait --for=<until> <what>`, which must succeed within a minute.
+    pub async fn wait_until(&self, what: &str, until: &str) {
+        let until = format!("--for={until}");
+        self.ok(&["wait", &until, what, "--timeout=60s"]).await;
+    }
+
+    /// `kubectl patch <what> --type=merge` with the JSON `patch`.
+    pub async fn patch(&self, what: &str, patch: &str) {
+        let patch = format!("-p={patch}");
+        self.ok(&["patch", what, "--type=merge", &patch]).await;
+    }
+
+    /// Waits for the operator to create StatefulSet `name`, then has the workload simulation
+    /// settle it unready until [`Kubectl::release`].
+    pub async fn hold_unready(&self, name: &str) {
+        let what = format!("statefulset/{name}");
+        self.wait_exists(&what).await;
+        self.ok(&["annotate", &what, "envtest.opkit.dev/never-ready=true"])
+            .await;
+        self.wait_jsonpath(&what, "{.status.replicas}", "1").await;
+    }
+
+    /// Lets the StatefulSet [`Kubectl::hold_unready`] held become ready.
+    pub async fn release(&self, name: &str) {
+        let what = format!("statefulset/{name}");
+        self.ok(&["annotate", &what, "envtest.opkit.dev/never-ready-"])
+            .await;
+    }
+}
+
+/// Operators running in-process against their own embedded API server, driven through kubectl.
+pub struct Demo {
+    pub env: TestEnv,
+    kubectl: Kubectl,
+    running: Option<opkit::Running>,
+}
+
+impl std::ops::Deref for Demo {
+    type Target = Kubectl;
+
+    fn deref(&self) -> &Kubectl {
+        &self.kubectl
+    }
+}
+
+impl Demo {
+    /// Runs the controllers `manager` adds against `env`, whose CRDs are installed.
+    pub fn start(env: TestEnv, manager: impl FnOnce(opkit::Manager) -> opkit::Manager) -> Demo {
+        let kubectl = Kubectl::new(&env);
+        let running = Some(manager(opkit::Manager::new(env.client())).start());
+        Demo {
+            env,
+            kubectl,
+            running,
+        }
+    }
+
+    pub fn client(&self) -> kube::Client {
+        self.env.client()
+    }
+
+    /// Stops the operators, waiting for in-flight reconciles.
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
     }
 }
 
@@ -122,21 +283,7 @@ impl Served {
 
     /// Waits until the kubeconfig exists and `kubectl get <what>` succeeds.
     pub async fn wait_exists(&self, what: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if self.kubectl.kubeconfig().exists()
-                && self
-                    .kubectl
-                    .run(&["get", what], None)
-                    .await
-                    .status
-                    .success()
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{what} never appeared");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        self.kubectl.wait_exists(what).await;
     }
 
     /// Stops the example and fails the test unless it stopped cleanly.

@@ -20,47 +20,14 @@ mod webhooks;
 
 use std::time::{Duration, Instant};
 
-use crate::support::{Kubectl, Served};
-use opkit_envtest::TestEnv;
+use crate::support::{Demo, Served, condition, env};
 use types::WebApp;
 
 /// The WebApp operator on an embedded API server, and kubectl for it.
-struct Demo {
-    env: TestEnv,
-    kubectl: Kubectl,
-    running: Option<opkit::Running>,
-}
-
-impl std::ops::Deref for Demo {
-    type Target = Kubectl;
-
-    fn deref(&self) -> &Kubectl {
-        &self.kubectl
-    }
-}
-
-impl Demo {
-    async fn start() -> Demo {
-        let env = TestEnv::start().await.expect("embedded API server starts");
-        env.install_crd::<WebApp>().await.expect("CRD installs");
-        let kubectl = Kubectl::new(&env);
-        let running = Some(
-            opkit::Manager::new(env.client())
-                .operator::<WebApp>()
-                .start(),
-        );
-        Demo {
-            env,
-            kubectl,
-            running,
-        }
-    }
-
-    async fn stop(&mut self) {
-        if let Some(running) = self.running.take() {
-            running.shutdown().await;
-        }
-    }
+async fn demo() -> Demo {
+    let env = env().await;
+    env.install_crd::<WebApp>().await.expect("CRD installs");
+    Demo::start(env, |m| m.operator::<WebApp>())
 }
 
 const TEST_WEBAPP: &str = "apiVersion: example.com/v1
@@ -75,50 +42,20 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_integration_script_passes() {
-    let mut demo = Demo::start().await;
-    demo.ok_with(&["apply", "-f", "-"], Some(TEST_WEBAPP)).await;
-    demo.ok(&[
-        "wait",
-        "--for=condition=Available",
-        "deployment/test-webapp",
-        "--timeout=60s",
-    ])
-    .await;
+    let mut demo = demo().await;
+    demo.apply(TEST_WEBAPP).await;
+    demo.wait_until("deployment/test-webapp", "condition=Available")
+        .await;
     demo.ok(&["get", "service", "test-webapp"]).await;
-    demo.ok(&[
-        "wait",
-        "--for=condition=Ready",
-        "webapp/test-webapp",
-        "--timeout=60s",
-    ])
-    .await;
+    demo.wait_until("webapp/test-webapp", "condition=Ready")
+        .await;
 
-    demo.ok(&[
-        "patch",
-        "webapp",
-        "test-webapp",
-        "--type=merge",
-        "-p={\"spec\":{\"replicas\":3}}",
-    ])
-    .await;
-    demo.ok(&[
-        "wait",
-        "--for=jsonpath={.spec.replicas}=3",
-        "deployment/test-webapp",
-        "--timeout=60s",
-    ])
-    .await;
-    demo.wait_for(
-        &[
-            "get",
-            "webapp",
-            "test-webapp",
-            "-o",
-            "jsonpath={.status.readyReplicas}",
-        ],
-        "3",
-    )
-    .await;
+    demo.patch("webapp/test-webapp", r#"{"spec":{"replicas":3}}"#)
+        .await;
+    demo.wait_until("deployment/test-webapp", "jsonpath={.spec.replicas}=3")
+        .await;
+    demo.wait_jsonpath("webapp/test-webapp", "{.status.readyReplicas}", "3")
+        .await;
     let table = demo.ok(&["get", "webapps"]).await;
     assert!(table.starts_with("NAME"), "{table}");
     assert!(
@@ -131,37 +68,25 @@ async fn the_seed_integration_script_passes() {
     );
 
     demo.ok(&["delete", "webapp", "test-webapp"]).await;
-    demo.ok(&[
-        "wait",
-        "--for=delete",
-        "deployment/test-webapp",
-        "--timeout=60s",
-    ])
-    .await;
-    let out = demo.run(&["get", "service", "test-webapp"], None).await;
-    assert!(!out.status.success(), "the Service outlived its WebApp");
+    demo.wait_until("deployment/test-webapp", "delete").await;
+    assert!(
+        !demo.exists("service/test-webapp").await,
+        "the Service outlived its WebApp"
+    );
     demo.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_run_with_a_restricted_security_context() {
-    let mut demo = Demo::start().await;
-    demo.ok_with(&["apply", "-f", "-"], Some(TEST_WEBAPP)).await;
-    demo.ok(&[
-        "wait",
-        "--for=condition=Available",
-        "deployment/test-webapp",
-        "--timeout=60s",
-    ])
-    .await;
+    let mut demo = demo().await;
+    demo.apply(TEST_WEBAPP).await;
+    demo.wait_until("deployment/test-webapp", "condition=Available")
+        .await;
     let sc = demo
-        .ok(&[
-            "get",
-            "deployment",
-            "test-webapp",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].securityContext}",
-        ])
+        .jsonpath(
+            "deployment/test-webapp",
+            "{.spec.template.spec.containers[0].securityContext}",
+        )
         .await;
     let sc: serde_json::Value = serde_json::from_str(&sc).expect("securityContext JSON");
     assert_eq!(sc["runAsNonRoot"], true);
@@ -174,50 +99,21 @@ async fn pods_run_with_a_restricted_security_context() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_is_level_triggered() {
-    let mut demo = Demo::start().await;
-    demo.ok_with(&["apply", "-f", "-"], Some(TEST_WEBAPP)).await;
-    demo.ok(&[
-        "wait",
-        "--for=condition=Ready",
-        "webapp/test-webapp",
-        "--timeout=60s",
-    ])
-    .await;
+    let mut demo = demo().await;
+    demo.apply(TEST_WEBAPP).await;
+    demo.wait_until("webapp/test-webapp", "condition=Ready")
+        .await;
 
     demo.ok(&["scale", "deployment/test-webapp", "--replicas=5"])
         .await;
-    demo.wait_for(
-        &[
-            "get",
-            "deployment",
-            "test-webapp",
-            "-o",
-            "jsonpath={.spec.replicas}",
-        ],
-        "2",
-    )
-    .await;
+    demo.wait_jsonpath("deployment/test-webapp", "{.spec.replicas}", "2")
+        .await;
 
     demo.ok(&["delete", "service", "test-webapp"]).await;
-    demo.wait_for(
-        &[
-            "get",
-            "service",
-            "test-webapp",
-            "-o",
-            "jsonpath={.metadata.name}",
-        ],
-        "test-webapp",
-    )
-    .await;
+    demo.wait_exists("service/test-webapp").await;
 
-    demo.ok(&[
-        "wait",
-        "--for=condition=Ready",
-        "webapp/test-webapp",
-        "--timeout=60s",
-    ])
-    .await;
+    demo.wait_until("webapp/test-webapp", "condition=Ready")
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     demo.stop().await;
     demo.env.reset_stats();
@@ -244,7 +140,7 @@ async fn the_operator_is_level_triggered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_webapps_are_refused_with_the_field_path() {
-    let mut demo = Demo::start().await;
+    let mut demo = demo().await;
     let cases = [
         ("replicas: 0\n  image: nginx", "spec.replicas"),
         ("replicas: 2", "spec.image"),
@@ -254,31 +150,17 @@ async fn invalid_webapps_are_refused_with_the_field_path() {
         let manifest = format!(
             "apiVersion: example.com/v1\nkind: WebApp\nmetadata:\n  name: bad\nspec:\n  {spec}\n"
         );
-        let out = demo.run(&["apply", "-f", "-"], Some(&manifest)).await;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !out.status.success(),
-            "accepted an invalid WebApp:\n{manifest}"
-        );
-        assert!(
-            stderr.contains(field),
-            "the error does not name {field}: {stderr}"
-        );
+        demo.refused_naming(&manifest, field).await;
     }
     demo.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_rollout_is_explained_not_stuck_deploying() {
-    let mut demo = Demo::start().await;
-    demo.ok_with(&["apply", "-f", "-"], Some(TEST_WEBAPP)).await;
-    demo.ok(&[
-        "wait",
-        "--for=condition=Ready",
-        "webapp/test-webapp",
-        "--timeout=60s",
-    ])
-    .await;
+    let mut demo = demo().await;
+    demo.apply(TEST_WEBAPP).await;
+    demo.wait_until("webapp/test-webapp", "condition=Ready")
+        .await;
     // The embedded server's workload simulation fails this rollout as an unpullable image would.
     demo.ok(&[
         "annotate",
@@ -286,39 +168,19 @@ async fn a_stalled_rollout_is_explained_not_stuck_deploying() {
         "envtest.opkit.dev/fail=true",
     ])
     .await;
-    demo.ok(&[
-        "patch",
-        "webapp",
-        "test-webapp",
-        "--type=merge",
-        "-p={\"spec\":{\"image\":\"nginx:does-not-exist\"}}",
-    ])
-    .await;
-    demo.ok(&[
-        "wait",
-        "--for=condition=Degraded",
+    demo.patch(
         "webapp/test-webapp",
-        "--timeout=60s",
-    ])
+        r#"{"spec":{"image":"nginx:does-not-exist"}}"#,
+    )
     .await;
+    demo.wait_until("webapp/test-webapp", "condition=Degraded")
+        .await;
     let reason = demo
-        .ok(&[
-            "get",
-            "webapp",
-            "test-webapp",
-            "-o",
-            "jsonpath={.status.conditions[?(@.type==\"Degraded\")].reason}",
-        ])
+        .jsonpath("webapp/test-webapp", &condition("Degraded", "reason"))
         .await;
     assert_eq!(reason, "RolloutStalled");
     let message = demo
-        .ok(&[
-            "get",
-            "webapp",
-            "test-webapp",
-            "-o",
-            "jsonpath={.status.conditions[?(@.type==\"Ready\")].message}",
-        ])
+        .jsonpath("webapp/test-webapp", &condition("Ready", "message"))
         .await;
     assert!(
         message.contains("progress"),
@@ -333,16 +195,7 @@ async fn cargo_run_example_webapp_serves_the_sample_until_stopped() {
     served.wait_exists("webapp/my-webapp").await;
     served
         .kubectl
-        .wait_for(
-            &[
-                "get",
-                "webapp",
-                "my-webapp",
-                "-o",
-                "jsonpath={.status.phase}",
-            ],
-            "Running",
-        )
+        .wait_jsonpath("webapp/my-webapp", "{.status.phase}", "Running")
         .await;
     assert_eq!(
         served
