@@ -116,6 +116,9 @@ fn parse_target(
             "status" => info.status_subresource,
             "scale" => info.scale.is_some(),
             "finalize" => info.group.is_empty() && info.plural == "namespaces",
+            "log" | "exec" | "attach" | "portforward" => {
+                info.group.is_empty() && info.plural == "pods"
+            }
             _ => false,
         };
         if !served {
@@ -178,6 +181,7 @@ fn verb(method: &Method, target: &Target, query: &HashMap<String, String>) -> Op
         Method::GET => "list",
         Method::POST if !item => "create",
         Method::POST if target.subresource.as_deref() == Some("finalize") => "update",
+        Method::POST if rest::is_stream(target) => "create",
         Method::PUT if item => "update",
         Method::PATCH if item => "patch",
         Method::DELETE if item => "delete",

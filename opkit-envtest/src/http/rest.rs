@@ -231,6 +231,15 @@ impl RestRequest {
     }
 
     async fn execute(mut self, body: Body) -> Result<http::Response<Body>, ApiError> {
+        if self.target.subresource.as_deref() == Some("log") {
+            return self.pod_log();
+        }
+        if is_stream(&self.target) {
+            return Err(ApiError::bad_request(format!(
+                "{} is not served by opkit-envtest: its simulated pods run no processes",
+                self.target.subresource.as_deref().unwrap_or_default()
+            )));
+        }
         let format = self.format()?;
         match self.verb {
             "get" => return self.get(format),
@@ -289,6 +298,50 @@ impl RestRequest {
             _ => return Ok((old, None)),
         };
         Ok((old, Some(written.object)))
+    }
+
+    /// A pod's log after the real server's container checks; simulated containers write nothing,
+    /// so it is empty (and a follow ends at once instead of waiting forever).
+    fn pod_log(&self) -> Result<http::Response<Body>, ApiError> {
+        let info = &self.target.info;
+        let pod = {
+            let state = self.server.store.read();
+            state
+                .get_stored(&self.storage(), self.namespace(), self.name())
+                .map(|stored| stored.value())
+        }
+        .ok_or_else(|| ApiError::not_found(info, self.name()))?;
+        let containers: Vec<&str> = ["/spec/containers", "/spec/initContainers"]
+            .iter()
+            .filter_map(|p| pod.pointer(p).and_then(Value::as_array))
+            .flatten()
+            .filter_map(|c| c.get("name").and_then(Value::as_str))
+            .collect();
+        let main = pod
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        let pod_name = self.name();
+        let chosen = self.query.get("container").filter(|c| !c.is_empty());
+        if let Some(c) = chosen
+            && !containers.contains(&c.as_str())
+        {
+            return Err(ApiError::bad_request(format!(
+                "container {c} is not valid for pod {pod_name}"
+            )));
+        }
+        if chosen.is_none() && main != 1 {
+            return Err(ApiError::bad_request(format!(
+                "a container name must be specified for pod {pod_name}, choose one of: [{}]",
+                containers.join(" ")
+            )));
+        }
+        let mut response = http::Response::new(Body::empty());
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain"),
+        );
+        Ok(response)
     }
 
     fn get(&self, format: Format) -> Result<http::Response<Body>, ApiError> {
@@ -1245,4 +1298,12 @@ fn scale_of(info: &ResourceInfo, obj: &Value) -> Value {
         "spec": {"replicas": spec_replicas},
         "status": status,
     })
+}
+
+/// Whether `target` is a pod's exec, attach or port-forward stream, which needs processes.
+pub(super) fn is_stream(target: &super::Target) -> bool {
+    matches!(
+        target.subresource.as_deref(),
+        Some("exec" | "attach" | "portforward")
+    )
 }

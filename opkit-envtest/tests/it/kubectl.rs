@@ -3,8 +3,8 @@
 //! server stored, read back through `kube::Client`.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Container};
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, LogParams, Patch, PatchParams};
 use opkit_envtest::{TestEnv, tools};
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
@@ -794,6 +794,60 @@ async fn wait_for_condition_and_jsonpath_on_a_simulated_deployment() {
         .await
         .failed();
     timeout.stderr_has("timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_of_simulated_pods_are_empty_and_exec_is_refused_clearly() {
+    let k = Kubectl::start().await;
+    k.apply_deployment().await;
+    k.wait("condition=Available", "deployment/web", "60s")
+        .await
+        .ok();
+    // Simulated containers write nothing; kubectl picks the first container as on a cluster.
+    let logs = k.run(&["logs", "deployment/web"]).await.ok();
+    assert_eq!(logs.stdout, "");
+    logs.stderr_has("Defaulted container \"nginx\" out of: nginx, sidecar");
+    k.run_expecting(&["logs", "deployment/web", "-c", "sidecar", "-f"], "")
+        .await;
+    k.run_expecting(&["logs", "-l", "app=web", "--all-containers"], "")
+        .await;
+
+    let pods: Api<Pod> = Api::namespaced(k.env.client(), "default");
+    let list = pods.list(&Default::default()).await.expect("pods");
+    let pod = list.items[0].metadata.name.clone().expect("a name");
+    let refused = |params: LogParams| {
+        let pods = pods.clone();
+        let pod = pod.clone();
+        async move {
+            match pods.logs(&pod, &params).await {
+                Err(kube::Error::Api(status)) => (status.code, status.message),
+                other => panic!("expected a Status error, got {other:?}"),
+            }
+        }
+    };
+    assert_eq!(
+        refused(LogParams::default()).await,
+        (
+            400,
+            format!(
+                "a container name must be specified for pod {pod}, choose one of: [nginx sidecar]"
+            )
+        )
+    );
+    let unknown = LogParams {
+        container: Some("nope".into()),
+        ..LogParams::default()
+    };
+    assert_eq!(
+        refused(unknown).await,
+        (400, format!("container nope is not valid for pod {pod}"))
+    );
+
+    let exec = k
+        .run(&["exec", &pod, "-c", "nginx", "--", "true"])
+        .await
+        .failed();
+    exec.stderr_has("exec is not served by opkit-envtest: its simulated pods run no processes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
