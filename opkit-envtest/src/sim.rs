@@ -811,7 +811,17 @@ async fn watch_kind(ctx: ControllerContext, kind: Kind, simulation: Simulation) 
     }
 }
 
-/// Writes the simulated status of one object, read afresh.
+/// The kind a workload's controller creates.
+fn child_kind(kind: Kind) -> Option<Kind> {
+    match kind {
+        Kind::Deployment => Some(Kind::ReplicaSet),
+        Kind::ReplicaSet | Kind::StatefulSet | Kind::DaemonSet | Kind::Job => Some(Kind::Pod),
+        Kind::PersistentVolumeClaim | Kind::Pod => None,
+    }
+}
+
+/// Writes the simulated status of one object, read afresh, after its children's: as on a
+/// cluster, a Deployment is Available only once its ReplicaSet's pods run.
 async fn settle(
     api: &Api<DynamicObject>,
     store: &Store,
@@ -824,7 +834,19 @@ async fn settle(
     };
     let obj = serde_json::to_value(&obj).unwrap_or_default();
     if simulation.pods {
-        sync_children(api.clone().into_client(), store, kind, &obj).await?;
+        let client = api.clone().into_client();
+        sync_children(client.clone(), store, kind, &obj).await?;
+        if let Some(child) = child_kind(kind) {
+            let children = api_for(
+                &client,
+                &child.resource(),
+                text_at(&obj, "/metadata/namespace"),
+            );
+            for owned in owned(store, child, &obj) {
+                let child_name = text_at(&owned, "/metadata/name");
+                Box::pin(settle(&children, store, child, child_name, simulation)).await?;
+            }
+        }
     }
     let now = rfc3339(simulation.clock.now());
     let Some(desired) = desired_status(kind, &obj, &now) else {

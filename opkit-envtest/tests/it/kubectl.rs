@@ -761,6 +761,19 @@ async fn wait_for_condition_and_jsonpath_on_a_simulated_deployment() {
         .await
         .ok();
     assert_eq!(available.stdout.trim(), "deployment.apps/web condition met");
+    // As on a cluster, Available means the pods already run.
+    k.run_expecting(
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={.items[*].status.phase} {.items[*].status.conditions[?(@.type==\"Ready\")].status}",
+        ],
+        "Running Running True True",
+    )
+    .await;
     let ready = k
         .wait(
             "jsonpath={.status.readyReplicas}=2",
