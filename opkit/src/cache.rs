@@ -45,7 +45,8 @@ pub fn prune<K: Resource>(obj: &mut K) {
     }
 }
 
-/// An object as a cache holds it: its name and namespace, and the whole object as JSON.
+/// An object as a cache holds it: its name, namespace and resourceVersion, and the whole object
+/// as JSON.
 ///
 /// ```
 /// use k8s_openapi::api::core::v1::ConfigMap;
@@ -63,7 +64,8 @@ pub struct Compact<C> {
 }
 
 impl<C: Object> Compact<C> {
-    /// Encodes `obj`; only the name and namespace stay outside the JSON (the cache's key).
+    /// Encodes `obj`; its name, namespace and resourceVersion also stay outside the JSON (the
+    /// cache's key, and which of two versions is newer).
     ///
     /// ```
     /// let cm = k8s_openapi::api::core::v1::ConfigMap::default();
@@ -73,6 +75,7 @@ impl<C: Object> Compact<C> {
         let meta = ObjectMeta {
             name: obj.meta().name.clone(),
             namespace: obj.meta().namespace.clone(),
+            resource_version: obj.meta().resource_version.clone(),
             ..ObjectMeta::default()
         };
         let json = serde_json::to_string(obj)?.into_boxed_str();
@@ -221,16 +224,12 @@ impl<C: Object> KindCache<C> {
         let stored = self.store.get(&reference);
         let written = self.written().get(&key).map(|(v, c)| (*v, c.clone()));
         let newest = match (stored, written) {
-            (Some(stored), Some((version, written))) => {
-                // The store has moved on: its version carries changes made after ours.
-                let decoded = stored.decode().ok()?;
-                if version_of(decoded.meta()).is_some_and(|v| v >= version) {
-                    return Some(decoded);
-                }
-                written
+            // Once the store has our version or a later one, it is the one to read.
+            (Some(stored), Some((version, _))) if version_of(&stored.meta) >= Some(version) => {
+                return stored.decode().ok();
             }
+            (_, Some((_, written))) => written,
             (Some(stored), None) => return stored.decode().ok(),
-            (None, Some((_, written))) => written,
             (None, None) => return None,
         };
         newest.decode().ok()

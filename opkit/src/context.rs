@@ -50,6 +50,7 @@ pub(crate) struct Shared<K: Object> {
     /// Uids of primaries seen Ready in this process (for the time-to-first-Ready metric);
     /// entries leave when the primary is deleted.
     pub ready_seen: Arc<Mutex<HashSet<String>>>,
+    /// Statuses this process wrote that the primary's cache may not show yet.
     pub written: Arc<status::Written>,
     /// Resolves once every cache of the controller has listed its kind.
     pub synced: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,

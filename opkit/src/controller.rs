@@ -97,7 +97,6 @@ pub(crate) fn run<K: Reconcile>(
         .map(|_| ())
         .boxed()
         .shared();
-
     let shared = Arc::new(Shared {
         events: Events::new(client.clone(), &descriptor.field_manager),
         client,
