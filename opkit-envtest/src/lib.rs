@@ -22,6 +22,7 @@ mod events;
 mod faults;
 mod gc;
 mod http;
+mod immutable;
 pub mod jsonpath;
 mod meta;
 mod namespaces;

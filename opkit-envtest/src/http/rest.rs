@@ -583,6 +583,13 @@ impl RestRequest {
             if let Some(e) = meta::validate_name(info, &name) {
                 return Err(ApiError::invalid(info, &name, &[e]));
             }
+            // A subresource write changes what it is for and nothing else.
+            if let Some(old) = old.filter(|_| self.target.subresource.is_none()) {
+                let errors = crate::immutable::check(info, old, obj);
+                if !errors.is_empty() {
+                    return Err(ApiError::invalid(info, &name, &errors));
+                }
+            }
         }
         if info.group == "apiextensions.k8s.io" && info.kind == "CustomResourceDefinition" {
             crd::admit(obj, old).map_err(|errors| ApiError::invalid(info, &name, &errors))?;

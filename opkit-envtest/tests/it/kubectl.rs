@@ -864,6 +864,65 @@ async fn logs_of_simulated_pods_are_empty_and_exec_is_refused_clearly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fields_a_cluster_keeps_fixed_are_refused_as_there() {
+    let k = Kubectl::start().await;
+    k.apply_deployment().await;
+    let moved = k
+        .run(&[
+            "patch",
+            "deployment",
+            "web",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"selector":{"matchLabels":{"app":"other"}}}}"#,
+        ])
+        .await
+        .failed();
+    moved.stderr_has("spec.selector: Invalid value:");
+    moved.stderr_has("field is immutable");
+    k.run(&["create", "service", "clusterip", "db", "--tcp=5432"])
+        .await
+        .ok();
+    let statefulset = r#"{"apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "db"},
+        "spec": {"serviceName": "db", "replicas": 1,
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}},
+                "spec": {"containers": [{"name": "postgres", "image": "postgres:16"}]}}}}"#;
+    k.run_with_stdin(&["apply", "-f", "-"], statefulset)
+        .await
+        .ok();
+    k.run(&["scale", "statefulset", "db", "--replicas=2"])
+        .await
+        .ok();
+    let renamed = k
+        .run(&[
+            "patch",
+            "statefulset",
+            "db",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"serviceName":"other"}}"#,
+        ])
+        .await
+        .failed();
+    renamed.stderr_has(
+        "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
+    );
+    k.run_expecting(
+        &[
+            "get",
+            "statefulset",
+            "db",
+            "-o",
+            "jsonpath={.spec.serviceName} {.spec.replicas}",
+        ],
+        "db 2",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_watch_prints_rows_as_objects_change() {
     let k = Kubectl::start().await;
     k.create_configmap("first", &[]).await;
