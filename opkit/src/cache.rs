@@ -157,36 +157,78 @@ fn key_of(meta: &ObjectMeta) -> Key {
     )
 }
 
-/// A resourceVersion as a number; etcd-backed servers count them up. Where a server does not,
-/// nothing is remembered and reads use the store alone.
+/// A resourceVersion as a number; etcd-backed servers count them up.
 fn version_of(meta: &ObjectMeta) -> Option<u64> {
     meta.resource_version.as_deref()?.parse().ok()
 }
 
+/// What this process wrote, by key, until its cache shows that version or a later one: a
+/// write's watch event arrives after the write returns, and reading the older cached version
+/// would send the same write again (or a get). Versions compare as numbers, which holds for
+/// etcd-backed servers; with opaque versions nothing is remembered and the cache is read alone.
+#[derive(Debug)]
+pub(crate) struct OwnWrites<Id, V> {
+    entries: Mutex<HashMap<Id, (u64, V)>>,
+}
+
+impl<Id, V> Default for OwnWrites<Id, V> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::default(),
+        }
+    }
+}
+
+impl<Id: std::hash::Hash + Eq, V: Clone> OwnWrites<Id, V> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<Id, (u64, V)>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remembers `value`, written as the version `written` carries.
+    pub(crate) fn record(&self, id: Id, written: &ObjectMeta, value: V) {
+        if let Some(version) = version_of(written) {
+            self.entries().insert(id, (version, value));
+        }
+    }
+
+    /// What was written after the cached version `cached` (or with nothing cached).
+    pub(crate) fn newer_than(&self, id: &Id, cached: Option<&ObjectMeta>) -> Option<V> {
+        let entries = self.entries();
+        let (version, value) = entries.get(id)?;
+        (cached.and_then(version_of) < Some(*version)).then(|| value.clone())
+    }
+
+    /// Forgets the write `cached` shows or supersedes; called with every version a cache sees.
+    pub(crate) fn observe(&self, id: &Id, cached: &ObjectMeta) {
+        let mut entries = self.entries();
+        if let Some(version) = version_of(cached)
+            && entries
+                .get(id)
+                .is_some_and(|(written, _)| version >= *written)
+        {
+            entries.remove(id);
+        }
+    }
+
+    /// Forgets a deleted object.
+    pub(crate) fn forget(&self, id: &Id) {
+        self.entries().remove(id);
+    }
+}
+
 /// The cache of one kind: the reflector's store, and the objects this process wrote that the
-/// store may not show yet (a write's watch event arrives after the write returns; reading the
-/// older version would send the same write again, or a get).
+/// store may not show yet.
 pub(crate) struct KindCache<C: Object> {
     store: Store<Compact<C>>,
-    written: Mutex<HashMap<Key, (u64, Compact<C>)>>,
+    written: OwnWrites<Key, Compact<C>>,
 }
 
 impl<C: Object> KindCache<C> {
-    fn written(&self) -> std::sync::MutexGuard<'_, HashMap<Key, (u64, Compact<C>)>> {
-        self.written.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Stores `event` into `writer` in compact form (an object that cannot be encoded is left
     /// out, so reads of it go to the API server), and forgets writes the store now shows.
     pub(crate) fn store(&self, writer: &mut Writer<Compact<C>>, event: &watcher::Event<C>) {
         let compact = |obj: &C| {
-            if let Some(version) = version_of(obj.meta()) {
-                let key = key_of(obj.meta());
-                let mut written = self.written();
-                if written.get(&key).is_some_and(|(w, _)| version >= *w) {
-                    written.remove(&key);
-                }
-            }
+            self.written.observe(&key_of(obj.meta()), obj.meta());
             Compact::new(obj)
                 .inspect_err(|error| tracing::warn!(%error, kind = %C::kind(&()), "not cached"))
                 .ok()
@@ -205,14 +247,10 @@ impl<C: Object> KindCache<C> {
 
     /// Remembers `obj` as written by this process, until the store shows its version.
     fn remember(&self, obj: &C) {
-        let Some(version) = version_of(obj.meta()) else {
-            return;
-        };
         let mut obj = obj.clone();
         prune(&mut obj);
         if let Ok(compact) = Compact::new(&obj) {
-            self.written()
-                .insert(key_of(obj.meta()), (version, compact));
+            self.written.record(key_of(obj.meta()), obj.meta(), compact);
         }
     }
 
@@ -222,17 +260,13 @@ impl<C: Object> KindCache<C> {
             reference = reference.within(ns);
         }
         let stored = self.store.get(&reference);
-        let written = self.written().get(&key).map(|(v, c)| (*v, c.clone()));
-        let newest = match (stored, written) {
-            // Once the store has our version or a later one, it is the one to read.
-            (Some(stored), Some((version, _))) if version_of(&stored.meta) >= Some(version) => {
-                return stored.decode().ok();
-            }
-            (_, Some((_, written))) => written,
-            (Some(stored), None) => return stored.decode().ok(),
-            (None, None) => return None,
-        };
-        newest.decode().ok()
+        match self
+            .written
+            .newer_than(&key, stored.as_ref().map(|s| &s.meta))
+        {
+            Some(written) => written.decode().ok(),
+            None => stored?.decode().ok(),
+        }
     }
 }
 
@@ -267,7 +301,7 @@ impl Caches {
             }));
         let kind = Arc::new(KindCache {
             store,
-            written: Mutex::default(),
+            written: OwnWrites::default(),
         });
         self.kinds
             .lock()
@@ -372,9 +406,41 @@ mod tests {
             "version 9 supersedes the write"
         );
         assert!(
-            kind.written().is_empty(),
+            kind.written.entries().is_empty(),
             "the write is forgotten once the store caught up"
         );
+    }
+
+    #[test]
+    fn a_write_is_newer_than_earlier_versions_until_one_at_least_as_new_is_seen() {
+        let version = |v: &str| ObjectMeta {
+            resource_version: Some(v.into()),
+            ..ObjectMeta::default()
+        };
+        let written = OwnWrites::<&str, &str>::default();
+        written.record("u1", &version("8"), "Deploying");
+        assert_eq!(
+            written.newer_than(&"u1", Some(&version("5"))),
+            Some("Deploying")
+        );
+        assert_eq!(written.newer_than(&"u1", None), Some("Deploying"));
+        assert_eq!(written.newer_than(&"u1", Some(&version("8"))), None);
+        written.observe(&"u1", &version("7"));
+        assert!(
+            written.newer_than(&"u1", Some(&version("5"))).is_some(),
+            "7 predates the write"
+        );
+        written.observe(&"u1", &version("9"));
+        assert_eq!(
+            written.newer_than(&"u1", Some(&version("5"))),
+            None,
+            "forgotten once seen"
+        );
+        written.record("u1", &version("not-a-number"), "Running");
+        assert_eq!(written.newer_than(&"u1", Some(&version("1"))), None);
+        written.record("u2", &version("3"), "Pending");
+        written.forget(&"u2");
+        assert_eq!(written.newer_than(&"u2", None), None);
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub(crate) struct Shared<K: Object> {
     /// entries leave when the primary is deleted.
     pub ready_seen: Arc<Mutex<HashSet<String>>>,
     /// Statuses this process wrote that the primary's cache may not show yet.
-    pub written: Arc<status::Written>,
+    pub written: Arc<crate::cache::OwnWrites<String, Value>>,
     /// Resolves once every cache of the controller has listed its kind.
     pub synced: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,
     /// Resolves once shutdown was requested.
@@ -424,7 +424,12 @@ impl<K: Object> Context<K> {
             let base = draft
                 .base
                 .clone()
-                .or_else(|| self.shared.written.newer_than(&*self.object))
+                .or_else(|| {
+                    let uid = self.object.uid()?;
+                    self.shared
+                        .written
+                        .newer_than(&uid, Some(self.object.meta()))
+                })
                 .or_else(|| self.live_status())
                 .unwrap_or(Value::Null);
             let new = status::compute(&base, &draft, &self.shared.shape, generation, &now)?;
@@ -462,9 +467,7 @@ impl<K: Object> Context<K> {
                 )
             })?;
         if let Some(uid) = written.uid() {
-            self.shared
-                .written
-                .record(uid, written.resource_version().as_deref(), new.clone());
+            self.shared.written.record(uid, written.meta(), new.clone());
         }
         self.observe_first_ready(&base, &new);
         self.with_draft(|d| d.base = Some(new));

@@ -47,7 +47,7 @@ pub(crate) fn run<K: Reconcile>(
     let mut indexes = Indexes::default();
     K::indexes(&mut indexes);
     let ready_seen: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let written: Arc<status::Written> = Arc::default();
+    let written: Arc<crate::cache::OwnWrites<String, serde_json::Value>> = Arc::default();
     let primaries = Primaries::new(store.clone(), indexes.clone());
     let (streams, cleanups) = Triggers::<K>::of().start(&client, &caches, &primaries);
     let primary = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
@@ -61,7 +61,9 @@ pub(crate) fn run<K: Reconcile>(
                 indexes.apply(event);
                 match event {
                     watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
-                        written.observe(obj);
+                        if let Some(uid) = obj.uid() {
+                            written.observe(&uid, obj.meta());
+                        }
                     }
                     watcher::Event::Delete(obj) => {
                         if let Some(uid) = obj.uid() {

@@ -12,8 +12,7 @@
 //! Fields the status schema does not declare are left out, so the API server's pruning cannot
 //! make opkit write the same status forever.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeSet;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResourceExt;
@@ -60,63 +59,6 @@ pub(crate) struct Draft {
     pub base: Option<Value>,
     pub fields: Map<String, Value>,
     pub conditions: Vec<Wanted>,
-}
-
-/// Statuses this process wrote that its cache may not show yet, by object uid.
-///
-/// A reconcile can start from a cached object older than opkit's own last status write (that
-/// write's watch event is still on its way); computing the next status from the stale one would
-/// write again what was just written. Entries leave once the cache has caught up. Versions are
-/// compared as numbers, which holds for etcd-backed servers; with opaque versions nothing is
-/// remembered and the cached status is used as before.
-#[derive(Debug, Default)]
-pub(crate) struct Written {
-    by_uid: Mutex<HashMap<String, (u64, Value)>>,
-}
-
-impl Written {
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Value)>> {
-        self.by_uid.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Remembers `status`, written as version `resource_version` of the object `uid`.
-    pub fn record(&self, uid: String, resource_version: Option<&str>, status: Value) {
-        if let Some(version) = resource_version.and_then(|v| v.parse().ok()) {
-            self.entries().insert(uid, (version, status));
-        }
-    }
-
-    /// The status written after `obj`'s version, when `obj` predates the last write.
-    pub fn newer_than<K: kube::Resource>(&self, obj: &K) -> Option<Value> {
-        let (uid, version) = identity(obj)?;
-        let entries = self.entries();
-        let (written, status) = entries.get(uid)?;
-        (version < *written).then(|| status.clone())
-    }
-
-    /// Forgets the write `obj` shows (or supersedes); called with every version the cache sees.
-    pub fn observe<K: kube::Resource>(&self, obj: &K) {
-        if let Some((uid, version)) = identity(obj) {
-            let mut entries = self.entries();
-            if entries
-                .get(uid)
-                .is_some_and(|(written, _)| version >= *written)
-            {
-                entries.remove(uid);
-            }
-        }
-    }
-
-    /// Forgets a deleted object.
-    pub fn forget(&self, uid: &str) {
-        self.entries().remove(uid);
-    }
-}
-
-fn identity<K: kube::Resource>(obj: &K) -> Option<(&str, u64)> {
-    let meta = obj.meta();
-    let version = meta.resource_version.as_deref()?.parse().ok()?;
-    Some((meta.uid.as_deref()?, version))
 }
 
 /// Which of the well-known status fields the CRD's schema declares.
@@ -500,40 +442,6 @@ pub(crate) async fn flush<K: Object>(ctx: &Context<K>) -> Result<bool> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_written_status_is_the_base_until_the_cache_shows_it() {
-        use k8s_openapi::api::core::v1::ConfigMap;
-        let object = |version: &str| {
-            let mut cm = ConfigMap::default();
-            cm.metadata.uid = Some("u1".into());
-            cm.metadata.resource_version = Some(version.into());
-            cm
-        };
-        let written = Written::default();
-        written.record(
-            "u1".into(),
-            Some("8"),
-            serde_json::json!({"phase": "Deploying"}),
-        );
-        assert_eq!(
-            written.newer_than(&object("5")),
-            Some(serde_json::json!({"phase": "Deploying"}))
-        );
-        assert_eq!(written.newer_than(&object("8")), None);
-        written.observe(&object("7"));
-        assert!(
-            written.newer_than(&object("5")).is_some(),
-            "7 predates the write"
-        );
-        written.observe(&object("9"));
-        assert_eq!(
-            written.newer_than(&object("5")),
-            None,
-            "forgotten once seen"
-        );
-        written.record("u1".into(), Some("not-a-number"), serde_json::json!({}));
-        assert_eq!(written.newer_than(&object("1")), None);
-    }
     use serde_json::json;
 
     fn time(s: &str) -> Time {
