@@ -281,7 +281,7 @@ pub(crate) async fn ensure<K: Object, D: Ensure>(
     claim(ctx, &mut desired, namespace.as_deref())?;
     let mut desired_json = serde_json::to_value(&desired)
         .map_err(|e| Error::serialization(format!("encoding {display}"), e))?;
-    stamp_hash(&mut desired_json);
+    let desired_hash = stamp_hash(&mut desired_json);
 
     if let Some(live) = &live {
         let live_json = serde_json::to_value(live)
@@ -308,9 +308,9 @@ pub(crate) async fn ensure<K: Object, D: Ensure>(
     };
     // The operator's own spec changes are expected; a live object changed by someone else is
     // news, so only putting such a drift back is announced.
-    let drifted = live.as_ref().is_some_and(|live| {
-        hash_of(live.meta()) == desired_json.pointer(HASH_POINTER).and_then(Value::as_str)
-    });
+    let drifted = live
+        .as_ref()
+        .is_some_and(|live| hash_of(live.meta()) == Some(desired_hash.as_str()));
     ctx.shared().caches.remember(&applied);
     record_write(
         ctx,
@@ -445,9 +445,6 @@ fn check_not_foreign<C: Resource>(live: &C, uid: &str, kind: &str, name: &str) -
     Ok(())
 }
 
-/// Where [`stamp_hash`] puts the hash in the JSON of a desired object.
-const HASH_POINTER: &str = "/metadata/annotations/opkit.dev~1desired-hash";
-
 /// The desired-object hash an object carries, if any.
 fn hash_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Option<&str> {
     meta.annotations
@@ -456,17 +453,21 @@ fn hash_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) ->
         .map(String::as_str)
 }
 
-/// Adds the hash of the desired object (without the hash itself) as an annotation.
-fn stamp_hash(desired: &mut Value) {
+/// Adds the hash of the desired object (without the hash itself) as an annotation; returns it.
+fn stamp_hash(desired: &mut Value) -> String {
     let hash = format!("{:016x}", fnv1a(desired.to_string().as_bytes()));
     if let Some(meta) = desired.get_mut("metadata").and_then(Value::as_object_mut) {
         let annotations = meta
             .entry("annotations")
             .or_insert_with(|| Value::Object(Default::default()));
         if let Some(map) = annotations.as_object_mut() {
-            map.insert(DESIRED_HASH_ANNOTATION.to_owned(), Value::String(hash));
+            map.insert(
+                DESIRED_HASH_ANNOTATION.to_owned(),
+                Value::String(hash.clone()),
+            );
         }
     }
+    hash
 }
 
 /// FNV-1a: stable across Rust releases and processes, unlike `DefaultHasher`, so upgrading the
