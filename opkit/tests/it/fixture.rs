@@ -97,6 +97,11 @@ impl Probe {
         self.reconciles.load(Ordering::SeqCst)
     }
 
+    /// Reconciles running right now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
     pub fn attempts(&self) -> Vec<Instant> {
         self.attempts.lock().map(|a| a.clone()).unwrap_or_default()
     }

@@ -134,6 +134,20 @@ async fn a_standby_is_ready_and_serves_its_metrics() {
     leader.stop().await;
 }
 
+/// Creates a Widget whose reconcile takes `ms` and waits until `replica` is running it.
+async fn reconciling_slowly(env: &TestEnv, replica: &Replica, name: &str, ms: u64) -> Api<Widget> {
+    let widgets: Api<Widget> = Api::namespaced(env.client(), "default");
+    widgets
+        .create(&Default::default(), &Widget::new(name, slow(ms)))
+        .await
+        .expect("widget is created");
+    eventually("the reconcile to be in flight", || async {
+        (replica.probe.in_flight() == 1).then_some(())
+    })
+    .await;
+    widgets
+}
+
 fn slow(ms: u64) -> WidgetSpec {
     WidgetSpec {
         delay_ms: Some(ms),
@@ -147,20 +161,7 @@ async fn shutdown_drains_the_in_flight_reconcile_and_releases_the_lease() {
     let mut replica = endpoints(env.client(), "replica-a").await;
     let running = replica.running.take().expect("running");
     let probes = running.health_probe_address().expect("probes are served");
-    let widgets: Api<Widget> = Api::namespaced(env.client(), "default");
-    widgets
-        .create(&Default::default(), &Widget::new("slow", slow(1500)))
-        .await
-        .expect("widget is created");
-    eventually("the reconcile to be in flight", || async {
-        (replica
-            .probe
-            .in_flight
-            .load(std::sync::atomic::Ordering::SeqCst)
-            == 1)
-            .then_some(())
-    })
-    .await;
+    let widgets = reconciling_slowly(&env, &replica, "slow", 1500).await;
 
     let shutdown = tokio::spawn(running.shutdown());
     eventually("/readyz to answer 503 while draining", || async {
@@ -169,14 +170,7 @@ async fn shutdown_drains_the_in_flight_reconcile_and_releases_the_lease() {
     .await;
     shutdown.await.expect("shutdown completes");
 
-    assert_eq!(
-        replica
-            .probe
-            .in_flight
-            .load(std::sync::atomic::Ordering::SeqCst),
-        0,
-        "the reconcile was cut short"
-    );
+    assert_eq!(replica.probe.in_flight(), 0, "the reconcile was cut short");
     let widget = widgets.get("slow").await.expect("widget exists");
     assert!(
         is_true(&widget, "Ready"),
@@ -196,20 +190,7 @@ async fn shutdown_cancels_reconciles_that_outlast_the_deadline() {
         m.shutdown_timeout(Duration::from_millis(200))
     });
     let running = replica.running.take().expect("running");
-    let widgets: Api<Widget> = Api::namespaced(env.client(), "default");
-    widgets
-        .create(&Default::default(), &Widget::new("stuck", slow(60_000)))
-        .await
-        .expect("widget is created");
-    eventually("the reconcile to be in flight", || async {
-        (replica
-            .probe
-            .in_flight
-            .load(std::sync::atomic::Ordering::SeqCst)
-            == 1)
-            .then_some(())
-    })
-    .await;
+    reconciling_slowly(&env, &replica, "stuck", 60_000).await;
 
     let started = Instant::now();
     running.shutdown().await;
@@ -219,10 +200,7 @@ async fn shutdown_cancels_reconciles_that_outlast_the_deadline() {
         started.elapsed()
     );
     assert_eq!(
-        replica
-            .probe
-            .in_flight
-            .load(std::sync::atomic::Ordering::SeqCst),
+        replica.probe.in_flight(),
         1,
         "the reconcile was cancelled mid-way"
     );
