@@ -99,6 +99,17 @@ fn api_error(result: Result<Widget, kube::Error>) -> kube::core::Status {
     }
 }
 
+/// Creates `widget`, which must be refused; the API server's Status.
+async fn refused(widgets: &Api<Widget>, widget: Widget) -> kube::core::Status {
+    api_error(widgets.create(&PostParams::default(), &widget).await)
+}
+
+/// Asserts the Status has `code` and a message containing `text`.
+fn says(status: &kube::core::Status, code: u16, text: &str) {
+    assert_eq!(status.code, code, "{}", status.message);
+    assert!(status.message.contains(text), "{}", status.message);
+}
+
 #[tokio::test]
 async fn a_validator_denies_with_its_message_as_the_api_server_reports_it() {
     let env = env().await;
@@ -110,11 +121,7 @@ async fn a_validator_denies_with_its_message_as_the_api_server_reports_it() {
         .expect("webhooks start")
         .expect("one webhook");
     let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
-    let denied = api_error(
-        widgets
-            .create(&PostParams::default(), &widget("big", 7))
-            .await,
-    );
+    let denied = refused(&widgets, widget("big", 7)).await;
     assert_eq!(denied.code, 403);
     assert_eq!(denied.reason, "Forbidden");
     assert_eq!(
@@ -168,13 +175,8 @@ async fn a_mutators_patch_is_applied_before_storing_and_validation_sees_it() {
         .expect("patched");
     let stored = widgets.get("w").await.expect("stored");
     assert_eq!(stored.labels().get("size").map(String::as_str), Some("4"));
-    let denied = api_error(
-        widgets
-            .create(&PostParams::default(), &widget("neg", -1))
-            .await,
-    );
-    assert_eq!(denied.code, 422);
-    assert!(denied.message.contains("denied the request: negative size"));
+    let denied = refused(&widgets, widget("neg", -1)).await;
+    says(&denied, 422, "denied the request: negative size");
 }
 
 #[tokio::test]
@@ -190,18 +192,14 @@ async fn failure_policy_fail_refuses_writes_when_the_webhook_is_down_and_ignore_
         .expect("one webhook");
     server.shutdown().await;
     let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
-    let refused = api_error(
-        widgets
-            .create(&PostParams::default(), &widget("a", 1))
-            .await,
-    );
-    assert_eq!(refused.code, 500);
+    let refusal = refused(&widgets, widget("a", 1)).await;
+    assert_eq!(refusal.code, 500);
     assert!(
-        refused.message.starts_with(&format!(
+        refusal.message.starts_with(&format!(
             "Internal error occurred: failed calling webhook \"{VALIDATE}\""
         )),
         "{}",
-        refused.message
+        refusal.message
     );
     assert!(widgets.get_opt("a").await.expect("get").is_none());
 
@@ -233,17 +231,8 @@ async fn a_webhook_slower_than_its_timeout_fails_the_call() {
         .await
         .expect("webhooks start");
     let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
-    let refused = api_error(
-        widgets
-            .create(&PostParams::default(), &widget("a", 1))
-            .await,
-    );
-    assert_eq!(refused.code, 500);
-    assert!(
-        refused.message.contains("context deadline exceeded"),
-        "{}",
-        refused.message
-    );
+    let refusal = refused(&widgets, widget("a", 1)).await;
+    says(&refusal, 500, "context deadline exceeded");
 }
 
 async fn patch_validating(client: &Client, patch: serde_json::Value) {
@@ -415,11 +404,7 @@ async fn service_client_configs_reach_the_mapped_address_and_verify_the_ca_bundl
         .await
         .expect("installed");
     let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
-    let denied = api_error(
-        widgets
-            .create(&PostParams::default(), &widget("big", 6))
-            .await,
-    );
+    let denied = refused(&widgets, widget("big", 6)).await;
     assert!(
         denied.message.ends_with("size 6 exceeds 5"),
         "{}",
@@ -432,17 +417,8 @@ async fn service_client_configs_reach_the_mapped_address_and_verify_the_ca_bundl
         .install(&client, &endpoint, Some(stranger.ca_pem()))
         .await
         .expect("reinstalled");
-    let refused = api_error(
-        widgets
-            .create(&PostParams::default(), &widget("small", 1))
-            .await,
-    );
-    assert_eq!(refused.code, 500);
-    assert!(
-        refused.message.contains("failed calling webhook"),
-        "{}",
-        refused.message
-    );
+    let refusal = refused(&widgets, widget("small", 1)).await;
+    says(&refusal, 500, "failed calling webhook");
 }
 
 #[test]
