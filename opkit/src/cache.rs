@@ -19,7 +19,7 @@ use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 
-use crate::operator::{ApiScope, Object};
+use crate::object::{ApiScope, Object};
 
 /// kubectl's client-side apply annotation: a second copy of the object, never needed in a cache.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
