@@ -107,8 +107,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         controller = quote! { #controller.concurrency(#c) };
     }
     if let Some(ms) = attrs.requeue_ms {
-        controller =
-            quote! { #controller.requeue(::opkit::__private::Duration::from_millis(#ms)) };
+        controller = quote! { #controller.requeue(::opkit::__private::Duration::from_millis(#ms)) };
     }
     if let Some(fm) = &attrs.field_manager {
         controller = quote! { #controller.field_manager(#fm) };

@@ -341,7 +341,10 @@ impl Owner<'_> {
     }
 }
 
-pub(crate) async fn ensure<D: Ensure>(owner: &Owner<'_>, dependent: &D) -> Result<Ensured<D::Object>> {
+pub(crate) async fn ensure<D: Ensure>(
+    owner: &Owner<'_>,
+    dependent: &D,
+) -> Result<Ensured<D::Object>> {
     let mut desired = dependent.desired();
     let name = desired.meta().name.clone().ok_or(Error::MissingField(
         "metadata.name of the desired dependent",
@@ -369,14 +372,21 @@ pub(crate) async fn ensure<D: Ensure>(owner: &Owner<'_>, dependent: &D) -> Resul
     let display = format!("{kind} {qualified}");
     let api = object::api::<D::Object>(owner.client.clone(), namespace.as_deref());
     // Reconciles start once the caches synced, so an owned kind's cache is trusted for absence.
-    let live = match owner.caches.lookup::<D::Object>(namespace.as_deref(), &name) {
+    let live = match owner
+        .caches
+        .lookup::<D::Object>(namespace.as_deref(), &name)
+    {
         Some(cached) => cached,
         None => api
             .get_opt(&name)
             .await
             .map_err(|e| Error::kube(format!("reading {display}"), e))?,
     };
-    let uid = owner.meta.uid.clone().ok_or(Error::MissingField("metadata.uid"))?;
+    let uid = owner
+        .meta
+        .uid
+        .clone()
+        .ok_or(Error::MissingField("metadata.uid"))?;
     if let Some(live) = &live {
         check_not_foreign(live, &uid, &kind, &qualified)?;
     }

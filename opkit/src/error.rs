@@ -107,7 +107,10 @@ pub enum Error {
 /// A boxed error of any type: the source of an [`Error::Reconcile`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-fn reconcile_message(message: &str, source: Option<&(dyn std::error::Error + Send + Sync)>) -> String {
+fn reconcile_message(
+    message: &str,
+    source: Option<&(dyn std::error::Error + Send + Sync)>,
+) -> String {
     match source {
         Some(source) if message.is_empty() => source.to_string(),
         Some(source) => format!("{message}: {source}"),

@@ -413,7 +413,6 @@ impl Elector {
     }
 }
 
-
 /// The leader election flags of `run`, with controller-runtime's names.
 ///
 /// ```

@@ -234,11 +234,7 @@ impl ProbeFlags {
     /// let manager = flags.apply(opkit::Manager::new(client), true).await?;
     /// # let _ = manager; Ok(()) }
     /// ```
-    pub async fn apply(
-        &self,
-        mut manager: crate::Manager,
-        local: bool,
-    ) -> Result<crate::Manager> {
+    pub async fn apply(&self, mut manager: crate::Manager, local: bool) -> Result<crate::Manager> {
         let default = |port: &str| {
             BindAddress::Addr(if local {
                 "127.0.0.1:0".to_owned()

@@ -168,8 +168,12 @@ pub fn leader_election(name: &str, namespace: &str) -> Vec<serde_json::Value> {
     let role = Role {
         metadata: metadata.clone(),
         rules: Some(vec![
-            Rule::new("coordination.k8s.io", &["leases"], &["get", "create", "update"])
-                .to_policy_rule(),
+            Rule::new(
+                "coordination.k8s.io",
+                &["leases"],
+                &["get", "create", "update"],
+            )
+            .to_policy_rule(),
         ]),
     };
     let binding = RoleBinding {

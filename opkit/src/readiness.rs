@@ -114,7 +114,9 @@ impl Readiness {
     pub(crate) fn of_value<K: Object>(value: &Value) -> Self {
         let kind = K::kind(&());
         let status = value.get("status").unwrap_or(&Value::Null);
-        let generation = value.pointer("/metadata/generation").and_then(Value::as_i64);
+        let generation = value
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64);
         let observed = status
             .get("observedGeneration")
             .and_then(Value::as_i64)
@@ -340,8 +342,14 @@ mod tests {
         let r = Readiness::of_value::<Job>(&failed);
         assert!(r.stalled && r.message == "BackoffLimitExceeded");
         assert!(!Readiness::of_value::<Job>(&json!({"status": {"active": 1}})).ready);
-        assert!(Readiness::of_value::<PersistentVolumeClaim>(&json!({"status": {"phase": "Bound"}})).ready);
-        assert!(!Readiness::of_value::<PersistentVolumeClaim>(&json!({"status": {"phase": "Pending"}})).ready);
+        assert!(
+            Readiness::of_value::<PersistentVolumeClaim>(&json!({"status": {"phase": "Bound"}}))
+                .ready
+        );
+        assert!(
+            !Readiness::of_value::<PersistentVolumeClaim>(&json!({"status": {"phase": "Pending"}}))
+                .ready
+        );
         let ready_pod = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
         assert!(Readiness::of_value::<Pod>(&ready_pod).ready);
         assert!(Readiness::of_value::<Pod>(&json!({"status": {"phase": "Failed"}})).stalled);

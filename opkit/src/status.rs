@@ -304,7 +304,8 @@ impl<'a, K: Object> StatusWriter<'a, K> {
     /// ```
     pub fn phase(&self, phase: impl Into<String>) -> &Self {
         self.with_draft(|d| {
-            d.fields.insert("phase".to_owned(), Value::String(phase.into()));
+            d.fields
+                .insert("phase".to_owned(), Value::String(phase.into()));
         });
         self
     }
@@ -367,8 +368,9 @@ impl<'a, K: Object> StatusWriter<'a, K> {
         let mut typed: K::Status = if current.is_empty() {
             K::Status::default()
         } else {
-            serde_json::from_value(Value::Object(current.clone()))
-                .map_err(|e| Error::serialization(format!("decoding the status of the {kind}"), e))?
+            serde_json::from_value(Value::Object(current.clone())).map_err(|e| {
+                Error::serialization(format!("decoding the status of the {kind}"), e)
+            })?
         };
         edit(&mut typed);
         let edited = match serde_json::to_value(&typed)

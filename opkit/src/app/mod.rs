@@ -175,8 +175,7 @@ impl App {
     /// assert!(app.crd_yaml().is_ok_and(|y| y.contains("name: sites.example.com")));
     /// ```
     pub fn crd(mut self, crd: CustomResourceDefinition) -> Self {
-        self.crds
-            .retain(|c| c.metadata.name != crd.metadata.name);
+        self.crds.retain(|c| c.metadata.name != crd.metadata.name);
         self.crds.push(crd);
         self
     }

@@ -199,7 +199,10 @@ impl Synced {
 }
 
 /// One reconcile of one object; never fails (failures are turned into a retry `Action`).
-async fn reconcile<K: Reconcile<D>, D: Send + Sync + 'static>(obj: Arc<K>, shared: Arc<Shared<K, D>>) -> Result<KubeAction> {
+async fn reconcile<K: Reconcile<D>, D: Send + Sync + 'static>(
+    obj: Arc<K>,
+    shared: Arc<Shared<K, D>>,
+) -> Result<KubeAction> {
     // A reconcile waiting for the caches gives way to shutdown: a cache that never lists (say
     // for want of RBAC) must not hold up the drain.
     let waiting = futures::future::select(shared.synced.clone(), shared.shutdown.clone()).await;
@@ -242,7 +245,10 @@ async fn reconcile<K: Reconcile<D>, D: Send + Sync + 'static>(obj: Arc<K>, share
     Ok(action)
 }
 
-async fn run_once<K: Reconcile<D>, D: Send + Sync + 'static>(ctx: &Context<K, D>, deleting: bool) -> Result<Option<Action>> {
+async fn run_once<K: Reconcile<D>, D: Send + Sync + 'static>(
+    ctx: &Context<K, D>,
+    deleting: bool,
+) -> Result<Option<Action>> {
     let shared = ctx.shared();
     let Some(finalizer_name) = shared.config.finalizer.clone() else {
         if deleting {
@@ -312,7 +318,10 @@ async fn add_finalizer<K: Object>(api: &Api<K>, obj: &K, finalizer_name: &str) -
 
 /// Deletes dependents that carry owner labels (no owner reference could be used), then runs the
 /// operator's cleanup.
-async fn cleanup<K: Reconcile<D>, D: Send + Sync + 'static>(ctx: &Context<K, D>, obj: &K) -> Result<()> {
+async fn cleanup<K: Reconcile<D>, D: Send + Sync + 'static>(
+    ctx: &Context<K, D>,
+    obj: &K,
+) -> Result<()> {
     if let Some(uid) = obj.uid() {
         for delete_labelled in &ctx.shared().cleanups {
             let deleted = delete_labelled(ctx.client().clone(), uid.clone())
@@ -369,9 +378,7 @@ async fn succeeded<K: Reconcile<D>, D: Send + Sync + 'static>(
             KubeAction::requeue(shared.config.requeue),
         ),
         Some(Action::AwaitChange) => (ReconcileResult::Success, KubeAction::await_change()),
-        Some(Action::RequeueAfter(after)) => {
-            (ReconcileResult::Requeue, KubeAction::requeue(after))
-        }
+        Some(Action::RequeueAfter(after)) => (ReconcileResult::Requeue, KubeAction::requeue(after)),
     };
     shared
         .metrics

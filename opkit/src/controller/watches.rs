@@ -18,15 +18,13 @@ use crate::index::Primaries;
 use crate::object::{self, Object};
 use crate::rbac::Rule;
 
-pub(crate) type TriggerStream<K> =
-    BoxStream<'static, Result<ReconcileRequest<K>, watcher::Error>>;
+pub(crate) type TriggerStream<K> = BoxStream<'static, Result<ReconcileRequest<K>, watcher::Error>>;
 type StartFn<K> = Arc<dyn Fn(Client, &Caches, Primaries<K>) -> TriggerStream<K> + Send + Sync>;
 
 /// Deletes the dependents of one kind carrying the owner-uid label of a primary; returns how
 /// many it deleted.
-pub(crate) type CleanupFn = Arc<
-    dyn Fn(Client, String) -> BoxFuture<'static, Result<usize, kube::Error>> + Send + Sync,
->;
+pub(crate) type CleanupFn =
+    Arc<dyn Fn(Client, String) -> BoxFuture<'static, Result<usize, kube::Error>> + Send + Sync>;
 
 struct Relation<K: Object> {
     kind: String,
@@ -99,9 +97,8 @@ impl<K: Object> Watches<K> {
             })
             .boxed()
         });
-        let cleanup: CleanupFn = Arc::new(|client: Client, uid: String| {
-            Box::pin(delete_labelled::<C>(client, uid))
-        });
+        let cleanup: CleanupFn =
+            Arc::new(|client: Client, uid: String| Box::pin(delete_labelled::<C>(client, uid)));
         self.relations.push(Relation {
             kind: C::kind(&()).into_owned(),
             rule: Rule::for_kind::<C>(&["get", "list", "watch", "create", "patch", "delete"]),

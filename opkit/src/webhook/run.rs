@@ -20,10 +20,16 @@ use super::{Certificates, Endpoint, WebhookError, WebhookServer, Webhooks};
 #[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct WebhookFlags {
     /// Port of the admission webhook server (HTTPS, all interfaces) in a cluster.
-    #[cfg_attr(feature = "cli", arg(long, default_value_t = 9443, env = "OPKIT_WEBHOOK_PORT"))]
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, default_value_t = 9443, env = "OPKIT_WEBHOOK_PORT")
+    )]
     pub webhook_port: u16,
     /// Directory with tls.crt and tls.key (a cert-manager Secret); without it a self-signed CA is generated and injected into the webhook configurations.
-    #[cfg_attr(feature = "cli", arg(long, value_name = "DIR", env = "OPKIT_WEBHOOK_CERT_DIR"))]
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, value_name = "DIR", env = "OPKIT_WEBHOOK_CERT_DIR")
+    )]
     pub webhook_cert_dir: Option<PathBuf>,
 }
 
