@@ -330,8 +330,7 @@ mod tests {
 
     #[test]
     fn follows_applies_deletes_and_relists() {
-        let mut idx = Indexes::<ConfigMap>::default();
-        idx.add("image", image);
+        let idx = Indexes::<ConfigMap>::new(vec![("image".to_owned(), image)]);
         idx.apply(&watcher::Event::Apply(cm("a", "nginx")));
         idx.apply(&watcher::Event::Apply(cm("b", "nginx")));
         idx.apply(&watcher::Event::Apply(cm("c", "redis")));
