@@ -166,7 +166,7 @@ async fn a_stalled_rollout_is_explained_not_stuck_deploying() {
     let reason = demo
         .jsonpath("webapp/test-webapp", &condition("Degraded", "reason"))
         .await;
-    assert_eq!(reason, "RolloutStalled");
+    assert_eq!(reason, "Stalled");
     let message = demo
         .jsonpath("webapp/test-webapp", &condition("Ready", "message"))
         .await;
