@@ -4,26 +4,6 @@
 //! A write to a custom resource goes through [`prune`], then
 //! [`apply_defaults`], then [`validate`], in that order, as in
 //! kube-apiserver. [`check_schema`] runs when a CRD is created or updated.
-//!
-//! ```
-//! use opkit_envtest::schema::{apply_defaults, prune, validate};
-//! use serde_json::json;
-//!
-//! let schema = json!({"type": "object", "properties": {"spec": {
-//!     "type": "object", "required": ["image"],
-//!     "properties": {
-//!         "replicas": {"type": "integer", "minimum": 1, "default": 1},
-//!         "image": {"type": "string"}}}}});
-//! let mut obj = json!({"apiVersion": "example.com/v1", "kind": "App",
-//!     "spec": {"replicas": 0, "extra": true}});
-//! prune(&schema, &mut obj);
-//! apply_defaults(&schema, &mut obj);
-//! let errors = validate(&schema, &obj);
-//! assert_eq!(errors[0].to_string(), "spec.image: Required value");
-//! assert_eq!(errors[1].to_string(),
-//!     "spec.replicas: Invalid value: 0: spec.replicas in body should be greater than or equal to 1");
-//! assert!(obj["spec"].get("extra").is_none());
-//! ```
 
 mod defaulting;
 mod field_error;
