@@ -5,7 +5,7 @@ use crate::deletion::{self, Preconditions, Propagation};
 use crate::meta;
 use crate::resources::{self, PrinterColumn, ResourceInfo, ScaleSubresource};
 use crate::schema::{self, FieldError};
-use crate::store::{State, Txn, meta_str};
+use crate::store::{Definitions, State, Txn, meta_str};
 use serde_json::{Value, json};
 
 /// The storage key of CRDs.
@@ -240,8 +240,14 @@ pub(crate) fn resources(crd: &Value) -> Vec<ResourceInfo> {
         .collect()
 }
 
+/// How CRDs define the served resources, for the store.
+pub(crate) const DEFINITIONS: Definitions = Definitions {
+    storage: CRD_STORAGE,
+    registry,
+};
+
 /// The full registry: built-ins plus every stored CRD's versions.
-pub(crate) fn registry(state: &State) -> Vec<ResourceInfo> {
+fn registry(state: &State) -> Vec<ResourceInfo> {
     let mut all = resources::builtins();
     for (_, crd) in state.list(CRD_STORAGE, None, None) {
         all.extend(resources(&crd.value()));

@@ -17,11 +17,6 @@ pub const AGGREGATED_CONTENT_TYPE: &str =
 const SUBRESOURCE_VERBS: [&str; 3] = ["get", "patch", "update"];
 
 /// The `/version` document: a 1.35 server.
-///
-/// ```
-/// let version = opkit_envtest::discovery::version();
-/// assert_eq!(version["minor"], "35");
-/// ```
 pub fn version() -> Value {
     json!({
         "major": "1",
@@ -50,10 +45,6 @@ fn go_arch() -> &'static str {
 }
 
 /// The `/api` document (`APIVersions`).
-///
-/// ```
-/// assert_eq!(opkit_envtest::discovery::core_versions()["versions"][0], "v1");
-/// ```
 pub fn core_versions() -> Value {
     json!({
         "kind": "APIVersions",
@@ -64,11 +55,6 @@ pub fn core_versions() -> Value {
 
 /// The `/apis` document (`APIGroupList`): every named group, versions in
 /// preference order, the first being the preferred one.
-///
-/// ```
-/// let list = opkit_envtest::discovery::group_list(&opkit_envtest::resources::builtins());
-/// assert_eq!(list["kind"], "APIGroupList");
-/// ```
 pub fn group_list(resources: &[ResourceInfo]) -> Value {
     let groups: Vec<Value> = groups(resources)
         .into_iter()
@@ -91,12 +77,6 @@ pub fn group_list(resources: &[ResourceInfo]) -> Value {
 
 /// The `APIResourceList` of one group-version (`""` group for `/api/v1`), with
 /// subresources; `None` when nothing is served there.
-///
-/// ```
-/// let all = opkit_envtest::resources::builtins();
-/// let list = opkit_envtest::discovery::resource_list(&all, "apps", "v1").unwrap();
-/// assert!(list["resources"].as_array().unwrap().iter().any(|r| r["name"] == "deployments/scale"));
-/// ```
 pub fn resource_list(resources: &[ResourceInfo], group: &str, version: &str) -> Option<Value> {
     let served: Vec<&ResourceInfo> = resources
         .iter()
@@ -146,13 +126,6 @@ pub fn resource_list(resources: &[ResourceInfo], group: &str, version: &str) -> 
 
 /// If the `Accept` header asks for aggregated discovery v2, the content type
 /// to answer with ([`AGGREGATED_CONTENT_TYPE`]).
-///
-/// ```
-/// use opkit_envtest::discovery::wants_aggregated;
-/// let accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
-/// assert!(wants_aggregated(accept).is_some());
-/// assert!(wants_aggregated("application/json").is_none());
-/// ```
 pub fn wants_aggregated(accept: &str) -> Option<&'static str> {
     accept
         .split(',')
@@ -171,12 +144,6 @@ pub fn wants_aggregated(accept: &str) -> Option<&'static str> {
 
 /// The aggregated discovery document (`APIGroupDiscoveryList`) for `/api`
 /// (`core`) or `/apis`.
-///
-/// ```
-/// let all = opkit_envtest::resources::builtins();
-/// let doc = opkit_envtest::discovery::aggregated(&all, true);
-/// assert_eq!(doc["items"][0]["versions"][0]["version"], "v1");
-/// ```
 pub fn aggregated(resources: &[ResourceInfo], core: bool) -> Value {
     let items: Vec<Value> = groups(resources)
         .into_iter()
@@ -331,6 +298,27 @@ mod tests {
     use super::*;
     use crate::resources::builtins;
     use kube::core::discovery::v2::APIGroupDiscoveryList;
+
+    #[test]
+    fn version_and_group_documents() {
+        assert_eq!(version()["minor"], "35");
+        assert_eq!(core_versions()["versions"][0], "v1");
+        let all = builtins();
+        assert_eq!(group_list(&all)["kind"], "APIGroupList");
+        let apps = resource_list(&all, "apps", "v1").unwrap_or_default();
+        assert!(
+            apps["resources"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["name"] == "deployments/scale"))
+        );
+        assert_eq!(
+            aggregated(&all, true)["items"][0]["versions"][0]["version"],
+            "v1"
+        );
+        let accept =
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+        assert!(wants_aggregated(accept).is_some());
+    }
 
     #[test]
     fn version_priority_matches_kubernetes() {

@@ -1,12 +1,12 @@
 //! [`TestEnv`]: starting the server, clients and kubeconfigs for it, CRD
 //! installation, statistics, faults, and shutdown on drop.
 
+use crate::crd;
 use crate::error::Error;
 use crate::faults::Faults;
 use crate::gc;
 use crate::http::{self, INTERNAL_HEADER, Server};
 use crate::namespaces;
-use crate::resources;
 use crate::stats::{Recorder, Stats};
 use crate::store::Store;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -114,7 +114,7 @@ impl TestEnvBuilder {
 
     /// Starts the server and its background controllers.
     pub async fn build(self) -> Result<TestEnv, Error> {
-        let (store, work) = Store::new(resources::builtins(), self.watch_history);
+        let (store, work) = Store::new(crd::DEFINITIONS, self.watch_history);
         store.write(namespaces::bootstrap);
         let bind = format!("127.0.0.1:{}", self.port);
         let listener = tokio::net::TcpListener::bind(&bind)

@@ -40,7 +40,7 @@ fn process(txn: &mut Txn<'_>, item: &Work) {
         }
         Work::Dependent(key) => dependent(txn, key),
         Work::Namespace(name) => namespaces::terminate(txn, name),
-        Work::Crd(name) => crd::cleanup(txn, name),
+        Work::Definition(name) => crd::cleanup(txn, name),
     }
 }
 

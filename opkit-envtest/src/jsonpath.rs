@@ -7,16 +7,6 @@ use serde_json::Value;
 
 /// Evaluates a printer-column style JSONPath and returns the matches, in
 /// document order; an expression outside the subset matches nothing.
-///
-/// ```
-/// use opkit_envtest::jsonpath::evaluate;
-/// let pod = serde_json::json!({"status": {"conditions": [
-///     {"type": "Initialized", "status": "True"},
-///     {"type": "Ready", "status": "False"},
-/// ]}});
-/// let ready = evaluate(&pod, r#".status.conditions[?(@.type=="Ready")].status"#);
-/// assert_eq!(ready, vec!["False"]);
-/// ```
 pub fn evaluate<'a>(object: &'a Value, path: &str) -> Vec<&'a Value> {
     let trimmed = path.trim();
     let inner = trimmed
@@ -273,6 +263,16 @@ impl Parser {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn filters_select_by_a_sibling_field() {
+        let pod = json!({"status": {"conditions": [
+            {"type": "Initialized", "status": "True"},
+            {"type": "Ready", "status": "False"},
+        ]}});
+        let ready = evaluate(&pod, r#".status.conditions[?(@.type=="Ready")].status"#);
+        assert_eq!(ready, vec!["False"]);
+    }
 
     fn sample() -> Value {
         json!({

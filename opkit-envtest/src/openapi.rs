@@ -34,12 +34,6 @@ const DELETE_OPTIONS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions
 const PATCH: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch";
 
 /// The `/openapi/v2` document (Swagger 2.0, JSON) with every served kind.
-///
-/// ```
-/// let doc = opkit_envtest::openapi::v2(&opkit_envtest::resources::builtins());
-/// assert_eq!(doc["swagger"], "2.0");
-/// assert!(doc["definitions"]["io.k8s.api.apps.v1.Deployment"].is_object());
-/// ```
 pub fn v2(resources: &[ResourceInfo]) -> Value {
     cached(resources, "openapi/v2", || build_v2(resources))
 }
@@ -72,13 +66,6 @@ fn build_v2(resources: &[ResourceInfo]) -> Value {
 
 /// Whether `/openapi/v2` can answer a request with this `Accept` header in
 /// JSON; `false` means the client wants only protobuf and should get 406.
-///
-/// ```
-/// use opkit_envtest::openapi::v2_serves;
-/// assert!(v2_serves("application/json"));
-/// assert!(v2_serves(""));
-/// assert!(!v2_serves("application/com.github.proto-openapi.spec.v2@v1.0+protobuf"));
-/// ```
 pub fn v2_serves(accept: &str) -> bool {
     accept.trim().is_empty()
         || accept.split(',').any(|media| {
@@ -89,12 +76,6 @@ pub fn v2_serves(accept: &str) -> bool {
 
 /// The `/openapi/v3` index: one entry per group-version path, each with a
 /// `serverRelativeURL` whose `hash` changes when the document does.
-///
-/// ```
-/// let index = opkit_envtest::openapi::v3_index(&opkit_envtest::resources::builtins());
-/// let url = index["paths"]["apis/apps/v1"]["serverRelativeURL"].as_str().unwrap();
-/// assert!(url.starts_with("/openapi/v3/apis/apps/v1?hash="));
-/// ```
 pub fn v3_index(resources: &[ResourceInfo]) -> Value {
     let mut paths = Map::new();
     for (group, version) in group_versions(resources) {
@@ -114,13 +95,6 @@ pub fn v3_index(resources: &[ResourceInfo]) -> Value {
 
 /// The `/openapi/v3/<path>` document, `path` being `api/v1` or
 /// `apis/<group>/<version>`; `None` when nothing is served there.
-///
-/// ```
-/// let all = opkit_envtest::resources::builtins();
-/// let doc = opkit_envtest::openapi::v3_group_version(&all, "apis/apps/v1").unwrap();
-/// let deployment = &doc["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"];
-/// assert_eq!(deployment["x-kubernetes-group-version-kind"][0]["kind"], "Deployment");
-/// ```
 pub fn v3_group_version(resources: &[ResourceInfo], path: &str) -> Option<Value> {
     let path = path.trim_matches('/');
     let (group, version) = match path.split('/').collect::<Vec<_>>().as_slice() {
@@ -169,13 +143,6 @@ fn cached(resources: &[ResourceInfo], key: &str, build: impl FnOnce() -> Value) 
 /// (400: `strict decoding error: unknown field "spec.foo"`) and `Warn`
 /// (a `Warning` header per field). `None` when `group`/`kind` is not a
 /// built-in kind with a schema.
-///
-/// ```
-/// use serde_json::json;
-/// let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "foo": 1});
-/// let unknown = opkit_envtest::openapi::unknown_fields("", "ConfigMap", &cm);
-/// assert_eq!(unknown, Some(vec!["foo".to_string()]));
-/// ```
 pub fn unknown_fields(group: &str, kind: &str, object: &Value) -> Option<Vec<String>> {
     let builtins = &*BUILTIN_SCHEMAS;
     let name = builtins.kinds.get(&(group.to_string(), kind.to_string()))?;
@@ -1183,6 +1150,32 @@ const PATCH_METADATA: &[(&str, &str, PatchMeta)] = &[
 mod tests {
     use super::*;
     use crate::resources::builtins;
+
+    #[test]
+    fn documents_describe_the_builtins() {
+        let all = builtins();
+        let doc = v2(&all);
+        assert_eq!(doc["swagger"], "2.0");
+        assert!(doc["definitions"]["io.k8s.api.apps.v1.Deployment"].is_object());
+        assert!(v2_serves("application/json"));
+        assert!(v2_serves(""));
+        let index = v3_index(&all);
+        let url = index["paths"]["apis/apps/v1"]["serverRelativeURL"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(url.starts_with("/openapi/v3/apis/apps/v1?hash="), "{url}");
+        let doc = v3_group_version(&all, "apis/apps/v1").unwrap_or_default();
+        let deployment = &doc["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"];
+        assert_eq!(
+            deployment["x-kubernetes-group-version-kind"][0]["kind"],
+            "Deployment"
+        );
+        let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "foo": 1});
+        assert_eq!(
+            unknown_fields("", "ConfigMap", &cm),
+            Some(vec!["foo".to_string()])
+        );
+    }
 
     fn apps_v1() -> Value {
         v3_group_version(&builtins(), "apis/apps/v1").expect("apps/v1 is served")

@@ -2,21 +2,6 @@
 //!
 //! The label selector parser follows apimachinery's `labels.Parse`,
 //! including its error messages:
-//!
-//! ```
-//! use opkit_envtest::selector::{FieldSelector, LabelSelector};
-//! use serde_json::json;
-//!
-//! let sel = LabelSelector::parse("app=web,tier in (front,back),!canary").unwrap();
-//! let labels = json!({"app": "web", "tier": "front"});
-//! assert!(sel.matches(labels.as_object()));
-//!
-//! let err = LabelSelector::parse("app in front").unwrap_err();
-//! assert_eq!(err.to_string(), "unable to parse requirement: found 'front', expected: '('");
-//!
-//! let fields = FieldSelector::parse("metadata.name=web,status.phase!=Running").unwrap();
-//! assert!(fields.matches(&json!({"metadata": {"name": "web"}, "status": {"phase": "Pending"}})));
-//! ```
 
 use serde_json::{Map, Value};
 
@@ -590,11 +575,6 @@ impl LabelSelector {
     pub fn matches(&self, labels: Option<&Map<String, Value>>) -> bool {
         !self.nothing && self.requirements.iter().all(|r| r.matches(labels))
     }
-
-    /// Whether the selector matches every object (it has no requirement).
-    pub fn is_everything(&self) -> bool {
-        !self.nothing && self.requirements.is_empty()
-    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -655,13 +635,6 @@ impl FieldSelector {
                 .unwrap_or_default();
             (actual == t.value) == t.equal
         })
-    }
-
-    /// The `(path, value, equal)` terms, for callers that check which fields a kind supports.
-    pub fn terms(&self) -> impl Iterator<Item = (&str, &str, bool)> {
-        self.terms
-            .iter()
-            .map(|t| (t.path.as_str(), t.value.as_str(), t.equal))
     }
 }
 
@@ -725,6 +698,24 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+
+    #[test]
+    fn label_and_field_selectors_together() {
+        let sel = LabelSelector::parse("app=web,tier in (front,back),!canary").unwrap_or_default();
+        assert!(sel.matches(Some(&labels(json!({"app": "web", "tier": "front"})))));
+        let err = LabelSelector::parse("app in front")
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unable to parse requirement: found 'front', expected: '('"
+        );
+        let fields =
+            FieldSelector::parse("metadata.name=web,status.phase!=Running").unwrap_or_default();
+        assert!(
+            fields.matches(&json!({"metadata": {"name": "web"}, "status": {"phase": "Pending"}}))
+        );
+    }
 
     fn labels(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()
@@ -830,7 +821,7 @@ mod tests {
         ))));
         assert!(!s.matches(Some(&labels(json!({"app": "web"})))));
         let everything = LabelSelector::from_object(&json!({})).unwrap_or_default();
-        assert!(everything.is_everything() && everything.matches(None));
+        assert!(everything.matches(None) && everything.matches(Some(&labels(json!({"a": "b"})))));
         let nothing = LabelSelector::from_object(&Value::Null).unwrap_or_default();
         assert!(!nothing.matches(None));
         let bad = LabelSelector::from_object(
@@ -879,10 +870,7 @@ mod tests {
         );
         let escaped = FieldSelector::parse(r"metadata.name=a\,b").unwrap_or_default();
         assert!(escaped.matches(&json!({"metadata": {"name": "a,b"}})));
-        assert_eq!(
-            escaped.terms().collect::<Vec<_>>(),
-            [("metadata.name", "a,b", true)]
-        );
+        assert!(!escaped.matches(&json!({"metadata": {"name": "a"}})));
     }
 
     proptest! {

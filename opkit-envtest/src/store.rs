@@ -97,8 +97,8 @@ pub(crate) enum Work {
     Dependent(ObjKey),
     /// This namespace is terminating: its contents need deleting.
     Namespace(String),
-    /// This CRD is being deleted: its objects need deleting.
-    Crd(String),
+    /// This resource definition (a CRD) is being deleted: its objects need deleting.
+    Definition(String),
 }
 
 /// The storage key of a resource: `group/plural`. Both Event APIs share the
@@ -118,6 +118,15 @@ pub(crate) fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
         .unwrap_or("")
 }
 
+/// How stored objects define served resources, as CRDs do: the storage key of
+/// the defining objects, and the served resources given the stored state. The
+/// store calls `registry` after every transaction that wrote a definition.
+#[derive(Clone, Copy)]
+pub(crate) struct Definitions {
+    pub storage: &'static str,
+    pub registry: fn(&State) -> Vec<ResourceInfo>,
+}
+
 type Objects = BTreeMap<(String, String), Arc<Stored>>;
 
 /// Stored objects in (namespace, name) order, as lists walk them.
@@ -134,6 +143,7 @@ pub(crate) struct State {
     uids: HashMap<String, ObjKey>,
     dependents: HashMap<String, HashSet<ObjKey>>,
     registry: Arc<Vec<ResourceInfo>>,
+    definitions: Definitions,
     /// Storage keys of CRDs being deleted, with the CRD name.
     terminating: HashMap<Arc<str>, String>,
 }
@@ -149,28 +159,31 @@ pub(crate) struct Store {
 pub(crate) struct Txn<'a> {
     state: &'a mut State,
     work: Vec<Work>,
-    crds_changed: bool,
+    definitions_changed: bool,
 }
 
 impl Store {
     pub fn new(
-        registry: Vec<ResourceInfo>,
+        definitions: Definitions,
         history_limit: usize,
     ) -> (Arc<Store>, mpsc::UnboundedReceiver<Work>) {
         let (work, work_rx) = mpsc::unbounded_channel();
         let (changed, _) = watch::channel(0);
+        let mut state = State {
+            rv: 0,
+            objects: HashMap::new(),
+            history: VecDeque::new(),
+            history_limit: history_limit.max(1),
+            history_start: 0,
+            uids: HashMap::new(),
+            dependents: HashMap::new(),
+            registry: Arc::default(),
+            definitions,
+            terminating: HashMap::new(),
+        };
+        state.registry = Arc::new((definitions.registry)(&state));
         let store = Store {
-            state: RwLock::new(State {
-                rv: 0,
-                objects: HashMap::new(),
-                history: VecDeque::new(),
-                history_limit: history_limit.max(1),
-                history_start: 0,
-                uids: HashMap::new(),
-                dependents: HashMap::new(),
-                registry: Arc::new(registry),
-                terminating: HashMap::new(),
-            }),
+            state: RwLock::new(state),
             changed,
             work,
         };
@@ -189,12 +202,12 @@ impl Store {
             let mut txn = Txn {
                 state: &mut guard,
                 work: Vec::new(),
-                crds_changed: false,
+                definitions_changed: false,
             };
             let result = f(&mut txn);
             let work = std::mem::take(&mut txn.work);
-            if txn.crds_changed {
-                let registry = crate::crd::registry(txn.state);
+            if txn.definitions_changed {
+                let registry = (txn.state.definitions.registry)(txn.state);
                 txn.state.registry = Arc::new(registry);
             }
             (result, work, guard.rv)
@@ -360,10 +373,10 @@ impl Txn<'_> {
         self.state
     }
 
-    /// Marks (or with `None` unmarks) a storage key as belonging to a CRD being deleted.
-    pub fn set_terminating(&mut self, storage: &str, crd: Option<&str>) {
+    /// Marks (or with `None` unmarks) a storage key as belonging to a definition being deleted.
+    pub fn set_terminating(&mut self, storage: &str, definition: Option<&str>) {
         let key = self.storage(storage);
-        match crd {
+        match definition {
             Some(name) => {
                 self.state.terminating.insert(key, name.to_string());
             }
@@ -414,7 +427,7 @@ impl Txn<'_> {
     /// returns the object as stored.
     pub fn put(&mut self, storage: &str, mut obj: Value) -> Value {
         let storage = self.storage(storage);
-        self.crds_changed |= storage.as_ref() == crate::crd::CRD_STORAGE;
+        self.definitions_changed |= storage.as_ref() == self.state.definitions.storage;
         let rv = self.next_rv();
         if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
@@ -466,8 +479,8 @@ impl Txn<'_> {
             if key.storage.as_ref() == "/namespaces" {
                 self.work.push(Work::Namespace(key.name.clone()));
             }
-            if key.storage.as_ref() == crate::crd::CRD_STORAGE {
-                self.work.push(Work::Crd(key.name.clone()));
+            if key.storage.as_ref() == self.state.definitions.storage {
+                self.work.push(Work::Definition(key.name.clone()));
             }
         }
         if !new_owners.is_empty() && new_owners != old_owners {
@@ -502,9 +515,9 @@ impl Txn<'_> {
             .objects
             .get_mut(&storage)?
             .remove(&(namespace.to_string(), name.to_string()))?;
-        self.crds_changed |= storage.as_ref() == crate::crd::CRD_STORAGE;
-        if let Some(crd) = self.state.terminating.get(&storage) {
-            self.work.push(Work::Crd(crd.clone()));
+        self.definitions_changed |= storage.as_ref() == self.state.definitions.storage;
+        if let Some(definition) = self.state.terminating.get(&storage) {
+            self.work.push(Work::Definition(definition.clone()));
         }
         let rv = self.next_rv();
         let mut last = last.unwrap_or_else(|| removed.value());

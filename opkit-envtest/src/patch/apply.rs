@@ -4,31 +4,6 @@
 //! `f:<name>` for a field, `k:{"name":"x"}` for an item of an associative
 //! list, `v:<json>` for a value of a set list and `.` for a node that is
 //! owned itself besides its children.
-//!
-//! ```
-//! use opkit_envtest::patch::{apply, conflict_message, track_update};
-//! use serde_json::json;
-//!
-//! // Created by an ordinary write (a `kubectl scale` for instance)...
-//! let mut live = json!({"apiVersion": "apps/v1", "kind": "Deployment",
-//!     "metadata": {"name": "web"}, "spec": {"replicas": 5}});
-//! track_update(None, &mut live, "kubectl-scale", None, "apps", "Deployment", None);
-//!
-//! // ...then applied with another replica count: a conflict.
-//! let config = json!({"apiVersion": "apps/v1", "kind": "Deployment",
-//!     "metadata": {"name": "web"}, "spec": {"replicas": 2}});
-//! let conflicts = apply(Some(&live), &config, "kubectl", false, "apps", "Deployment", None)
-//!     .unwrap()
-//!     .unwrap_err();
-//! assert_eq!(conflict_message(&conflicts),
-//!     "Apply failed with 1 conflict: conflict with \"kubectl-scale\" using apps/v1: .spec.replicas");
-//!
-//! // Forcing takes the field over.
-//! let applied = apply(Some(&live), &config, "kubectl", true, "apps", "Deployment", None)
-//!     .unwrap()
-//!     .unwrap();
-//! assert_eq!(applied["spec"]["replicas"], 2);
-//! ```
 
 use super::PatchError;
 use super::strategic::{ListStrategy, is_builtin_group, list_strategy, schema_at};
@@ -929,6 +904,50 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+
+    #[test]
+    fn apply_conflicts_with_an_update_manager_until_forced() {
+        let mut live = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"}, "spec": {"replicas": 5}});
+        track_update(
+            None,
+            &mut live,
+            "kubectl-scale",
+            None,
+            "apps",
+            "Deployment",
+            None,
+        );
+        let config = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"}, "spec": {"replicas": 2}});
+        let conflicts = apply(
+            Some(&live),
+            &config,
+            "kubectl",
+            false,
+            "apps",
+            "Deployment",
+            None,
+        )
+        .unwrap()
+        .unwrap_err();
+        assert_eq!(
+            conflict_message(&conflicts),
+            "Apply failed with 1 conflict: conflict with \"kubectl-scale\" using apps/v1: .spec.replicas"
+        );
+        let applied = apply(
+            Some(&live),
+            &config,
+            "kubectl",
+            true,
+            "apps",
+            "Deployment",
+            None,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(applied["spec"]["replicas"], 2);
+    }
 
     fn deployment(replicas: i64, image: &str) -> Value {
         json!({"apiVersion": "apps/v1", "kind": "Deployment",

@@ -1,24 +1,10 @@
 //! Patch types: JSON merge, JSON patch, strategic merge and server-side apply.
-//!
-//! ```
-//! use opkit_envtest::patch::{json_patch, merge_patch};
-//! use serde_json::json;
-//!
-//! let mut obj = json!({"spec": {"replicas": 1, "paused": true}});
-//! merge_patch(&mut obj, &json!({"spec": {"replicas": 3, "paused": null}}));
-//! assert_eq!(obj, json!({"spec": {"replicas": 3}}));
-//!
-//! let err = json_patch(&mut obj, &json!([{"op": "test", "path": "/spec/replicas", "value": 2}]))
-//!     .unwrap_err();
-//! assert_eq!(err.to_string(), "testing value /spec/replicas failed: test failed");
-//! assert_eq!(err.status_code(), 422);
-//! ```
 
 mod apply;
 mod strategic;
 
 pub use apply::{ApplyConflict, apply, conflict_message, track_update};
-pub use strategic::{ListStrategy, list_strategy, strategic_merge};
+pub use strategic::strategic_merge;
 
 use json_patch::PatchOperation;
 use serde_json::Value;
@@ -190,6 +176,23 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+
+    #[test]
+    fn merge_patch_nulls_delete_and_a_failed_test_is_422() {
+        let mut obj = json!({"spec": {"replicas": 1, "paused": true}});
+        merge_patch(&mut obj, &json!({"spec": {"replicas": 3, "paused": null}}));
+        assert_eq!(obj, json!({"spec": {"replicas": 3}}));
+        let err = json_patch(
+            &mut obj,
+            &json!([{"op": "test", "path": "/spec/replicas", "value": 2}]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "testing value /spec/replicas failed: test failed"
+        );
+        assert_eq!(err.status_code(), 422);
+    }
 
     #[test]
     fn merge_patch_follows_rfc_7386() {

@@ -3,19 +3,6 @@
 //! The list strategies live in one table, keyed by group, kind and field
 //! path, which server-side apply reuses. Custom resources take theirs from
 //! the schema's `x-kubernetes-list-type` and `x-kubernetes-list-map-keys`.
-//!
-//! ```
-//! use opkit_envtest::patch::strategic_merge;
-//! use serde_json::json;
-//!
-//! let mut deploy = json!({"spec": {"template": {"spec": {"containers": [
-//!     {"name": "app", "image": "app:1"}, {"name": "sidecar", "image": "proxy:1"}]}}}});
-//! let patch = json!({"spec": {"template": {"spec": {"containers": [
-//!     {"name": "app", "image": "app:2"}]}}}});
-//! strategic_merge(&mut deploy, &patch, "apps", "Deployment").unwrap();
-//! assert_eq!(deploy["spec"]["template"]["spec"]["containers"][0]["image"], "app:2");
-//! assert_eq!(deploy["spec"]["template"]["spec"]["containers"][1]["image"], "proxy:1");
-//! ```
 
 use super::PatchError;
 use serde_json::{Map, Value};
@@ -490,6 +477,23 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+
+    #[test]
+    fn containers_merge_by_name() {
+        let mut deploy = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "app", "image": "app:1"}, {"name": "sidecar", "image": "proxy:1"}]}}}});
+        let patch = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "app", "image": "app:2"}]}}}});
+        strategic_merge(&mut deploy, &patch, "apps", "Deployment").unwrap();
+        assert_eq!(
+            deploy["spec"]["template"]["spec"]["containers"][0]["image"],
+            "app:2"
+        );
+        assert_eq!(
+            deploy["spec"]["template"]["spec"]["containers"][1]["image"],
+            "proxy:1"
+        );
+    }
 
     fn smp(mut target: Value, patch: Value, group: &str, kind: &str) -> Value {
         if let Err(e) = strategic_merge(&mut target, &patch, group, kind) {

@@ -1,0 +1,261 @@
+//! The verbs on resources: get, list, create, update, patch, delete,
+//! deletecollection, and the status and scale subresources.
+
+mod delete;
+mod read;
+mod scale;
+mod write;
+
+use super::negotiate::{self, BODY_LIMIT, Format, error_response, respond};
+use super::{Server, Target};
+use crate::error::ApiError;
+use crate::events;
+use crate::meta;
+use crate::resources::ResourceInfo;
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::store::{Stored, meta_str, storage_key};
+use axum::body::Body;
+use http::HeaderMap;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub(crate) struct RestRequest {
+    pub server: Arc<Server>,
+    pub target: Target,
+    pub query: HashMap<String, String>,
+    pub headers: HeaderMap,
+    pub verb: &'static str,
+    /// The admission webhooks' patches and warnings for this write.
+    pub admitted: crate::admission::Admitted,
+}
+
+/// How unknown fields are reported (`fieldValidation`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Validation {
+    Ignore,
+    Warn,
+    Strict,
+}
+
+/// The result of a write: the HTTP code, the object to return, warnings.
+struct Written {
+    code: u16,
+    object: Value,
+    warnings: Vec<String>,
+}
+
+/// Presents a stored object as the requested version serves it.
+pub(crate) fn present(info: &ResourceInfo, stored: &Value) -> Value {
+    if info.group == "events.k8s.io" {
+        return events::to_events_v1(stored);
+    }
+    let mut obj = stored.clone();
+    meta::set_type(info, &mut obj);
+    obj
+}
+
+/// Whether a stored object needs rewriting to be presented (another version or Event API).
+pub(crate) fn needs_conversion(info: &ResourceInfo, stored: &Stored) -> bool {
+    info.group == "events.k8s.io"
+        || stored.api_version() != info.api_version()
+        || stored.kind() != info.kind
+}
+
+fn to_storage(info: &ResourceInfo, obj: Value) -> Value {
+    if info.group == "events.k8s.io" {
+        events::to_core(&obj)
+    } else {
+        obj
+    }
+}
+
+/// Label and field selectors of a list, watch or deletecollection.
+pub(crate) struct Selectors {
+    labels: Option<LabelSelector>,
+    fields: Option<FieldSelector>,
+}
+
+impl Selectors {
+    pub fn from_query(query: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let labels = match query.get("labelSelector").filter(|s| !s.is_empty()) {
+            Some(s) => {
+                Some(LabelSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?)
+            }
+            None => None,
+        };
+        let fields = match query.get("fieldSelector").filter(|s| !s.is_empty()) {
+            Some(s) => {
+                Some(FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?)
+            }
+            None => None,
+        };
+        Ok(Selectors { labels, fields })
+    }
+
+    /// Whether a stored object matches, parsing it only when a selector needs it.
+    pub fn matches_stored(&self, stored: &Stored) -> bool {
+        if self.labels.is_none() && self.fields.is_none() {
+            return true;
+        }
+        self.matches(&stored.value())
+    }
+
+    pub fn matches(&self, obj: &Value) -> bool {
+        let labels_ok = self
+            .labels
+            .as_ref()
+            .is_none_or(|s| s.matches(obj.pointer("/metadata/labels").and_then(Value::as_object)));
+        labels_ok && self.fields.as_ref().is_none_or(|s| s.matches(obj))
+    }
+}
+
+impl RestRequest {
+    pub async fn run(self, body: Body) -> http::Response<Body> {
+        match self.execute(body).await {
+            Ok(response) => response,
+            Err(error) => error_response(&error),
+        }
+    }
+
+    fn format(&self) -> Result<Format, ApiError> {
+        negotiate::response_format(&negotiate::accept(&self.headers))
+    }
+
+    fn storage(&self) -> String {
+        storage_key(&self.target.info)
+    }
+
+    fn namespace(&self) -> &str {
+        self.target.namespace.as_deref().unwrap_or("")
+    }
+
+    fn name(&self) -> &str {
+        self.target.name.as_deref().unwrap_or("")
+    }
+
+    fn dry_run(&self) -> bool {
+        self.query.get("dryRun").is_some_and(|v| v == "All")
+    }
+
+    fn manager(&self) -> String {
+        if let Some(m) = self.query.get("fieldManager").filter(|m| !m.is_empty()) {
+            return m.clone();
+        }
+        self.headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|ua| ua.split('/').next())
+            .filter(|s| !s.is_empty())
+            .unwrap_or("unknown")
+            .to_string()
+    }
+
+    fn validation(&self) -> Validation {
+        match self.query.get("fieldValidation").map(String::as_str) {
+            Some("Strict") => Validation::Strict,
+            Some("Ignore") => Validation::Ignore,
+            _ => Validation::Warn,
+        }
+    }
+
+    async fn execute(mut self, body: Body) -> Result<http::Response<Body>, ApiError> {
+        if self.target.subresource.as_deref() == Some("log") {
+            return self.pod_log();
+        }
+        if is_stream(&self.target) {
+            return Err(ApiError::bad_request(format!(
+                "{} is not served by opkit-envtest: its simulated pods run no processes",
+                self.target.subresource.as_deref().unwrap_or_default()
+            )));
+        }
+        let format = self.format()?;
+        match self.verb {
+            "get" => return self.get(format),
+            "list" => return self.list(format),
+            "watch" => return super::watch::serve(&self),
+            _ => {}
+        }
+        let bytes = axum::body::to_bytes(body, BODY_LIMIT)
+            .await
+            .map_err(|_| ApiError::too_large(BODY_LIMIT))?;
+        self.admitted = crate::admission::review(&self, &bytes).await?;
+        let written = match self.verb {
+            "create" => self.create(&bytes)?,
+            "update" => self.update(&bytes)?,
+            "patch" => self.patch(&bytes)?,
+            "delete" => self.delete(&bytes)?,
+            "deletecollection" => return self.delete_collection(&bytes, format),
+            _ => return Err(ApiError::method_not_allowed()),
+        };
+        Ok(respond(
+            written.code,
+            format,
+            &written.object,
+            &[self.admitted.warnings.as_slice(), &written.warnings].concat(),
+        ))
+    }
+
+    fn parse(&self, bytes: &[u8]) -> Result<Value, ApiError> {
+        let ctype = negotiate::content_type(&self.headers);
+        let value = negotiate::parse_body(&ctype, bytes)?;
+        if !value.is_object() {
+            return Err(ApiError::bad_request(format!(
+                "{} in version \"{}\" cannot be handled as a {}: the request body must be an object",
+                self.target.info.kind, self.target.info.version, self.target.info.kind
+            )));
+        }
+        Ok(value)
+    }
+
+    /// Refuses a body whose apiVersion or kind is not the URL's; fills them when absent.
+    fn check_type(&self, info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
+        let expected = info.api_version();
+        let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        if !api_version.is_empty() && api_version != expected {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({api_version}) does not match the expected API version ({expected})"
+            )));
+        }
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+        if !kind.is_empty() && kind != info.kind {
+            return Err(ApiError::bad_request(format!(
+                "{} in version \"{}\" cannot be handled as a {}: no kind \"{kind}\" is registered for version \"{expected}\" in scheme",
+                info.kind, info.version, info.kind
+            )));
+        }
+        meta::set_type(info, obj);
+        Ok(())
+    }
+
+    fn check_identity(&self, obj: &Value) -> Result<(), ApiError> {
+        let name = meta_str(obj, "name");
+        if let Some(url_name) = &self.target.name
+            && !name.is_empty()
+            && name != url_name
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({name}) does not match the name on the URL ({url_name})"
+            )));
+        }
+        let namespace = meta_str(obj, "namespace");
+        if self.target.info.namespaced
+            && let Some(url_ns) = &self.target.namespace
+            && !namespace.is_empty()
+            && namespace != url_ns
+        {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `target` is a pod's exec, attach or port-forward stream, which needs processes.
+pub(super) fn is_stream(target: &super::Target) -> bool {
+    matches!(
+        target.subresource.as_deref(),
+        Some("exec" | "attach" | "portforward")
+    )
+}
