@@ -82,6 +82,7 @@ impl<K: Object, D> Context<K, D> {
     ///
     /// ```
     /// use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # pub struct AppSpec { pub image: String }
@@ -98,6 +99,7 @@ impl<K: Object, D> Context<K, D> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -115,6 +117,7 @@ impl<K: Object, D> Context<K, D> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -131,6 +134,7 @@ impl<K: Object, D> Context<K, D> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -147,6 +151,7 @@ impl<K: Object, D> Context<K, D> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -163,6 +168,7 @@ impl<K: Object, D> Context<K, D> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -180,6 +186,7 @@ impl<K: Object, D> Context<K, D> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -196,6 +203,7 @@ impl<K: Object, D> Context<K, D> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -213,6 +221,7 @@ impl<K: Object, D> Context<K, D> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(index(image = crate::app_image))]
@@ -233,6 +242,7 @@ impl<K: Object, D> Context<K, D> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -256,6 +266,7 @@ impl<K: Object, D> Context<K, D> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -272,6 +283,7 @@ impl<K: Object, D> Context<K, D> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -317,6 +329,7 @@ impl<K: Object, D> Context<K, D> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -333,6 +346,7 @@ impl<K: Object, D> Context<K, D> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -353,6 +367,7 @@ impl<K: Object, D> Context<K, D> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]

@@ -34,6 +34,7 @@ use crate::object::Object;
 ///
 /// ```
 /// # use opkit::prelude::*;
+/// # use opkit::k8s::*;
 /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
 /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
 /// # pub struct AppSpec { pub image: String }
@@ -140,10 +141,11 @@ impl<K: Object> Indexes<K> {
 ///
 /// ```
 /// # use opkit::prelude::*;
+/// # use opkit::k8s::*;
 /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
 /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
 /// # pub struct AppSpec { pub secret: String }
-/// fn apps_using(secret: &Secret, apps: &opkit::index::Primaries<App>) -> Vec<ObjectRef<App>> {
+/// fn apps_using(secret: &Secret, apps: &opkit::Primaries<App>) -> Vec<opkit::ObjectRef<App>> {
 ///     apps.index_refs("secret", secret.metadata.name.as_deref().unwrap_or_default())
 /// }
 /// ```
@@ -178,6 +180,7 @@ impl<K: Object> Primaries<K> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # pub struct AppSpec { pub image: String }
@@ -193,6 +196,7 @@ impl<K: Object> Primaries<K> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # pub struct AppSpec { pub image: String }
@@ -208,6 +212,7 @@ impl<K: Object> Primaries<K> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # pub struct AppSpec { pub image: String }
@@ -223,6 +228,7 @@ impl<K: Object> Primaries<K> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # pub struct AppSpec { pub image: String }
@@ -238,6 +244,7 @@ impl<K: Object> Primaries<K> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # pub struct AppSpec { pub image: String }
@@ -257,10 +264,11 @@ impl<K: Object> Primaries<K> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # pub struct AppSpec { pub image: String }
-    /// fn sharing(apps: &opkit::Primaries<App>, image: &str) -> Vec<ObjectRef<App>> {
+    /// fn sharing(apps: &opkit::Primaries<App>, image: &str) -> Vec<opkit::ObjectRef<App>> {
     ///     apps.index_refs("image", image)
     /// }
     /// ```

@@ -28,13 +28,14 @@ type Start = Arc<dyn Fn(Runtime) -> BoxFuture<'static, ()> + Send + Sync>;
 ///
 /// ```no_run
 /// # use opkit::prelude::*;
+/// # use opkit::k8s::*;
 /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
 /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
 /// # pub struct AppSpec { pub replicas: i32 }
 /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
 /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 /// let client = Client::try_default().await?;
-/// let running = Manager::new(client).operator::<App>().start();
+/// let running = opkit::Manager::new(client).operator::<App>().start();
 /// tokio::signal::ctrl_c().await?;
 /// running.shutdown().await;
 /// # Ok(()) }
@@ -241,13 +242,14 @@ impl Manager {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
     /// # pub struct AppSpec { pub image: String }
     /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
     /// # async fn f(client: Client) {
-    /// let running = Manager::new(client).operator::<App>().start();
+    /// let running = opkit::Manager::new(client).operator::<App>().start();
     /// running.shutdown().await;
     /// # }
     /// ```
@@ -443,13 +445,14 @@ async fn supervise(
 ///
 /// ```
 /// # use opkit::prelude::*;
+/// # use opkit::k8s::*;
 /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
 /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
 /// # #[operator(owns(ConfigMap))]
 /// # pub struct AppSpec { pub image: String }
 /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
 /// # async fn f(client: Client) {
-/// let running: opkit::Running = Manager::new(client).operator::<App>().start();
+/// let running: opkit::Running = opkit::Manager::new(client).operator::<App>().start();
 /// println!("{}", running.metrics().encode());
 /// running.shutdown().await;
 /// # }
