@@ -166,6 +166,18 @@ impl Analyzer<'_> {
             }
             Expr::Comprehension(comp) => {
                 let range = self.expr(&comp.iter_range);
+                if !matches!(
+                    range.decl.kind,
+                    Kind::List(_) | Kind::Map(_) | Kind::Object(_) | Kind::Dyn | Kind::Never
+                ) {
+                    self.error_at(
+                        None,
+                        format!(
+                            "expression of type '{}' cannot be the range of a comprehension (must be list, map, or dynamic)",
+                            range.decl.name()
+                        ),
+                    );
+                }
                 let init = self.expr(&comp.accu_init);
                 let count = range.decl.max;
                 let mut item = range.decl.iteration();
@@ -282,13 +294,24 @@ impl Analyzer<'_> {
         if !name.starts_with(['_', '@']) && !name.ends_with('_') {
             self.check_function(&name);
         }
+        if let Some(receiver) = &target {
+            self.check_receiver(&name, &receiver.decl, &args);
+        }
         let size = |i: usize| args.get(i).map_or(0, |a| a.decl.max);
         let target_size = target.as_ref().map_or(size(0), |t| t.decl.max);
         let bool_of = |cost: u64| Est::new(Decl::new(Kind::Bool), cost.saturating_add(arg_cost));
         match name.as_str() {
-            "_&&_" | "_||_" => bool_of(0),
-            "!_" | "@not_strictly_false" => bool_of(1),
+            "_&&_" | "_||_" => {
+                self.check_operands(&name, &args);
+                bool_of(0)
+            }
+            "!_" => {
+                self.check_operands(&name, &args);
+                bool_of(1)
+            }
+            "@not_strictly_false" => bool_of(1),
             "_?_:_" => {
+                self.check_operands(&name, &args);
                 let (then, otherwise) = (&args[1], &args[2]);
                 let cost = args[0].cost.saturating_add(then.cost.max(otherwise.cost));
                 Est::new(then.decl.union(&otherwise.decl), cost)
@@ -318,8 +341,12 @@ impl Analyzer<'_> {
                 self.check_operands(&name, &args);
                 Est::new(args[0].decl.union(&args[1].decl), 1 + arg_cost)
             }
-            "-_" => Est::new(args[0].decl.clone(), 1 + arg_cost),
+            "-_" => {
+                self.check_operands(&name, &args);
+                Est::new(args[0].decl.clone(), 1 + arg_cost)
+            }
             "_[_]" => {
+                self.check_operands(&name, &args);
                 let decl = match &args[0].decl.kind {
                     Kind::List(elem) | Kind::Map(elem) => (**elem).clone(),
                     Kind::Object(_) | Kind::Dyn => Decl::dyn_(),
@@ -365,10 +392,20 @@ impl Analyzer<'_> {
             | "jsonpatch.escapeKey"
             | "base64.encode"
             | "base64.decode" => {
-                let grown = target_size.saturating_mul(2).saturating_add(2);
+                let source = match name.as_str() {
+                    "strings.quote" | "base64.encode" | "base64.decode" => size(0),
+                    _ => target_size,
+                };
+                let grown = match name.as_str() {
+                    "strings.quote" | "jsonpatch.escapeKey" => {
+                        source.saturating_mul(2).saturating_add(2)
+                    }
+                    "base64.encode" => source.saturating_mul(4).div_ceil(3).saturating_add(4),
+                    _ => source,
+                };
                 Est::new(
                     Decl::string(grown),
-                    traversal(target_size).saturating_add(arg_cost),
+                    traversal(source).saturating_add(arg_cost),
                 )
             }
             "replace" => {
@@ -523,39 +560,109 @@ impl Analyzer<'_> {
         }
     }
 
+    /// String methods called on a value known not to be a string.
+    fn check_receiver(&mut self, name: &str, receiver: &Decl, args: &[Est]) {
+        const STRING_METHODS: [&str; 14] = [
+            "charAt",
+            "lowerAscii",
+            "upperAscii",
+            "replace",
+            "split",
+            "substring",
+            "trim",
+            "matches",
+            "startsWith",
+            "endsWith",
+            "contains",
+            "find",
+            "findAll",
+            "format",
+        ];
+        let known = !matches!(receiver.kind, Kind::String | Kind::Dyn | Kind::Never);
+        if known && STRING_METHODS.contains(&name) {
+            let offset = self.name_offset(name);
+            let types: Vec<String> = args.iter().map(|a| a.decl.name()).collect();
+            self.error_at(
+                offset,
+                format!(
+                    "found no matching overload for '{name}' applied to '{}.({})'",
+                    receiver.name(),
+                    types.join(", ")
+                ),
+            );
+        }
+    }
+
     /// Operators between scalars of types no overload takes, as cel-go refuses them.
     fn check_operands(&mut self, op: &str, args: &[Est]) {
-        let [a, b] = args else {
-            return;
-        };
-        let numeric = |k: &Kind| matches!(k, Kind::Int | Kind::Uint | Kind::Double);
-        let scalar = |k: &Kind| {
-            matches!(
-                k,
-                Kind::Int
-                    | Kind::Uint
-                    | Kind::Double
-                    | Kind::String
-                    | Kind::Bool
-                    | Kind::Bytes
-                    | Kind::Duration
-                    | Kind::Timestamp
-            )
-        };
-        let (ka, kb) = (&a.decl.kind, &b.decl.kind);
-        if !scalar(ka) || !scalar(kb) || ka == kb {
+        let kinds: Vec<&Kind> = args.iter().map(|a| &a.decl.kind).collect();
+        if kinds.iter().any(|k| matches!(k, Kind::Dyn | Kind::Never)) {
             return;
         }
-        let comparison = matches!(op, "_==_" | "_!=_" | "_<_" | "_<=_" | "_>_" | "_>=_");
-        let time_math = matches!(
-            (op, ka, kb),
-            ("_+_" | "_-_", Kind::Timestamp, Kind::Duration)
-                | ("_+_", Kind::Duration, Kind::Timestamp)
-        );
-        if (comparison && numeric(ka) && numeric(kb))
-            || time_math
-            || (op == "_-_" && ka == &Kind::Timestamp && kb == &Kind::Timestamp)
-        {
+        let numeric = |k: &Kind| matches!(k, Kind::Int | Kind::Uint | Kind::Double);
+        let allowed = match (op, kinds.as_slice()) {
+            ("_&&_" | "_||_", [a, b]) => **a == Kind::Bool && **b == Kind::Bool,
+            ("!_", [a]) => **a == Kind::Bool,
+            ("-_", [a]) => matches!(a, Kind::Int | Kind::Double | Kind::Duration),
+            ("_==_" | "_!=_", [a, b]) => {
+                std::mem::discriminant(*a) == std::mem::discriminant(*b)
+                    || (numeric(a) && numeric(b))
+                    || matches!(
+                        (a, b),
+                        (Kind::Null, _)
+                            | (_, Kind::Null)
+                            | (Kind::Optional(_), _)
+                            | (_, Kind::Optional(_))
+                    )
+            }
+            ("_<_" | "_<=_" | "_>_" | "_>=_", [a, b]) => {
+                (numeric(a) && numeric(b))
+                    || (a == b
+                        && matches!(
+                            a,
+                            Kind::String
+                                | Kind::Bytes
+                                | Kind::Bool
+                                | Kind::Timestamp
+                                | Kind::Duration
+                        ))
+            }
+            ("_+_", [a, b]) => {
+                (std::mem::discriminant(*a) == std::mem::discriminant(*b)
+                    && matches!(
+                        a,
+                        Kind::Int
+                            | Kind::Uint
+                            | Kind::Double
+                            | Kind::String
+                            | Kind::Bytes
+                            | Kind::List(_)
+                            | Kind::Duration
+                    ))
+                    || matches!(
+                        (a, b),
+                        (Kind::Timestamp, Kind::Duration) | (Kind::Duration, Kind::Timestamp)
+                    )
+            }
+            ("_-_", [a, b]) => {
+                (a == b
+                    && matches!(
+                        a,
+                        Kind::Int | Kind::Uint | Kind::Double | Kind::Duration | Kind::Timestamp
+                    ))
+                    || matches!((a, b), (Kind::Timestamp, Kind::Duration))
+            }
+            ("_*_" | "_/_", [a, b]) => a == b && numeric(a),
+            ("_%_", [a, b]) => a == b && matches!(a, Kind::Int | Kind::Uint),
+            ("_[_]", [a, b]) => match a {
+                Kind::List(_) => numeric(b),
+                Kind::Map(_) | Kind::Object(_) => **b == Kind::String,
+                _ => false,
+            },
+            ("_?_:_", [condition, ..]) => **condition == Kind::Bool,
+            _ => true,
+        };
+        if allowed {
             return;
         }
         let symbol = match op {
@@ -566,9 +673,14 @@ impl Analyzer<'_> {
             "_>_" => ">",
             "_>=_" => ">=",
             "_+_" => "+",
-            "_-_" => "-",
+            "_-_" | "-_" => "-",
             "_*_" => "*",
             "_/_" => "/",
+            "_&&_" => "&&",
+            "_[_]" => "[",
+            "_?_:_" => "?",
+            "_||_" => "||",
+            "!_" => "!",
             _ => "%",
         };
         let offset = self
@@ -576,12 +688,12 @@ impl Analyzer<'_> {
             .find(&format!(" {symbol} "))
             .map(|i| i + 1)
             .or_else(|| self.source.find(symbol));
+        let types: Vec<String> = args.iter().map(|a| a.decl.name()).collect();
         self.error_at(
             offset,
             format!(
-                "found no matching overload for '{op}' applied to '({}, {})'",
-                a.decl.name(),
-                b.decl.name()
+                "found no matching overload for '{op}' applied to '({})'",
+                types.join(", ")
             ),
         );
     }

@@ -43,9 +43,27 @@ pub(crate) struct Compiled {
     pub(crate) cost: u64,
 }
 
+/// The deepest expression tree accepted: evaluation recurses along it on
+/// the server's threads, whose stacks are small.
+const MAX_DEPTH: usize = 100;
+
 /// Parses `source` and checks it with `vars` declared. The error is the
 /// detail kube-apiserver gives (`compilation failed: ERROR: <input>:1:6: ...`).
 pub(crate) fn compile(source: &str, vars: &[(&str, Decl)]) -> Result<Compiled, String> {
+    // The parser recurses as deep as the source nests, before any limit
+    // applies: it gets a stack of its own that no source can exhaust.
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("cel-compile".into())
+            .stack_size(512 << 20)
+            .spawn_scoped(scope, || compile_here(source, vars))
+            .map_err(|e| format!("compilation failed: {e}"))?
+            .join()
+            .unwrap_or_else(|_| Err("compilation failed: ERROR: <input>:1:1: Syntax error".into()))
+    })
+}
+
+fn compile_here(source: &str, vars: &[(&str, Decl)]) -> Result<Compiled, String> {
     let parsed = catch_unwind(AssertUnwindSafe(|| {
         Parser::new().enable_optional_syntax(true).parse(source)
     }));
@@ -60,11 +78,13 @@ pub(crate) fn compile(source: &str, vars: &[(&str, Decl)]) -> Result<Compiled, S
         }
         Err(_) => return Err("compilation failed: ERROR: <input>:1:1: Syntax error".into()),
     };
+    if depth(&expr) > MAX_DEPTH {
+        return Err(format!(
+            "compilation failed: ERROR: <input>:1:1: expression recursion limit exceeded: {MAX_DEPTH}"
+        ));
+    }
     rewrite_optional_selects(&mut expr);
-    let analysis =
-        catch_unwind(AssertUnwindSafe(|| analyze(&expr, source, vars, true))).map_err(|_| {
-            "compilation failed: ERROR: <input>:1:1: expression too complex".to_string()
-        })?;
+    let analysis = analyze(&expr, source, vars, true);
     if !analysis.errors.is_empty() {
         return Err(format!(
             "compilation failed: {}",
@@ -79,6 +99,49 @@ pub(crate) fn compile(source: &str, vars: &[(&str, Decl)]) -> Result<Compiled, S
         result: analysis.decl,
         cost: analysis.cost,
     })
+}
+
+/// How deep the expression tree nests.
+fn depth(expr: &IdedExpr) -> usize {
+    children(expr).into_iter().map(depth).max().unwrap_or(0) + 1
+}
+
+/// The sub-expressions of an expression.
+fn children(expr: &IdedExpr) -> Vec<&IdedExpr> {
+    match &expr.expr {
+        Expr::Call(call) => call
+            .target
+            .as_deref()
+            .into_iter()
+            .chain(&call.args)
+            .collect(),
+        Expr::Select(select) => vec![&select.operand],
+        Expr::List(list) => list.elements.iter().collect(),
+        Expr::Map(map) => map
+            .entries
+            .iter()
+            .flat_map(|entry| match &entry.expr {
+                EntryExpr::MapEntry(e) => vec![&e.key, &e.value],
+                EntryExpr::StructField(f) => vec![&f.value],
+            })
+            .collect(),
+        Expr::Struct(s) => s
+            .entries
+            .iter()
+            .flat_map(|entry| match &entry.expr {
+                EntryExpr::MapEntry(e) => vec![&e.key, &e.value],
+                EntryExpr::StructField(f) => vec![&f.value],
+            })
+            .collect(),
+        Expr::Comprehension(c) => vec![
+            &c.iter_range,
+            &c.accu_init,
+            &c.loop_cond,
+            &c.loop_step,
+            &c.result,
+        ],
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => Vec::new(),
+    }
 }
 
 /// `x.?f` becomes a call of the library's own optional selection.
@@ -167,31 +230,8 @@ impl Program {
     /// Whether it refers to the variable `name`.
     pub(crate) fn uses(&self, name: &str) -> bool {
         fn walk(e: &IdedExpr, name: &str) -> bool {
-            match &e.expr {
-                Expr::Ident(n) => n == name,
-                Expr::Call(c) => {
-                    c.target.as_deref().is_some_and(|t| walk(t, name))
-                        || c.args.iter().any(|a| walk(a, name))
-                }
-                Expr::Select(s) => walk(&s.operand, name),
-                Expr::List(l) => l.elements.iter().any(|x| walk(x, name)),
-                Expr::Map(m) => m.entries.iter().any(|entry| match &entry.expr {
-                    EntryExpr::MapEntry(me) => walk(&me.key, name) || walk(&me.value, name),
-                    EntryExpr::StructField(f) => walk(&f.value, name),
-                }),
-                Expr::Struct(s) => s.entries.iter().any(|entry| match &entry.expr {
-                    EntryExpr::StructField(f) => walk(&f.value, name),
-                    EntryExpr::MapEntry(me) => walk(&me.value, name),
-                }),
-                Expr::Comprehension(c) => {
-                    walk(&c.iter_range, name)
-                        || walk(&c.accu_init, name)
-                        || walk(&c.loop_cond, name)
-                        || walk(&c.loop_step, name)
-                        || walk(&c.result, name)
-                }
-                Expr::Literal(_) | Expr::Unspecified => false,
-            }
+            matches!(&e.expr, Expr::Ident(n) if n == name)
+                || children(e).into_iter().any(|c| walk(c, name))
         }
         walk(&self.expr, name)
     }

@@ -974,4 +974,103 @@ mod tests {
         assert_eq!(normalize_field_path(".spec.y", &schema), None);
         assert_eq!(normalize_field_path("spec", &schema), None);
     }
+
+    fn arb_rule() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just("self.names"),
+            Just("self.count"),
+            Just("self.text"),
+            Just("oldSelf.count"),
+            Just("1"),
+            Just("'a,b'"),
+            Just("true"),
+            Just("[1, 2, 3]"),
+            Just("x"),
+            Just("1000000"),
+            Just("self.names.size()"),
+            Just("null"),
+            Just("{'k': 1}"),
+        ]
+        .prop_map(str::to_string);
+        let rule = leaf.prop_recursive(5, 64, 3, |inner| {
+            let two = (inner.clone(), inner.clone());
+            prop_oneof![
+                two.clone().prop_map(|(a, b)| format!("{a}.all(x, {b})")),
+                two.clone().prop_map(|(a, b)| format!("{a}.exists(x, {b})")),
+                two.clone().prop_map(|(a, b)| format!("{a}.map(x, {b})")),
+                two.clone().prop_map(|(a, b)| format!("{a}.filter(x, {b})")),
+                two.clone().prop_map(|(a, b)| format!("{a} + {b}")),
+                two.clone().prop_map(|(a, b)| format!("{a} == {b}")),
+                two.clone().prop_map(|(a, b)| format!("{a} && {b}")),
+                two.clone().prop_map(|(a, b)| format!("{a} / {b}")),
+                two.clone()
+                    .prop_map(|(a, b)| format!("{a}.replace('a', {b})")),
+                two.clone()
+                    .prop_map(|(a, b)| format!("cel.bind(y, {a}, {b} == y)")),
+                two.prop_map(|(a, b)| format!("{a} ? {b} : {a}")),
+                inner.clone().prop_map(|a| format!("!{a}")),
+                inner.clone().prop_map(|a| format!("{a}[0]")),
+                inner.clone().prop_map(|a| format!("size({a})")),
+                inner.clone().prop_map(|a| format!("lists.range({a})")),
+                inner.clone().prop_map(|a| format!("{a}.split(',')")),
+                inner.clone().prop_map(|a| format!("{a}.matches('(a+)+$')")),
+                inner
+                    .clone()
+                    .prop_map(|a| format!("string({a}).lowerAscii()")),
+                inner.prop_map(|a| format!("({a})")),
+            ]
+        });
+        prop_oneof![4 => rule, 1 => "[a-z().\\[\\]' ,+*/<>=!&|?:0-9]{0,40}"]
+    }
+
+    /// The forms the server's refusals of a rule take.
+    const REFUSALS: [&str; 6] = [
+        ": Required value: rule is not specified",
+        ": compilation failed: ",
+        ": cel expression must evaluate to a bool",
+        ": Forbidden: estimated rule cost exceeds budget by factor of ",
+        ": Forbidden: contributed to estimated rule cost total exceeding cost limit",
+        "oldSelf cannot be used on the uncorrelatable portion",
+    ];
+
+    /// The forms failures of a compiled rule take at run time.
+    const FAILURES: [&str; 4] = [
+        " evaluating rule: ",
+        "': call arguments did not match a supported operator, function or macro signature for rule: ",
+        "failed rule: ",
+        "no further validation rules will be run",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(192))]
+        #[test]
+        fn arbitrary_rules_are_refused_or_run_within_their_limits(rule in arb_rule()) {
+            let schema = json!({"type": "object", "properties": {"spec": {"type": "object",
+                "x-kubernetes-validations": [{"rule": rule}],
+                "properties": {
+                    "names": {"type": "array", "items": {"type": "string"}},
+                    "count": {"type": "integer"},
+                    "text": {"type": "string", "maxLength": 100}}}}});
+            let compiled = compile(&schema, "spec.validation.openAPIV3Schema");
+            for error in &compiled.errors {
+                let text = error.to_string();
+                proptest::prop_assert!(
+                    REFUSALS.iter().any(|form| text.contains(form)) || text.ends_with(": Forbidden: x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 schema exceeds budget by factor of more than 100x (try simplifying the rule, or adding maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)") || text.contains("exceeds budget by factor of"),
+                    "{}", text
+                );
+            }
+            proptest::prop_assert_eq!(compiled.rules.is_some(), compiled.errors.is_empty());
+            if let Some(rules) = compiled.rules {
+                let names: Vec<String> = (0..300).map(|i| format!("name-{i}")).collect();
+                let object = json!({"spec": {"names": names, "count": 3, "text": "hello"}});
+                let old = json!({"spec": {"names": ["a"], "count": 2, "text": "hi"}});
+                for verdict in [rules.validate(&object, None), rules.validate(&object, Some(&old))] {
+                    for error in verdict.errors.iter().map(ToString::to_string).chain(verdict.warnings) {
+                        proptest::prop_assert!(FAILURES.iter().any(|form| error.contains(form)), "{}", error);
+                    }
+                }
+            }
+        }
+    }
 }
