@@ -12,6 +12,7 @@
 //! ```
 
 mod admission;
+mod cel;
 mod crd;
 mod defaults;
 mod deletion;

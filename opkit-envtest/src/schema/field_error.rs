@@ -26,6 +26,8 @@ pub(super) enum Bad<'a> {
     Json(&'a Value),
     Str(&'a str),
     Int(i64),
+    /// Already printed as Go prints it (`true`, a struct's `%#v`).
+    Raw(&'a str),
 }
 
 impl FieldError {
@@ -94,6 +96,7 @@ fn with_value(kind: &str, value: Bad<'_>) -> String {
     match value {
         Bad::Str(s) => format!("{kind}: {}", go_quote(s)),
         Bad::Int(i) => format!("{kind}: {i}"),
+        Bad::Raw(s) => format!("{kind}: {s}"),
         Bad::Json(v) => format!("{kind}: {}", go_value(v)),
     }
 }

@@ -5,11 +5,13 @@
 //! [`apply_defaults`], then [`validate`], in that order, as in
 //! kube-apiserver. [`check_schema`] runs when a CRD is created or updated.
 
+mod correlation;
 mod defaulting;
 mod field_error;
 mod formats;
 mod go_format;
 mod pruning;
+mod rules;
 mod structural;
 mod validation;
 
@@ -17,11 +19,61 @@ pub use defaulting::apply_defaults;
 pub use field_error::FieldError;
 pub(crate) use go_format::go_quote;
 pub use pruning::prune;
+pub(crate) use rules::Rules;
 pub use structural::check_schema;
 pub use validation::validate;
 
 use regex::Regex;
 use serde_json::{Map, Value};
+
+/// What validating a write found: errors refuse it, warnings go back to the client.
+#[derive(Debug, Default)]
+pub(crate) struct Checked {
+    pub(crate) errors: Vec<FieldError>,
+    pub(crate) warnings: Vec<String>,
+}
+
+/// The CEL rules of a schema, if it has any and they all compile.
+pub(crate) fn compile_rules(schema: &Value) -> Option<Rules> {
+    rules::compile(schema, "").rules
+}
+
+/// Validates a write of the (defaulted) `object`, an update from `old` when
+/// given, as kube-apiserver's custom resource strategy does: the schema,
+/// ratcheted on updates, then the CEL `rules` unless schema errors that
+/// make them unsafe (wrong types, missing or oversized fields) were found.
+pub(crate) fn check_write(
+    schema: &Value,
+    rules: Option<&Rules>,
+    object: &Value,
+    old: Option<&Value>,
+) -> Checked {
+    let mut errors = match old {
+        Some(old) => validation::validate_update(schema, object, old),
+        None => validate(schema, object),
+    };
+    let mut warnings = Vec::new();
+    if let Some(rules) = rules {
+        let blocking = errors.iter().any(|e| {
+            matches!(
+                e.reason,
+                "FieldValueNotSupported"
+                    | "FieldValueRequired"
+                    | "FieldValueTooLong"
+                    | "FieldValueTooMany"
+                    | "FieldValueTypeInvalid"
+            )
+        });
+        if blocking {
+            errors.push(rules::skipped());
+        } else {
+            let verdict = rules.validate(object, old);
+            errors.extend(verdict.errors);
+            warnings = verdict.warnings;
+        }
+    }
+    Checked { errors, warnings }
+}
 
 fn flag(schema: &Map<String, Value>, key: &str) -> bool {
     schema.get(key).and_then(Value::as_bool).unwrap_or(false)
@@ -80,7 +132,7 @@ pub(super) mod tests {
     proptest! {
         #[test]
         fn arbitrary_schemas_and_objects_never_panic(schema in arb_json(), mut obj in arb_json()) {
-            let _ = check_schema(&schema);
+            let _ = check_schema(&schema, "");
             let _ = validate(&schema, &obj);
             apply_defaults(&schema, &mut obj);
             prune(&schema, &mut obj);

@@ -3,15 +3,18 @@
 use super::field_error::{Bad, FieldError};
 use super::flag;
 use super::pruning::prune_node;
+use super::rules;
 use super::validation::validate;
 use regex::Regex;
 use serde_json::Value;
 
-/// Checks a CRD version schema before the CRD is accepted (structural rules, unsupported features).
+/// Checks a CRD version schema before the CRD is accepted: structural
+/// rules, then its CEL validation rules (compiled and costed).
 ///
 /// Field paths are relative to the schema, e.g. `properties[spec].type`;
-/// the caller prefixes them with `spec.versions[i].schema.openAPIV3Schema`.
-pub fn check_schema(schema: &Value) -> Vec<FieldError> {
+/// the caller prefixes them with `root`, the schema's path in the CRD
+/// (`spec.validation.openAPIV3Schema`), which some messages quote.
+pub fn check_schema(schema: &Value, root: &str) -> Vec<FieldError> {
     let mut errors = Vec::new();
     let Some(s) = schema.as_object() else {
         errors.push(FieldError::required(
@@ -60,6 +63,10 @@ pub fn check_schema(schema: &Value) -> Vec<FieldError> {
         }
     }
     check_schema_node(schema, "", Context::Root, &mut errors);
+    // Rules are compiled against a schema known to be structural.
+    if errors.is_empty() {
+        errors = rules::compile(schema, root).errors;
+    }
     errors
 }
 
@@ -120,12 +127,6 @@ fn check_schema_node(schema: &Value, path: &str, ctx: Context, errors: &mut Vec<
             _ => "must not be empty for specified object fields",
         };
         errors.push(FieldError::required(&at("type"), detail));
-    }
-    if s.contains_key("x-kubernetes-validations") {
-        errors.push(FieldError::forbidden(
-            &at("x-kubernetes-validations"),
-            "CEL validation rules are not supported by opkit-envtest",
-        ));
     }
     if s.contains_key("$ref") {
         errors.push(FieldError::forbidden(&at("$ref"), "$ref is not supported"));
@@ -278,6 +279,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const ROOT: &str = "spec.validation.openAPIV3Schema";
+
     #[test]
     fn check_schema_accepts_a_structural_schema() {
         let schema = json!({"type": "object", "properties": {
@@ -287,18 +290,17 @@ mod tests {
                 "port": {"x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]},
                 "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
                 "tags": {"type": "array", "items": {"type": "string"}}}}}});
-        assert_eq!(check_schema(&schema), []);
+        assert_eq!(check_schema(&schema, ROOT), []);
     }
 
     #[test]
-    fn check_schema_refuses_non_structural_and_cel() {
+    fn check_schema_refuses_non_structural() {
         let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
             "untyped": {"description": "no type"},
             "list": {"type": "array"},
             "bad": {"type": "string", "pattern": "("},
-            "wrong": {"type": "integer", "default": "x"},
-            "rules": {"type": "object", "x-kubernetes-validations": [{"rule": "self.a > 0"}]}}}}});
-        let fields: Vec<String> = check_schema(&schema)
+            "wrong": {"type": "integer", "default": "x"}}}}});
+        let fields: Vec<String> = check_schema(&schema, ROOT)
             .into_iter()
             .map(|e| e.to_string())
             .collect();
@@ -315,10 +317,34 @@ mod tests {
         assert!(fields.iter().any(|f| {
             f.starts_with("properties[spec].properties[wrong].default: Invalid value: \"string\"")
         }));
-        assert!(fields.contains(&"properties[spec].properties[rules].x-kubernetes-validations: Forbidden: CEL validation rules are not supported by opkit-envtest".to_string()));
         assert_eq!(
-            check_schema(&json!({"type": "string"}))[0].to_string(),
+            check_schema(&json!({"type": "string"}), ROOT)[0].to_string(),
             "type: Invalid value: \"string\": must be object at the root"
         );
+    }
+
+    #[test]
+    fn rules_compile_once_the_schema_is_structural() {
+        let rules = |rule: &str| {
+            json!({"type": "object", "properties": {"spec": {"type": "object",
+            "properties": {"a": {"type": "integer"}}, "x-kubernetes-validations": [{"rule": rule}]}}})
+        };
+        assert_eq!(check_schema(&rules("self.a > 0"), ROOT), []);
+        let refused = check_schema(&rules("self.b > 0"), ROOT);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(
+            refused[0].field,
+            "properties[spec].x-kubernetes-validations[0].rule"
+        );
+        assert!(
+            refused[0].message.contains("undefined field 'b'"),
+            "{}",
+            refused[0]
+        );
+        let untyped = json!({"type": "object", "properties": {"spec": {"description": "no type",
+            "x-kubernetes-validations": [{"rule": "self.b > 0"}]}}});
+        let only_structural = check_schema(&untyped, ROOT);
+        assert_eq!(only_structural.len(), 1, "{only_structural:?}");
+        assert_eq!(only_structural[0].field, "properties[spec].type");
     }
 }

@@ -1,5 +1,6 @@
 //! Validation of an object against a structural schema, with kube-openapi's wording.
 
+use super::correlation::Correlation;
 use super::field_error::{Bad, FieldError};
 use super::formats::check_format;
 use super::go_format::{go_float, go_quote};
@@ -42,12 +43,36 @@ fn is_integral(v: &Value) -> bool {
 
 /// Validates `object` against an `openAPIV3Schema`; empty when valid.
 pub fn validate(schema: &Value, object: &Value) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    validate_node(schema, object, "", &mut errors);
-    errors
+    validate_at(schema, object, "", Correlation::none())
 }
 
-fn validate_node(schema: &Value, data: &Value, path: &str, errors: &mut Vec<FieldError>) {
+/// Validates an update from `old`: errors in parts the update left as they
+/// were are ratcheted (dropped), as since Kubernetes 1.30.
+pub fn validate_update(schema: &Value, object: &Value, old: &Value) -> Vec<FieldError> {
+    validate_at(schema, object, "", Correlation::root(Some(old), object))
+}
+
+fn validate_node(
+    schema: &Value,
+    data: &Value,
+    path: &str,
+    correlation: Correlation<'_>,
+    errors: &mut Vec<FieldError>,
+) {
+    let before = errors.len();
+    check_node(schema, data, path, correlation, errors);
+    if correlation.ratchets() {
+        errors.truncate(before);
+    }
+}
+
+fn check_node(
+    schema: &Value,
+    data: &Value,
+    path: &str,
+    correlation: Correlation<'_>,
+    errors: &mut Vec<FieldError>,
+) {
     let Some(s) = schema.as_object() else {
         return;
     };
@@ -81,13 +106,13 @@ fn validate_node(schema: &Value, data: &Value, path: &str, errors: &mut Vec<Fiel
             }
         }
         Value::Number(_) => check_number(s, data, path, name, errors),
-        Value::Array(items) => check_array(s, items, path, name, errors),
+        Value::Array(items) => check_array(s, items, path, name, correlation, errors),
         _ => {}
     }
     check_combinators(s, data, path, name, errors);
     check_enum(s, data, path, errors);
     if let Value::Object(map) = data {
-        check_object(s, map, path, name, errors);
+        check_object(s, map, path, name, correlation, errors);
     }
 }
 
@@ -157,9 +182,9 @@ fn check_combinators(
             .map(|b| b.iter().collect())
             .unwrap_or_default()
     };
-    let passes = |branch: &Value| validate_at(branch, data, path).is_empty();
+    let passes = |branch: &Value| validate_at(branch, data, path, Correlation::none()).is_empty();
     for branch in branches("allOf") {
-        errors.extend(validate_at(branch, data, path));
+        errors.extend(validate_at(branch, data, path, Correlation::none()));
     }
     let any_of = branches("anyOf");
     if !any_of.is_empty() && !any_of.iter().any(|b| passes(b)) {
@@ -188,9 +213,14 @@ fn check_combinators(
     }
 }
 
-fn validate_at(schema: &Value, data: &Value, path: &str) -> Vec<FieldError> {
+fn validate_at(
+    schema: &Value,
+    data: &Value,
+    path: &str,
+    correlation: Correlation<'_>,
+) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    validate_node(schema, data, path, &mut errors);
+    validate_node(schema, data, path, correlation, &mut errors);
     errors
 }
 
@@ -285,11 +315,19 @@ fn check_array(
     items: &[Value],
     path: &str,
     name: &str,
+    correlation: Correlation<'_>,
     errors: &mut Vec<FieldError>,
 ) {
     if let Some(item_schema) = s.get("items") {
         for (i, item) in items.iter().enumerate() {
-            validate_node(item_schema, item, &format!("{path}[{i}]"), errors);
+            let item_correlation = correlation.index(s, items, i);
+            validate_node(
+                item_schema,
+                item,
+                &format!("{path}[{i}]"),
+                item_correlation,
+                errors,
+            );
         }
     }
     let len = items.len() as u64;
@@ -345,7 +383,7 @@ fn check_array(
 }
 
 /// JSON equality where `1` and `1.0` are the same number.
-fn json_equal(a: &Value, b: &Value) -> bool {
+pub(super) fn json_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
         (Value::Array(x), Value::Array(y)) => {
@@ -382,6 +420,7 @@ fn check_object(
     map: &Map<String, Value>,
     path: &str,
     name: &str,
+    correlation: Correlation<'_>,
     errors: &mut Vec<FieldError>,
 ) {
     let count = map.len() as u64;
@@ -411,7 +450,8 @@ fn check_object(
     for (key, value) in map {
         let sub = properties.and_then(|p| p.get(key)).or(additional);
         if let Some(sub) = sub {
-            validate_node(sub, value, &child(path, key), errors);
+            let field_correlation = correlation.key(key, value);
+            validate_node(sub, value, &child(path, key), field_correlation, errors);
         }
     }
     if flag(s, "x-kubernetes-embedded-resource") {

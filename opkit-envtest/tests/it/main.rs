@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod binary;
+mod cel;
 mod crd;
 mod crud;
 mod events;
