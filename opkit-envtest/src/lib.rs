@@ -12,6 +12,8 @@
 //! ```
 
 mod admission;
+mod authn;
+mod authz;
 mod crd;
 mod defaults;
 mod deletion;
@@ -28,7 +30,9 @@ mod meta;
 mod namespaces;
 mod openapi;
 mod patch;
+mod pki;
 mod protobuf;
+mod rbac;
 mod resources;
 mod schema;
 mod selector;
@@ -36,6 +40,7 @@ pub mod sim;
 mod stats;
 mod store;
 mod table;
+mod tokens;
 pub mod tools;
 
 pub use env::{TestEnv, TestEnvBuilder};

@@ -76,7 +76,7 @@ impl Embedded {
     /// ```
     /// # async fn f() -> opkit::Result<()> {
     /// let server = opkit::embedded::Embedded::start().await?;
-    /// assert!(server.url().starts_with("http://127.0.0.1:"));
+    /// assert!(server.url().starts_with("https://127.0.0.1:"));
     /// # Ok(()) }
     /// ```
     pub fn url(&self) -> String {

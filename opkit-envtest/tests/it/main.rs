@@ -1,6 +1,7 @@
 //! Integration tests: a real server driven through kube::Client,
 //! kube-runtime and kubectl.
 
+mod authn;
 mod bad_input;
 mod binary;
 mod crd;
@@ -13,6 +14,7 @@ mod generators;
 mod kubectl;
 mod lifecycle;
 mod namespaces;
+mod rbac;
 mod sim;
 mod stats;
 mod status;
