@@ -7,6 +7,7 @@ use crate::resources::{self, PrinterColumn, ResourceInfo, ScaleSubresource};
 use crate::schema::{self, FieldError};
 use crate::store::{Definitions, State, Txn, meta_str};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// The storage key of CRDs.
 pub(crate) const CRD_STORAGE: &str = "apiextensions.k8s.io/customresourcedefinitions";
@@ -85,15 +86,26 @@ pub(crate) fn admit(crd: &mut Value, old: Option<&Value>) -> Result<(), Vec<Fiel
             ),
         });
     }
-    for (i, version) in versions.iter().enumerate() {
-        if let Some(schema) = version.pointer("/schema/openAPIV3Schema") {
-            for mut e in schema::check_schema(schema) {
-                e.field = format!(
-                    "spec.versions[{i}].schema.openAPIV3Schema{}",
-                    dotted(&e.field)
-                );
-                errors.push(e);
+    // The API server validates its internal form, where a schema every
+    // version shares is the CRD's `spec.validation`, and is checked once.
+    let schemas: Vec<Option<&Value>> = versions
+        .iter()
+        .map(|v| v.pointer("/schema/openAPIV3Schema"))
+        .collect();
+    let shared = schemas.windows(2).all(|w| w[0] == w[1]);
+    for (i, schema) in schemas.iter().enumerate() {
+        let Some(schema) = schema else { continue };
+        let root = if shared {
+            if i > 0 {
+                break;
             }
+            "spec.validation.openAPIV3Schema".to_string()
+        } else {
+            format!("spec.versions[{i}].schema.openAPIV3Schema")
+        };
+        for mut e in schema::check_schema(schema, &root) {
+            e.field = format!("{root}{}", dotted(&e.field));
+            errors.push(e);
         }
     }
     if !errors.is_empty() {
@@ -207,6 +219,12 @@ pub(crate) fn resources(crd: &Value) -> Vec<ResourceInfo> {
                         .collect()
                 })
                 .unwrap_or_default();
+            let schema = v
+                .pointer("/schema/openAPIV3Schema")
+                .cloned()
+                .unwrap_or_else(
+                    || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+                );
             ResourceInfo {
                 group: group.clone(),
                 version: str_at(v, "/name").to_string(),
@@ -219,11 +237,8 @@ pub(crate) fn resources(crd: &Value) -> Vec<ResourceInfo> {
                 status_subresource: v.pointer("/subresources/status").is_some(),
                 scale,
                 printer_columns,
-                schema: Some(
-                    v.pointer("/schema/openAPIV3Schema")
-                        .cloned()
-                        .unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})),
-                ),
+                rules: schema::compile_rules(&schema).map(Arc::new),
+                schema: Some(schema),
                 storage: v.get("storage").and_then(Value::as_bool) == Some(true),
                 verbs: resources::ALL_VERBS,
                 subresources: &[],

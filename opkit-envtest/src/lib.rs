@@ -14,6 +14,7 @@
 mod admission;
 mod authn;
 mod authz;
+mod cel;
 mod crd;
 mod defaults;
 mod deletion;

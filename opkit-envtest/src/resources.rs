@@ -3,7 +3,9 @@
 //! Built-in kinds are listed here; custom resources are added when a
 //! CustomResourceDefinition is created and removed when it is deleted.
 
+use crate::schema::Rules;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// How a resource is served: its names, scope, subresources and (for custom
 /// resources) its schema and printer columns.
@@ -33,6 +35,8 @@ pub struct ResourceInfo {
     pub printer_columns: Vec<PrinterColumn>,
     /// The `openAPIV3Schema` of a custom resource version; `None` for built-ins.
     pub schema: Option<Value>,
+    /// The compiled CEL validation rules of that schema, if it has any.
+    pub(crate) rules: Option<Arc<Rules>>,
     /// Whether this version is the storage version (custom resources).
     pub storage: bool,
     /// The verbs served on the resource itself.
@@ -320,6 +324,7 @@ pub fn builtins() -> Vec<ResourceInfo> {
             }),
             printer_columns: Vec::new(),
             schema: None,
+            rules: None,
             storage: true,
             verbs: b.verbs,
             subresources: b.subresources,

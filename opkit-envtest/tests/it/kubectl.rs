@@ -131,14 +131,14 @@ spec:
 "#;
 
 /// What one kubectl invocation printed.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
-    fn ok(self) -> Self {
+    pub(crate) fn ok(self) -> Self {
         assert_eq!(
             self.code,
             Some(0),
@@ -149,7 +149,7 @@ impl Run {
         self
     }
 
-    fn failed(self) -> Self {
+    pub(crate) fn failed(self) -> Self {
         assert!(
             self.code.is_some_and(|c| c != 0),
             "kubectl should have failed\nstdout: {}",
@@ -158,11 +158,11 @@ impl Run {
         self
     }
 
-    fn stdout_has(&self, text: &str) {
+    pub(crate) fn stdout_has(&self, text: &str) {
         assert!(self.stdout.contains(text), "{}", self.stdout);
     }
 
-    fn stderr_has(&self, text: &str) {
+    pub(crate) fn stderr_has(&self, text: &str) {
         assert!(self.stderr.contains(text), "{}", self.stderr);
     }
 }
@@ -184,13 +184,13 @@ impl Waiting {
 }
 
 /// A server and the real kubectl configured for it.
-struct Kubectl {
-    env: TestEnv,
+pub(crate) struct Kubectl {
+    pub(crate) env: TestEnv,
     kubectl: tools::Kubectl,
 }
 
 impl Kubectl {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let env = TestEnv::start().await.expect("the server starts");
         let kubectl = tools::Kubectl::new(&env).expect("kubectl is available");
         Self { env, kubectl }
@@ -201,7 +201,7 @@ impl Kubectl {
     }
 
     /// Runs kubectl off the async runtime, which keeps serving meanwhile.
-    async fn run(&self, args: &[&str]) -> Run {
+    pub(crate) async fn run(&self, args: &[&str]) -> Run {
         self.run_with_stdin(args, "").await
     }
 
@@ -212,7 +212,7 @@ impl Kubectl {
     }
 
     /// Runs kubectl with `stdin` as its standard input (`apply -f -`).
-    async fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
+    pub(crate) async fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
         let output = self
             .kubectl
             .run(args, Some(stdin))
@@ -321,7 +321,13 @@ impl Kubectl {
         Api::namespaced(self.env.client(), "default")
     }
 
-    fn dynamic(&self, group: &str, version: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
+    pub(crate) fn dynamic(
+        &self,
+        group: &str,
+        version: &str,
+        kind: &str,
+        plural: &str,
+    ) -> Api<DynamicObject> {
         let resource =
             ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
         Api::namespaced_with(self.env.client(), "default", &resource)

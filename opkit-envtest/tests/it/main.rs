@@ -4,6 +4,7 @@
 mod authn;
 mod bad_input;
 mod binary;
+mod cel;
 mod crd;
 mod crud;
 mod events;

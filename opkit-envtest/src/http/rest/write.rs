@@ -102,7 +102,9 @@ impl RestRequest {
         }
         if let Some(schema) = &info.schema {
             schema::apply_defaults(schema, obj);
-            let mut errors = schema::validate(schema, obj);
+            let checked = schema::check_write(schema, info.rules.as_deref(), obj, old);
+            warnings.extend(checked.warnings);
+            let mut errors = checked.errors;
             if let Some(e) = meta::validate_name(info, &name) {
                 errors.insert(0, e);
             }
@@ -129,7 +131,7 @@ impl RestRequest {
         if self.admitted.mutates() && self.target.subresource.as_deref() != Some("scale") {
             self.admitted.apply(obj)?;
             if let Some(schema) = &info.schema {
-                let errors = schema::validate(schema, obj);
+                let errors = schema::check_write(schema, info.rules.as_deref(), obj, old).errors;
                 if !errors.is_empty() {
                     return Err(ApiError::invalid(info, &name, &errors));
                 }
