@@ -163,6 +163,8 @@ const BUILTINS: &[Builtin] = &[
     b("", "v1", "PersistentVolume", "persistentvolumes", CLUSTER, &["pv"]).status(),
     b("", "v1", "Event", "events", NS, &["ev"]),
     b("", "v1", "Endpoints", "endpoints", NS, &["ep"]),
+    b("", "v1", "ResourceQuota", "resourcequotas", NS, &["quota"]).status(),
+    b("", "v1", "LimitRange", "limitranges", NS, &["limits"]),
     b("", "v1", "Node", "nodes", CLUSTER, &["no"]).status(),
     b("apps", "v1", "Deployment", "deployments", NS, &["deploy"]).all().status().scale(),
     b("apps", "v1", "StatefulSet", "statefulsets", NS, &["sts"]).all().status().scale(),
