@@ -13,6 +13,7 @@
 
 mod admission;
 mod cel;
+mod conversion;
 mod crd;
 mod defaults;
 mod deletion;
