@@ -257,6 +257,16 @@ impl Program {
         walk(&self.expr, name)
     }
 
+    /// Whether it reads `variable.field`.
+    pub(crate) fn uses_field(&self, variable: &str, field: &str) -> bool {
+        fn walk(e: &IdedExpr, variable: &str, field: &str) -> bool {
+            let here = matches!(&e.expr, Expr::Select(s)
+                if s.field == field && matches!(&s.operand.expr, Expr::Ident(v) if v == variable));
+            here || children(e).into_iter().any(|c| walk(c, variable, field))
+        }
+        walk(&self.expr, variable, field)
+    }
+
     /// The most evaluating it over these values can cost.
     pub(crate) fn cost(&self, bindings: &Bindings) -> u64 {
         let vars: Vec<(&str, Decl)> = bindings
