@@ -9,13 +9,6 @@
 //! restarted: a fresh list, every WebApp reconciled), then a spec change on 10% of them.
 //! The figures go to `docs/performance.md`.
 
-#[rustfmt::skip]
-#[path = "../examples/webapp/reconcile.rs"]
-mod reconcile;
-#[rustfmt::skip]
-#[path = "../examples/webapp/types.rs"]
-mod types;
-
 mod baseline;
 mod child;
 mod probe;
@@ -37,7 +30,7 @@ use opkit_envtest::{Stats, TestEnv};
 use serde_json::json;
 
 use child::Operator;
-use types::{WebApp, WebAppSpec};
+use opkit_examples::webapp::types::{WebApp, WebAppSpec};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -23,7 +23,7 @@ use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
-use crate::types::WebApp;
+use opkit_examples::webapp::types::WebApp;
 
 const FINALIZER: &str = "webapp.example.com/finalizer";
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::baseline;
 use crate::probe;
-use crate::types::WebApp;
+use opkit_examples::webapp::types::WebApp;
 
 /// Which operator the process runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,17 +4,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use kube::api::{ListParams, Patch, PatchParams};
+use opkit::k8s::*;
 use opkit::prelude::*;
 
 use super::render::{hash, render};
-use super::types::{AppConfig, AppConfigStatus};
+use super::types::AppConfig;
 
 /// Prefix of the pod template annotation holding the hash of a ConfigMap's data.
 pub const CHECKSUM_PREFIX: &str = "checksum.config.example.com/";
 
 impl Reconcile for AppConfig {
     async fn reconcile(&self, ctx: &Context<Self>) -> opkit::Result<Action> {
-        let data = render(&self.spec).map_err(|e| OpkitError::invalid_spec(e.to_string()))?;
+        let data = render(&self.spec).map_err(|e| opkit::Error::invalid_spec(e.to_string()))?;
         let digest = hash(&data);
         let name = config_map_name(self);
         let status = self.status.clone().unwrap_or_default();
@@ -27,10 +28,9 @@ impl Reconcile for AppConfig {
 
         let namespace = self.namespace().unwrap_or_default();
         let deployments: Api<Deployment> = ctx.api(Some(&namespace));
-        let list = deployments
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| OpkitError::kube(format!("listing the Deployments of {namespace}"), e))?;
+        let list = deployments.list(&ListParams::default()).await.map_err(|e| {
+            opkit::Error::kube(format!("listing the Deployments of {namespace}"), e)
+        })?;
         let annotation = format!("{CHECKSUM_PREFIX}{name}");
         let mut users = Vec::new();
         for deployment in list.items.iter().filter(|d| config_maps_used(d).contains(&name)) {
@@ -47,7 +47,7 @@ impl Reconcile for AppConfig {
                 .patch(&deployment.name_any(), &params, &Patch::Merge(&patch))
                 .await
                 .map_err(|e| {
-                    OpkitError::kube(
+                    opkit::Error::kube(
                         format!("rolling Deployment {namespace}/{}", deployment.name_any()),
                         e,
                     )
@@ -70,17 +70,17 @@ impl Reconcile for AppConfig {
             users.len()
         );
         ctx.status()
-            .update(|s: &mut AppConfigStatus| {
+            .update(|s| {
                 s.config_map = Some(name.clone());
                 s.config_hash = Some(digest);
                 s.deployments = users;
-            })
+            })?
             .ready(true, "Rendered", message);
         Ok(Action::done())
     }
 }
 
-/// `<application>-config`, as the seed names it.
+/// `<application>-config`: the ConfigMap an AppConfig renders.
 pub fn config_map_name(app: &AppConfig) -> String {
     format!("{}-config", app.spec.application)
 }
@@ -144,8 +144,8 @@ pub fn config_map_key(app: &AppConfig) -> Vec<String> {
 /// The AppConfigs to reconcile when a Deployment changes: those whose ConfigMap it reads.
 pub fn appconfigs_used_by(
     deployment: &Deployment,
-    apps: &Primaries<AppConfig>,
-) -> Vec<ObjectRef<AppConfig>> {
+    apps: &opkit::Primaries<AppConfig>,
+) -> Vec<opkit::ObjectRef<AppConfig>> {
     let namespace = deployment.namespace().unwrap_or_default();
     let used = config_maps_used(deployment);
     used.iter()

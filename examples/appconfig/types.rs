@@ -1,7 +1,8 @@
-//! The AppConfig custom resource (the seed's part 3 configuration CRD).
+//! The AppConfig custom resource: one application's configuration, rendered per environment.
 
 use std::collections::BTreeMap;
 
+use opkit::k8s::*;
 use opkit::prelude::*;
 
 /// Configuration of one application, rendered for one environment into the ConfigMap
@@ -42,7 +43,7 @@ pub struct AppConfigSpec {
     pub config: BTreeMap<String, String>,
 }
 
-/// The environments of the seed.
+/// The environments a configuration is rendered for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {

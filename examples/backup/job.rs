@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{
     EmptyDirVolumeSource, EnvVarSource, KeyToPath, SecretKeySelector, SecretVolumeSource,
 };
+use opkit::k8s::*;
 use opkit::prelude::*;
 
 use super::types::{Backup, DestinationKind, SourceKind};

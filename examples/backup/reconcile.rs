@@ -4,10 +4,11 @@
 use croner::parser::{CronParser, Seconds, Year};
 use k8s_openapi::api::batch::v1::JobTemplateSpec;
 use kube::api::ListParams;
+use opkit::k8s::*;
 use opkit::prelude::*;
 
 use super::job::{BACKUP_LABEL, destination_keys, pod_template, retention_seconds};
-use super::types::{Backup, BackupStatus, DestinationKind};
+use super::types::{Backup, DestinationKind};
 
 /// The longest Backup name whose CronJob name (`<name>-cronjob`) the API server accepts (52).
 const MAX_NAME: usize = 52 - "-cronjob".len();
@@ -25,7 +26,7 @@ impl Reconcile for Backup {
             .list(&ListParams::default().labels(&selector))
             .await
             .map_err(|e| {
-                OpkitError::kube(
+                opkit::Error::kube(
                     format!("listing the Jobs of Backup {namespace}/{}", self.name_any()),
                     e,
                 )
@@ -45,7 +46,7 @@ impl Reconcile for Backup {
 
         let previous = self.status.clone().unwrap_or_default();
         let status = ctx.status();
-        let status = match &latest {
+        match &latest {
             Some((job, "Failed")) => {
                 if previous.last_job.as_ref() != Some(job)
                     || previous.last_job_result.as_deref() != Some("Failed")
@@ -58,16 +59,18 @@ impl Reconcile for Backup {
                     false,
                     "JobFailed",
                     format!("Job {job} failed"),
-                )
+                );
             }
-            Some((job, "Succeeded")) => status.condition(
-                "LastBackupSucceeded",
-                true,
-                "JobSucceeded",
-                format!("Job {job} succeeded"),
-            ),
-            _ => status,
-        };
+            Some((job, "Succeeded")) => {
+                status.condition(
+                    "LastBackupSucceeded",
+                    true,
+                    "JobSucceeded",
+                    format!("Job {job} succeeded"),
+                );
+            }
+            _ => {}
+        }
         let message = format!(
             "CronJob {}-cronjob runs on {:?}, keeping dumps for {}",
             self.name_any(),
@@ -75,13 +78,13 @@ impl Reconcile for Backup {
             self.spec.retention
         );
         status
-            .update(|s: &mut BackupStatus| {
+            .update(|s| {
                 s.cron_job = Some(format!("{}-cronjob", self.name_any()));
                 s.last_schedule_time = last_schedule;
                 s.last_successful_time = last_success.map(|t| t.to_string());
                 s.last_job = latest.as_ref().map(|(name, _)| name.clone());
                 s.last_job_result = latest.as_ref().map(|(_, outcome)| (*outcome).to_owned());
-            })
+            })?
             .ready(true, "Scheduled", message);
         Ok(Action::done())
     }
@@ -103,7 +106,7 @@ fn outcome(job: &Job) -> &'static str {
 async fn validate(backup: &Backup, ctx: &Context<Backup>) -> opkit::Result<u64> {
     let spec = &backup.spec;
     if backup.name_any().len() > MAX_NAME {
-        return Err(OpkitError::invalid_spec(format!(
+        return Err(opkit::Error::invalid_spec(format!(
             "the name is longer than {MAX_NAME} characters, too long for the CronJob name"
         )));
     }
@@ -114,13 +117,13 @@ async fn validate(backup: &Backup, ctx: &Context<Backup>) -> opkit::Result<u64> 
         // The CronJob controller knows @midnight; the parser knows the same schedule as @daily.
         .parse(&spec.schedule.replace("@midnight", "@daily"))
         .map_err(|e| {
-            OpkitError::invalid_spec(format!(
+            opkit::Error::invalid_spec(format!(
                 "schedule {:?} is not a valid cron expression: {e}",
                 spec.schedule
             ))
         })?;
     let retention = retention_seconds(&spec.retention).ok_or_else(|| {
-        OpkitError::invalid_spec(format!(
+        opkit::Error::invalid_spec(format!(
             "retention {:?} is not a number of hours, days or weeks like 7d",
             spec.retention
         ))
@@ -133,7 +136,7 @@ async fn validate(backup: &Backup, ctx: &Context<Backup>) -> opkit::Result<u64> 
             require_keys(backup, ctx, &secret.name, destination_keys(kind)).await?
         }
         (None, DestinationKind::Azure) => {
-            return Err(OpkitError::invalid_spec(
+            return Err(opkit::Error::invalid_spec(
                 "destination.secretRef is required for azure (AZURE_STORAGE_ACCOUNT, AZURE_STORAGE_KEY)",
             ));
         }
@@ -157,10 +160,12 @@ async fn require_keys(
             .api::<Secret>(Some(&namespace))
             .get_opt(name)
             .await
-            .map_err(|e| OpkitError::kube(format!("reading Secret {namespace}/{name}"), e))?,
+            .map_err(|e| opkit::Error::kube(format!("reading Secret {namespace}/{name}"), e))?,
     };
     let Some(secret) = secret else {
-        return Err(OpkitError::invalid_spec(format!("Secret {namespace}/{name} does not exist")));
+        return Err(opkit::Error::invalid_spec(format!(
+            "Secret {namespace}/{name} does not exist"
+        )));
     };
     let has = |key: &str| {
         secret.data.as_ref().is_some_and(|d| d.contains_key(key))
@@ -168,7 +173,7 @@ async fn require_keys(
     };
     let missing: Vec<&str> = keys.iter().copied().filter(|k| !has(k)).collect();
     if !missing.is_empty() {
-        return Err(OpkitError::invalid_spec(format!(
+        return Err(opkit::Error::invalid_spec(format!(
             "Secret {namespace}/{name} has no key {}",
             missing.join(", ")
         )));
@@ -187,8 +192,8 @@ pub fn secret_keys(backup: &Backup) -> Vec<String> {
 /// The Backups to reconcile when a Secret changes: those naming it (through the index).
 pub fn backups_using_secret(
     secret: &Secret,
-    backups: &Primaries<Backup>,
-) -> Vec<ObjectRef<Backup>> {
+    backups: &opkit::Primaries<Backup>,
+) -> Vec<opkit::ObjectRef<Backup>> {
     let key = format!("{}/{}", secret.namespace().unwrap_or_default(), secret.name_any());
     backups.index_refs("secret", &key)
 }

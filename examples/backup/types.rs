@@ -1,5 +1,7 @@
-//! The Backup custom resource (the seed's part 3 backup CRD), with credentials only by reference.
+//! The Backup custom resource: scheduled database dumps to object storage, with credentials only
+//! by reference.
 
+use opkit::k8s::*;
 use opkit::prelude::*;
 
 /// A scheduled backup of one database to one bucket, kept for `retention`.

@@ -1,8 +1,8 @@
 //! The EcommercePlatform operator binary: the platform and PostgreSQL controllers in one process,
-//! embedded API server by default, the seed's `production-store` as sample.
+//! embedded API server by default, `sample.yaml`'s `production-store` as sample.
 
-use super::postgresql::types::PostgreSQL;
 use super::types::EcommercePlatform;
+use crate::postgresql::types::PostgreSQL;
 
 /// The operators with their command line.
 pub fn app() -> opkit::App {

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use opkit::k8s::*;
 use opkit::prelude::*;
 
 /// Which Services Prometheus scrapes (`monitoring.coreos.com/v1`).

@@ -10,17 +10,16 @@ use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
     IngressServiceBackend, IngressSpec, ServiceBackendPort,
 };
+use opkit::k8s::*;
 use opkit::prelude::*;
 
 use super::monitoring::{
     AlertRule, PrometheusRule, PrometheusRuleSpec, RuleGroup, ScrapeEndpoint, ServiceMonitor,
     ServiceMonitorSpec,
 };
-use super::postgresql::reconcile::{PORT as DATABASE_PORT, credentials_name};
-use super::postgresql::types::{BackupSpec, PostgreSQL, PostgreSQLSpec, PostgresVersion};
-use super::types::{
-    DatabaseType, EcommercePlatform, EcommercePlatformStatus, Endpoints, Environment,
-};
+use super::types::{DatabaseType, EcommercePlatform, Endpoints, Environment};
+use crate::postgresql::reconcile::{PORT as DATABASE_PORT, credentials_name};
+use crate::postgresql::types::{BackupSpec, PostgreSQL, PostgreSQLSpec, PostgresVersion};
 
 /// The label on every object of a platform (`kubectl get all -l platform=<name>`).
 pub const PLATFORM_LABEL: &str = "platform";
@@ -54,7 +53,7 @@ fn defaults(environment: Environment) -> Defaults {
 impl Reconcile for EcommercePlatform {
     async fn reconcile(&self, ctx: &Context<Self>) -> opkit::Result<Action> {
         if self.spec.database.type_ == DatabaseType::Mysql {
-            return Err(OpkitError::invalid_spec(
+            return Err(opkit::Error::invalid_spec(
                 "database type mysql is not supported: no MySQL operator runs beside this one; use postgresql",
             ));
         }
@@ -62,37 +61,37 @@ impl Reconcile for EcommercePlatform {
         let ns = self.namespace();
         let exists =
             |deployment: &str| ctx.cached::<Deployment>(ns.as_deref(), deployment).is_some();
-        let mut status = ctx.status();
+        let status = ctx.status();
         let mut endpoints = Endpoints::default();
 
         let database = ctx.ensure(Database(self)).await?;
         let database_ready = database.is_ready();
-        status = status.condition(
+        let db = database_name(self);
+        status.condition(
             "Database",
             database_ready,
             ready_reason(database_ready),
             match database_ready {
-                true => format!("PostgreSQL {} is ready", database_name(self)),
-                false => format!("waiting for PostgreSQL {} to become ready", database_name(self)),
+                true => format!("PostgreSQL {db} is ready"),
+                false => format!("waiting for PostgreSQL {db} to become ready"),
             },
         );
-        endpoints.database = Some(format!("{}:{DATABASE_PORT}", database_name(self)));
+        endpoints.database = Some(format!("{db}:{DATABASE_PORT}"));
 
         let cache = ctx.ensure(Cache(self)).await?;
         ctx.ensure(ServiceFor { platform: self, tier: Tier::Cache }).await?;
         let cache_ready = !self.spec.cache.enabled || cache.is_ready();
-        status = match self.spec.cache.enabled {
-            true => {
-                endpoints.cache = Some(format!("redis://{}:{REDIS_PORT}", Tier::Cache.name(self)));
-                status.condition(
-                    "Cache",
-                    cache_ready,
-                    ready_reason(cache_ready),
-                    cache.readiness().message,
-                )
-            }
-            false => status.condition("Cache", false, "Disabled", "the cache is disabled"),
-        };
+        if self.spec.cache.enabled {
+            endpoints.cache = Some(format!("redis://{}:{REDIS_PORT}", Tier::Cache.name(self)));
+            status.condition(
+                "Cache",
+                cache_ready,
+                ready_reason(cache_ready),
+                &cache.readiness().message,
+            );
+        } else {
+            status.condition("Cache", false, "Disabled", "the cache is disabled");
+        }
 
         // The backend cannot start without its database and cache; once it exists it is kept
         // up to date even while they roll.
@@ -102,14 +101,14 @@ impl Reconcile for EcommercePlatform {
             ctx.ensure(ServiceFor { platform: self, tier: Tier::Backend }).await?;
             backend_ready = backend.is_ready();
             endpoints.backend = Some(format!("http://{}:{HTTP_PORT}", Tier::Backend.name(self)));
-            status = status.condition(
+            status.condition(
                 "Backend",
                 backend_ready,
                 ready_reason(backend_ready),
-                backend.readiness().message,
+                &backend.readiness().message,
             );
         } else {
-            status = status.condition(
+            status.condition(
                 "Backend",
                 false,
                 "WaitingForDependencies",
@@ -123,39 +122,37 @@ impl Reconcile for EcommercePlatform {
             ctx.ensure(ServiceFor { platform: self, tier: Tier::Frontend }).await?;
             frontend_ready = frontend.is_ready();
             endpoints.frontend = Some(format!("http://{}", Tier::Frontend.name(self)));
-            status = status.condition(
+            status.condition(
                 "Frontend",
                 frontend_ready,
                 ready_reason(frontend_ready),
-                frontend.readiness().message,
+                &frontend.readiness().message,
             );
         } else {
-            status =
-                status.condition("Frontend", false, "WaitingForBackend", "waiting for the backend");
+            status.condition("Frontend", false, "WaitingForBackend", "waiting for the backend");
         }
 
-        status = monitoring(self, ctx, status).await?;
+        monitoring(self, ctx).await?;
 
         let opened = ctx.cached::<Ingress>(ns.as_deref(), &name).is_some();
         let ingress = ctx.ensure(Entry { platform: self, open: frontend_ready || opened }).await?;
-        status = match ingress.get() {
-            Some(_) => {
-                endpoints.ingress =
-                    self.spec.ingress.host.as_ref().map(|host| format!("http://{host}/"));
-                status.condition(
-                    "Ingress",
-                    true,
-                    "Created",
-                    format!("Ingress {name} routes / and /api"),
-                )
-            }
-            None => status.condition(
+        if ingress.get().is_some() {
+            endpoints.ingress =
+                self.spec.ingress.host.as_ref().map(|host| format!("http://{host}/"));
+            status.condition(
+                "Ingress",
+                true,
+                "Created",
+                format!("Ingress {name} routes / and /api"),
+            );
+        } else {
+            status.condition(
                 "Ingress",
                 false,
                 "WaitingForFrontend",
                 "the Ingress opens once the frontend is ready",
-            ),
-        };
+            );
+        }
 
         let ready = database_ready
             && cache_ready
@@ -163,13 +160,10 @@ impl Reconcile for EcommercePlatform {
             && frontend_ready
             && ingress.get().is_some();
         let (phase, message) = match ready {
-            true => ("Running", "every component is ready".to_owned()),
-            false => ("Deploying", "components are starting in dependency order".to_owned()),
+            true => ("Running", "every component is ready"),
+            false => ("Deploying", "components are starting in dependency order"),
         };
-        status
-            .update(|s: &mut EcommercePlatformStatus| s.endpoints = Some(endpoints))
-            .phase(phase)
-            .ready(ready, phase, message);
+        status.update(|s| s.endpoints = Some(endpoints))?.phase(phase).ready(ready, phase, message);
         Ok(Action::done())
     }
 }
@@ -180,41 +174,41 @@ fn ready_reason(ready: bool) -> &'static str {
 
 /// ServiceMonitor and PrometheusRule need the Prometheus Operator's CRDs; without them the
 /// platform still runs and says monitoring was skipped.
-async fn monitoring<'a>(
+async fn monitoring(
     platform: &EcommercePlatform,
-    ctx: &'a Context<EcommercePlatform>,
-    status: opkit::StatusWriter<'a, EcommercePlatform>,
-) -> opkit::Result<opkit::StatusWriter<'a, EcommercePlatform>> {
+    ctx: &Context<EcommercePlatform>,
+) -> opkit::Result<()> {
     let served = match ctx.client().list_api_group_resources(MONITORING_GROUP).await {
         Ok(list) => {
             let has = |plural: &str| list.resources.iter().any(|r| r.name == plural);
             has("servicemonitors") && has("prometheusrules")
         }
         Err(kube::Error::Api(s)) if s.code == 404 => false,
-        Err(e) => return Err(OpkitError::kube(format!("discovering {MONITORING_GROUP}"), e)),
+        Err(e) => return Err(opkit::Error::kube(format!("discovering {MONITORING_GROUP}"), e)),
     };
-    if !served {
-        return Ok(match platform.spec.monitoring.enabled {
-            true => status.condition(
-                "Monitoring",
-                false,
-                "Skipped",
-                format!("the Prometheus Operator's CRDs ({MONITORING_GROUP} servicemonitors, prometheusrules) are not installed; no monitoring objects were created"),
-            ),
-            false => status.condition("Monitoring", false, "Disabled", "monitoring is disabled"),
-        });
-    }
-    ctx.ensure(Scrape(platform)).await?;
-    ctx.ensure(Alerts(platform)).await?;
-    Ok(match platform.spec.monitoring.enabled {
-        true => status.condition(
+    let status = ctx.status();
+    if !platform.spec.monitoring.enabled {
+        status.condition("Monitoring", false, "Disabled", "monitoring is disabled");
+    } else if !served {
+        status.condition(
+            "Monitoring",
+            false,
+            "Skipped",
+            format!("the Prometheus Operator's CRDs ({MONITORING_GROUP} servicemonitors, prometheusrules) are not installed; no monitoring objects were created"),
+        );
+    } else {
+        status.condition(
             "Monitoring",
             true,
             "Configured",
             "ServiceMonitor and PrometheusRule created",
-        ),
-        false => status.condition("Monitoring", false, "Disabled", "monitoring is disabled"),
-    })
+        );
+    }
+    if served {
+        ctx.ensure(Scrape(platform)).await?;
+        ctx.ensure(Alerts(platform)).await?;
+    }
+    Ok(())
 }
 
 fn database_name(platform: &EcommercePlatform) -> String {
@@ -353,17 +347,6 @@ impl Ensure for Database<'_> {
         labels.insert(COMPONENT_LABEL.to_owned(), "database".to_owned());
         PostgreSQL { metadata: metadata(database_name(platform), labels), spec, status: None }
     }
-
-    /// Ready for the generation the platform asked for, not a stale earlier one.
-    fn is_ready(&self, live: &PostgreSQL) -> bool {
-        live.status.as_ref().is_some_and(|s| {
-            s.conditions.iter().any(|c| {
-                c.type_ == "Ready"
-                    && c.status == "True"
-                    && c.observed_generation == live.metadata.generation
-            })
-        })
-    }
 }
 
 /// Redis as a cache only: no persistence, so a restart starts empty rather than slow.
@@ -400,10 +383,6 @@ impl Ensure for Cache<'_> {
 
     fn enabled(&self) -> bool {
         self.0.spec.cache.enabled
-    }
-
-    fn is_ready(&self, live: &Deployment) -> bool {
-        live.readiness().ready
     }
 }
 
@@ -487,10 +466,6 @@ impl Ensure for App<'_> {
             vec![tmp],
             None,
         )
-    }
-
-    fn is_ready(&self, live: &Deployment) -> bool {
-        live.readiness().ready
     }
 }
 

@@ -1,9 +1,11 @@
-//! The EcommercePlatform custom resource (the seed's part 6 CRD).
+//! The EcommercePlatform custom resource: a shop of database, cache, backend, frontend, monitoring
+//! and Ingress, with defaults by environment.
 
 use k8s_openapi::api::networking::v1::Ingress;
+use opkit::k8s::*;
 use opkit::prelude::*;
 
-use super::postgresql::types::{PostgreSQL, PostgresVersion};
+use crate::postgresql::types::{PostgreSQL, PostgresVersion};
 
 /// A whole shop: a PostgreSQL database, a Redis cache, a backend, a frontend, monitoring and an
 /// Ingress, deployed in dependency order with defaults for the target environment.
@@ -51,7 +53,7 @@ pub struct EcommercePlatformSpec {
     pub ingress: IngressSpec,
 }
 
-/// The environments the seed names.
+/// The environments a platform runs in; each implies its own defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
@@ -87,14 +89,14 @@ pub struct Component {
     pub image: String,
 }
 
-/// The kinds of database the seed's CRD lists.
+/// The kinds of database the CRD accepts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DatabaseType {
     /// A PostgreSQL resource, reconciled by the PostgreSQL operator.
     #[default]
     Postgresql,
-    /// Listed by the seed; refused, since no MySQL operator runs beside this one.
+    /// Accepted by the schema for compatibility; refused, since no MySQL operator runs beside this one.
     Mysql,
 }
 

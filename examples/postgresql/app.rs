@@ -1,6 +1,7 @@
-//! The PostgreSQL operator binary: embedded API server by default, the seed's `test-db` as sample.
+//! The PostgreSQL operator binary: embedded API server by default, `sample.yaml`'s `test-db`
+//! as sample.
 
-use super::postgresql::types::PostgreSQL;
+use super::types::PostgreSQL;
 
 /// The operator with its command line.
 pub fn app() -> opkit::App {

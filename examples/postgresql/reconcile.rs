@@ -13,10 +13,11 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{Patch, PatchParams};
+use opkit::k8s::*;
 use opkit::prelude::*;
 use rand::distr::{Alphanumeric, SampleString};
 
-use super::types::{PostgreSQL, PostgreSQLStatus};
+use super::types::PostgreSQL;
 
 /// The database superuser the credentials Secret names.
 pub const USERNAME: &str = "postgres";
@@ -55,7 +56,7 @@ impl Reconcile for PostgreSQL {
         let password = match existing_password(self, ctx).await? {
             Some(password) => password,
             None if live.is_some() => {
-                return Err(OpkitError::permanent(format!(
+                return Err(opkit::Error::permanent(format!(
                     "the Secret {} holding the password the database was initialized with is gone; \
                      restore it (a new password would lock every client out)",
                     credentials_name(self)
@@ -109,16 +110,16 @@ impl Reconcile for PostgreSQL {
             format!("{}.{}.svc:{PORT}", self.name_any(), self.namespace().unwrap_or_default());
         let version = self.spec.version.as_str();
         ctx.status()
-            .update(|s: &mut PostgreSQLStatus| {
+            .update(|s| {
                 s.ready_replicas = rollout.ready_replicas;
                 s.credentials = Some(credentials_name(self));
                 s.endpoint = Some(endpoint);
                 if rollout.ready {
                     s.version = Some(version.to_owned());
                 }
-            })
+            })?
             .phase(phase)
-            .rollout(phase, &rollout)
+            .readiness(phase, rollout)
             .condition("BackupScheduled", backup, reason, message);
         Ok(Action::done())
     }
@@ -134,13 +135,15 @@ fn validate(db: &PostgreSQL) -> opkit::Result<()> {
             .year(Year::Disallowed)
             .build()
             .parse(schedule)
-            .map_err(|e| OpkitError::invalid_spec(format!("backup schedule {schedule:?}: {e}")))?;
+            .map_err(|e| {
+                opkit::Error::invalid_spec(format!("backup schedule {schedule:?}: {e}"))
+            })?;
     }
     let running = db.status.as_ref().and_then(|s| s.version.as_deref());
     let major = |v: &str| v.parse::<u32>().ok();
     let wanted = db.spec.version.as_str();
     match running.and_then(major).zip(major(wanted)) {
-        Some((running, wanted)) if wanted < running => Err(OpkitError::invalid_spec(format!(
+        Some((running, wanted)) if wanted < running => Err(opkit::Error::invalid_spec(format!(
             "version {wanted} is older than the running {running}: PostgreSQL cannot open a data \
              directory of a newer major version; restore a dump into a new database instead"
         ))),
@@ -161,7 +164,7 @@ async fn existing_password(
             .api::<Secret>(namespace.as_deref())
             .get_opt(&name)
             .await
-            .map_err(|e| OpkitError::kube(format!("reading Secret {name}"), e))?,
+            .map_err(|e| opkit::Error::kube(format!("reading Secret {name}"), e))?,
     };
     Ok(secret.and_then(|s| s.data).and_then(|mut data| data.remove("password")))
 }
@@ -178,7 +181,7 @@ async fn live_servers(
     ctx.api::<StatefulSet>(namespace.as_deref())
         .get_opt(&name)
         .await
-        .map_err(|e| OpkitError::kube(format!("reading StatefulSet {name}"), e))
+        .map_err(|e| opkit::Error::kube(format!("reading StatefulSet {name}"), e))
 }
 
 /// Grows the data volumes of existing replicas to `spec.storage` (the storage class must allow
@@ -193,7 +196,7 @@ async fn expand_volumes(
         return Ok(());
     };
     if wanted < created {
-        return Err(OpkitError::invalid_spec(format!(
+        return Err(opkit::Error::invalid_spec(format!(
             "storage {wanted}Gi is smaller than the {created}Gi the volumes were created with; volumes cannot shrink"
         )));
     }
@@ -208,7 +211,7 @@ async fn expand_volumes(
         let Some(claim) = claims
             .get_opt(&name)
             .await
-            .map_err(|e| OpkitError::kube(format!("reading PersistentVolumeClaim {name}"), e))?
+            .map_err(|e| opkit::Error::kube(format!("reading PersistentVolumeClaim {name}"), e))?
         else {
             continue;
         };
@@ -222,10 +225,9 @@ async fn expand_volumes(
         if requested.is_some_and(|r| r >= wanted) {
             continue;
         }
-        claims
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(|e| OpkitError::kube(format!("expanding PersistentVolumeClaim {name}"), e))?;
+        claims.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(|e| {
+            opkit::Error::kube(format!("expanding PersistentVolumeClaim {name}"), e)
+        })?;
     }
     Ok(())
 }
@@ -461,10 +463,6 @@ impl Ensure for Servers<'_> {
             }),
             ..Default::default()
         }
-    }
-
-    fn is_ready(&self, live: &StatefulSet) -> bool {
-        live.readiness().ready
     }
 }
 

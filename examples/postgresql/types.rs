@@ -1,5 +1,6 @@
-//! The PostgreSQL custom resource (the seed's part 3 database CRD).
+//! The PostgreSQL custom resource: a replicated database with credentials and scheduled backups.
 
+use opkit::k8s::*;
 use opkit::prelude::*;
 
 /// A PostgreSQL database: a StatefulSet of the official image with generated credentials,
@@ -20,7 +21,7 @@ use opkit::prelude::*;
 )]
 #[operator(
     owns(Secret, StatefulSet, Service, CronJob, PersistentVolumeClaim),
-    filter(labels),
+    reconcile_on(labels),
     requeue = "5m"
 )]
 #[serde(rename_all = "camelCase")]

@@ -1,5 +1,5 @@
-//! The WebApp operator binary: embedded API server by default, the seed's `my-webapp` as sample,
-//! and the admission policies of `policy.rs`.
+//! The WebApp operator binary: embedded API server by default, `sample.yaml`'s `my-webapp` as
+//! sample, and the admission policies of `policy.rs`.
 
 use super::policy::{self, WebAppPolicy};
 use super::types::WebApp;

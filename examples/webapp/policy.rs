@@ -1,4 +1,4 @@
-//! The seed's admission policies for WebApps (part 4).
+//! The admission policies for WebApps.
 //!
 //! Validating: at most `max_production_replicas` (10) replicas in the `production` namespace,
 //! images only from the approved registries, resource limits required in `production`.

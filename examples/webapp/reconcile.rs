@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use opkit::k8s::*;
 use opkit::prelude::*;
 
-use super::types::{WebApp, WebAppStatus};
+use super::types::WebApp;
 
 impl Reconcile for WebApp {
     async fn reconcile(&self, ctx: &Context<Self>) -> opkit::Result<Action> {
@@ -17,9 +18,9 @@ impl Reconcile for WebApp {
             (false, None) => "Pending",
         };
         ctx.status()
-            .update(|s: &mut WebAppStatus| s.ready_replicas = rollout.ready_replicas)
+            .update(|s| s.ready_replicas = rollout.ready_replicas)?
             .phase(phase)
-            .rollout(phase, &rollout);
+            .readiness(phase, rollout);
         Ok(Action::done())
     }
 
@@ -72,10 +73,6 @@ impl Ensure for WebAppDeployment<'_> {
             }),
             ..Default::default()
         }
-    }
-
-    fn is_ready(&self, live: &Deployment) -> bool {
-        live.readiness().ready
     }
 }
 

@@ -1,5 +1,6 @@
-//! The WebApp custom resource (the seed's part 1 CRD).
+//! The WebApp custom resource: an image run as a Deployment behind a Service.
 
+use opkit::k8s::{Condition, Deployment, ResourceRequirements, SecurityContext, Service};
 use opkit::prelude::*;
 
 /// A web application: a Deployment of `image` behind a Service on `port`.

@@ -1,7 +1,8 @@
 //! `#[derive(Operator)]`: the glue between a kube custom resource and opkit.
 //!
 //! Used on the spec struct beside kube's `#[derive(CustomResource)]`; it reads `#[kube(kind = ...)]`
-//! to find the generated root type and implements `opkit::Operator` for it from `#[operator(...)]`:
+//! to find the generated root type and implements `opkit::Operator` for it: `Kind::controller(data)`
+//! builds the kind's `opkit::Controller` from `#[operator(...)]`, carrying the kind's CRD.
 //!
 //! | attribute | meaning |
 //! |---|---|
@@ -14,7 +15,7 @@
 //! | `field_manager = "webapp-operator"` | server-side apply field manager |
 //! | `name = "webapp"` | controller name in metrics, events and logs (default: the kind, lowercase) |
 //! | `rbac(group = "", resources = "secrets", verbs = "get,list")` | extra RBAC rules, exact verbs only |
-//! | `filter(labels, annotations)` | also reconcile on label/annotation changes of the primary |
+//! | `reconcile_on(labels, annotations)` | also reconcile on label/annotation changes of the primary |
 //!
 //! Misuse is a compile error pointing at the offending attribute and saying what to write instead.
 //!
@@ -28,9 +29,10 @@
 //!     pub replicas: i32,
 //! }
 //!
-//! let d = <WebApp as opkit::Operator>::descriptor();
-//! assert_eq!(d.name, "webapp");
-//! assert_eq!(d.requeue, std::time::Duration::from_secs(300));
+//! use opkit::k8s::{Deployment, Service};
+//! let controller = WebApp::controller(());
+//! assert_eq!(controller.name(), "webapp");
+//! assert_eq!(controller.kinds(), ["Deployment", "Service"]);
 //! ```
 
 use proc_macro::TokenStream;
@@ -72,8 +74,8 @@ struct Attrs {
     field_manager: Option<LitStr>,
     name: Option<LitStr>,
     rules: Vec<(String, Vec<String>, Vec<String>)>,
-    filter_labels: bool,
-    filter_annotations: bool,
+    on_labels: bool,
+    on_annotations: bool,
     seen: Vec<String>,
 }
 
@@ -94,46 +96,46 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         .as_ref()
         .map(LitStr::value)
         .unwrap_or_else(|| kind.to_lowercase());
-    let mut descriptor = quote! { ::opkit::Descriptor::new(#name) };
+    let mut controller = quote! {
+        ::opkit::Controller::new(#name, data)
+            .with_crd(<Self as ::opkit::kube::CustomResourceExt>::crd())
+    };
     if let Some(f) = &attrs.finalizer {
-        descriptor = quote! { #descriptor.finalizer(#f) };
+        controller = quote! { #controller.finalizer(#f) };
     }
     if let Some(c) = attrs.concurrency {
-        descriptor = quote! { #descriptor.concurrency(#c) };
+        controller = quote! { #controller.concurrency(#c) };
     }
     if let Some(ms) = attrs.requeue_ms {
-        descriptor = quote! { #descriptor.requeue(::opkit::__private::Duration::from_millis(#ms)) };
+        controller = quote! { #controller.requeue(::opkit::__private::Duration::from_millis(#ms)) };
     }
     if let Some(fm) = &attrs.field_manager {
-        descriptor = quote! { #descriptor.field_manager(#fm) };
+        controller = quote! { #controller.field_manager(#fm) };
     }
     for (group, resources, verbs) in &attrs.rules {
-        descriptor = quote! { #descriptor.rule(::opkit::Rule::new(#group, &[#(#resources),*], &[#(#verbs),*])) };
+        controller = quote! { #controller.rule(::opkit::Rule::new(#group, &[#(#resources),*], &[#(#verbs),*])) };
     }
-    if attrs.filter_labels || attrs.filter_annotations {
-        let (l, a) = (attrs.filter_labels, attrs.filter_annotations);
-        descriptor = quote! { #descriptor.filter_metadata(#l, #a) };
+    if attrs.on_labels {
+        controller = quote! { #controller.on_label_changes() };
     }
-    let owns = &attrs.owns;
-    let watched: Vec<&Path> = attrs.watches.iter().map(|(k, _)| k).collect();
-    let mappers: Vec<&Path> = attrs.watches.iter().map(|(_, m)| m).collect();
-    let index_names: Vec<&String> = attrs.indexes.iter().map(|(n, _)| n).collect();
-    let index_keys: Vec<&Path> = attrs.indexes.iter().map(|(_, k)| k).collect();
+    if attrs.on_annotations {
+        controller = quote! { #controller.on_annotation_changes() };
+    }
+    for owned in &attrs.owns {
+        controller = quote! { #controller.owns::<#owned>() };
+    }
+    for (watched, mapper) in &attrs.watches {
+        controller = quote! { #controller.watches::<#watched>(#mapper) };
+    }
+    for (index, keys) in &attrs.indexes {
+        controller = quote! { #controller.index(#index, #keys) };
+    }
     Ok(quote! {
         impl ::opkit::Operator for #root {
-            fn descriptor() -> ::opkit::Descriptor {
-                #descriptor
-            }
-
-            fn triggers(triggers: &mut ::opkit::Triggers<Self>) {
-                #( triggers.owns::<#owns>(); )*
-                #( triggers.watches::<#watched>(#mappers); )*
-                let _ = triggers;
-            }
-
-            fn indexes(indexes: &mut ::opkit::index::Indexes<Self>) {
-                #( indexes.add(#index_names, #index_keys); )*
-                let _ = indexes;
+            fn controller<D: ::core::marker::Send + ::core::marker::Sync + 'static>(
+                data: D,
+            ) -> ::opkit::Controller<Self, D> {
+                #controller
             }
         }
     })
@@ -206,7 +208,7 @@ fn parse_operator(stream: ParseStream, attrs: &mut Attrs) -> syn::Result<()> {
                     if !inner.input.peek(Token![=]) {
                         return Err(inner.error(
                             "a watched kind needs a mapper: watches(Secret = crate::webapps_using_secret), \
-                             with fn(&Secret, &opkit::Store<Primary>) -> Vec<opkit::ObjectRef<Primary>>",
+                             with fn(&Secret, &opkit::Primaries<Primary>) -> Vec<opkit::ObjectRef<Primary>>",
                         ));
                     }
                     let mapper: Path = inner.value()?.parse()?;
@@ -299,20 +301,22 @@ fn parse_operator(stream: ParseStream, attrs: &mut Attrs) -> syn::Result<()> {
                 Ok(())
             }
             "rbac" => parse_rbac(&meta, attrs),
-            "filter" => meta.parse_nested_meta(|inner| {
+            "reconcile_on" => meta.parse_nested_meta(|inner| {
                 if inner.path.is_ident("labels") {
-                    attrs.filter_labels = true;
+                    attrs.on_labels = true;
                     Ok(())
                 } else if inner.path.is_ident("annotations") {
-                    attrs.filter_annotations = true;
+                    attrs.on_annotations = true;
                     Ok(())
                 } else {
-                    Err(inner.error("filter takes `labels` and/or `annotations`: filter(labels)"))
+                    Err(inner.error(
+                        "reconcile_on takes `labels` and/or `annotations`: reconcile_on(labels)",
+                    ))
                 }
             }),
             _ => Err(meta.error(
                 "unknown operator attribute; expected one of: owns, watches, index, finalizer, \
-                 concurrency, requeue, field_manager, name, rbac, filter",
+                 concurrency, requeue, field_manager, name, rbac, reconcile_on",
             )),
         }
     });
@@ -454,7 +458,7 @@ mod tests {
             out.contains("impl :: opkit :: Operator for WebApp"),
             "{out}"
         );
-        assert!(out.contains("owns :: < Deployment >"), "{out}");
+        assert!(out.contains(". owns :: < Deployment > ()"), "{out}");
         assert!(out.contains(". concurrency (4u16)"), "{out}");
     }
 
@@ -473,10 +477,13 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains("indexes . add (\"image\" , crate :: by_image)"),
+            out.contains(". index (\"image\" , crate :: by_image)"),
             "{out}"
         );
-        assert!(out.contains("Descriptor :: new (\"databases\")"), "{out}");
+        assert!(
+            out.contains("Controller :: new (\"databases\" , data)"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -313,6 +313,9 @@ impl TestEnv {
     /// Installs every CustomResourceDefinition in `yaml` (one or more documents).
     pub async fn install_crd_yaml(&self, yaml: &str) -> Result<(), Error> {
         use serde::Deserialize;
+        // Parse every document first: the YAML parser is not `Send` and must not be held across
+        // an await, or this future could not be spawned.
+        let mut crds = Vec::new();
         for document in serde_yaml_ng::Deserializer::from_str(yaml) {
             let value =
                 Value::deserialize(document).map_err(|e| Error::CrdDocument(e.to_string()))?;
@@ -321,6 +324,9 @@ impl TestEnv {
             }
             let crd: CustomResourceDefinition =
                 serde_json::from_value(value).map_err(|e| Error::CrdDocument(e.to_string()))?;
+            crds.push(crd);
+        }
+        for crd in crds {
             self.install(crd).await?;
         }
         Ok(())

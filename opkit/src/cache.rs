@@ -19,21 +19,13 @@ use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 
-use crate::operator::{ApiScope, Object};
+use crate::object::{ApiScope, Object};
 
 /// kubectl's client-side apply annotation: a second copy of the object, never needed in a cache.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Drops from an object what no reconcile reads and what often outweighs the rest of it,
 /// before a cache stores it: `managedFields` and kubectl's last-applied annotation.
-///
-/// ```
-/// use k8s_openapi::api::core::v1::ConfigMap;
-/// let mut cm = ConfigMap::default();
-/// cm.metadata.managed_fields = Some(vec![Default::default()]);
-/// opkit::cache::prune(&mut cm);
-/// assert!(cm.metadata.managed_fields.is_none());
-/// ```
 pub fn prune<K: Resource>(obj: &mut K) {
     let meta = obj.meta_mut();
     meta.managed_fields = None;
@@ -47,16 +39,6 @@ pub fn prune<K: Resource>(obj: &mut K) {
 
 /// An object as a cache holds it: its name, namespace and resourceVersion, and the whole object
 /// as JSON.
-///
-/// ```
-/// use k8s_openapi::api::core::v1::ConfigMap;
-/// use opkit::cache::Compact;
-/// let mut cm = ConfigMap::default();
-/// cm.metadata.name = Some("settings".into());
-/// cm.data = Some([("mode".to_string(), "fast".to_string())].into());
-/// let compact = Compact::new(&cm).expect("a ConfigMap encodes");
-/// assert_eq!(compact.decode().expect("decodes"), cm);
-/// ```
 pub struct Compact<C> {
     meta: ObjectMeta,
     json: Box<str>,
@@ -66,11 +48,6 @@ pub struct Compact<C> {
 impl<C: Object> Compact<C> {
     /// Encodes `obj`; its name, namespace and resourceVersion also stay outside the JSON (the
     /// cache's key, and which of two versions is newer).
-    ///
-    /// ```
-    /// let cm = k8s_openapi::api::core::v1::ConfigMap::default();
-    /// assert!(opkit::cache::Compact::new(&cm).is_ok());
-    /// ```
     pub fn new(obj: &C) -> serde_json::Result<Self> {
         let meta = ObjectMeta {
             name: obj.meta().name.clone(),
@@ -87,12 +64,6 @@ impl<C: Object> Compact<C> {
     }
 
     /// The object, decoded.
-    ///
-    /// ```
-    /// let cm = k8s_openapi::api::core::v1::ConfigMap::default();
-    /// let compact = opkit::cache::Compact::new(&cm).expect("encodes");
-    /// assert_eq!(compact.decode().expect("decodes"), cm);
-    /// ```
     pub fn decode(&self) -> serde_json::Result<C> {
         serde_json::from_str(&self.json)
     }
@@ -271,11 +242,6 @@ impl<C: Object> KindCache<C> {
 }
 
 /// The caches of a controller's owned and watched kinds, by kind.
-///
-/// ```
-/// let caches = opkit::cache::Caches::default();
-/// assert!(caches.get::<k8s_openapi::api::core::v1::Secret>(Some("default"), "tls").is_none());
-/// ```
 #[derive(Clone, Default)]
 pub struct Caches {
     kinds: Arc<Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>>,
@@ -334,11 +300,6 @@ impl Caches {
     /// The cached object of kind `C` named `name` in `namespace` (ignored for cluster-scoped
     /// kinds), decoded; `None` when `C` is not cached or the object is not there. An object this
     /// process wrote is seen at once, before the watch delivers it.
-    ///
-    /// ```
-    /// let caches = opkit::cache::Caches::default();
-    /// assert!(caches.get::<k8s_openapi::api::core::v1::ConfigMap>(None, "x").is_none());
-    /// ```
     pub fn get<C: Object>(&self, namespace: Option<&str>, name: &str) -> Option<C> {
         self.lookup(namespace, name).flatten()
     }

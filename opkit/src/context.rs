@@ -1,70 +1,48 @@
-//! The `Context` a reconcile receives: client, caches, dependents, status, events, metrics, data.
+//! The `Context` a reconcile receives: the object, the controller's data, client, caches,
+//! dependents, status, events and metrics.
 
-use std::any::{Any, TypeId};
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Api, Client, ResourceExt};
-use serde_json::Value;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, Client};
 
 use crate::backoff::FailureTracker;
 use crate::cache::Caches;
-use crate::ensure::{Ensure, Ensured};
-use crate::error::{Error, Result};
+use crate::controller::{CleanupFn, Config, Shutdown};
+use crate::ensure::{self, Ensure, Ensured, Owner};
+use crate::error::Result;
 use crate::events::{EventType, Events};
 use crate::index::Primaries;
 use crate::metrics::Metrics;
-use crate::operator::{ApiScope, CleanupFn, Descriptor, Object};
-use crate::status::{self, Draft, Shape, StatusWriter};
-
-/// Values an operator hands to every reconcile (its own configuration, clients of external systems).
-#[derive(Clone, Default)]
-pub(crate) struct Data {
-    values: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
-}
-
-impl Data {
-    pub fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
-        self.values.insert(TypeId::of::<T>(), Arc::new(value));
-    }
-
-    fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        self.values
-            .get(&TypeId::of::<T>())
-            .and_then(|v| v.downcast_ref::<T>())
-    }
-}
+use crate::object::{self, Object};
+use crate::status::{self, Draft, Sink, StatusWriter};
 
 /// What one controller shares between its reconciles.
-pub(crate) struct Shared<K: Object> {
+pub(crate) struct Shared<K: Object, D> {
     pub client: Client,
-    pub descriptor: Descriptor,
+    pub config: Config,
     pub events: Events,
     pub metrics: Metrics,
     pub caches: Caches,
     pub primaries: Primaries<K>,
-    pub data: Data,
+    pub data: Arc<D>,
     pub failures: FailureTracker,
-    /// Uids of primaries seen Ready in this process (for the time-to-first-Ready metric);
-    /// entries leave when the primary is deleted.
-    pub ready_seen: Arc<Mutex<HashSet<String>>>,
-    /// Statuses this process wrote that the primary's cache may not show yet.
-    pub written: Arc<crate::cache::OwnWrites<String, Value>>,
+    pub status: Arc<Sink>,
     /// Resolves once every cache of the controller has listed its kind.
     pub synced: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,
     /// Resolves once shutdown was requested.
-    pub shutdown: crate::controller::Shutdown,
+    pub shutdown: Shutdown,
     pub cleanups: Vec<CleanupFn>,
-    pub shape: Shape,
 }
 
-/// Everything a reconcile needs besides the object itself.
+/// Everything a reconcile needs besides the object itself. `D` is the controller's data
+/// ([`Context::data`]).
 ///
 /// ```
 /// use opkit::prelude::*;
-/// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+/// use opkit::k8s::Secret;
+/// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
 /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
 /// # pub struct AppSpec { pub secret: String }
 /// async fn needs_secret(app: &App, ctx: &Context<App>) -> opkit::Result<()> {
@@ -75,23 +53,23 @@ pub(crate) struct Shared<K: Object> {
 ///     Ok(())
 /// }
 /// ```
-pub struct Context<K: Object> {
+pub struct Context<K: Object, D = ()> {
     object: Arc<K>,
-    shared: Arc<Shared<K>>,
+    shared: Arc<Shared<K, D>>,
     draft: Mutex<Draft>,
 }
 
-impl<K: Object> std::fmt::Debug for Context<K> {
+impl<K: Object, D> std::fmt::Debug for Context<K, D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
-            .field("controller", &self.shared.descriptor.name)
+            .field("controller", &self.shared.config.name)
             .field("object", &ObjectRef::from_obj(&*self.object))
             .finish_non_exhaustive()
     }
 }
 
-impl<K: Object> Context<K> {
-    pub(crate) fn new(object: Arc<K>, shared: Arc<Shared<K>>) -> Self {
+impl<K: Object, D> Context<K, D> {
+    pub(crate) fn new(object: Arc<K>, shared: Arc<Shared<K, D>>) -> Self {
         Self {
             object,
             shared,
@@ -99,10 +77,29 @@ impl<K: Object> Context<K> {
         }
     }
 
+    /// The controller's data, as given to [`Controller::new`](crate::Controller::new) or
+    /// [`Operator::controller`](crate::Operator::controller).
+    ///
+    /// ```
+    /// use opkit::prelude::*;
+    /// # use opkit::k8s::*;
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # pub struct AppSpec { pub image: String }
+    /// struct Settings { registry: String }
+    /// fn image(ctx: &Context<App, Settings>) -> String {
+    ///     format!("{}/{}", ctx.data().registry, ctx.object().spec.image)
+    /// }
+    /// ```
+    pub fn data(&self) -> &D {
+        &self.shared.data
+    }
+
     /// The client, as configured for the operator.
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -120,6 +117,7 @@ impl<K: Object> Context<K> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -136,6 +134,7 @@ impl<K: Object> Context<K> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -145,13 +144,14 @@ impl<K: Object> Context<K> {
     /// }
     /// ```
     pub fn controller(&self) -> &str {
-        &self.shared.descriptor.name
+        &self.shared.config.name
     }
 
     /// The field manager used for server-side apply.
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -161,13 +161,14 @@ impl<K: Object> Context<K> {
     /// }
     /// ```
     pub fn field_manager(&self) -> &str {
-        &self.shared.descriptor.field_manager
+        &self.shared.config.field_manager
     }
 
     /// An `Api` for kind `C` in `namespace` (ignored for cluster-scoped kinds), or across all namespaces.
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -178,13 +179,14 @@ impl<K: Object> Context<K> {
     /// }
     /// ```
     pub fn api<C: Object>(&self, namespace: Option<&str>) -> Api<C> {
-        <C::Scope as ApiScope>::api::<C>(self.shared.client.clone(), namespace)
+        object::api::<C>(self.shared.client.clone(), namespace)
     }
 
     /// The metrics registry, to record the operator's own metrics.
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -197,49 +199,11 @@ impl<K: Object> Context<K> {
         &self.shared.metrics
     }
 
-    /// A value given to the manager with `Manager::data` (the operator's configuration).
-    ///
-    /// ```
-    /// # use opkit::prelude::*;
-    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
-    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
-    /// # #[operator(owns(ConfigMap))]
-    /// # pub struct AppSpec { pub image: String }
-    /// struct Settings { registry: String }
-    /// fn image(ctx: &Context<App>) -> opkit::Result<String> {
-    ///     let settings = ctx.data::<Settings>()?;
-    ///     Ok(format!("{}/{}", settings.registry, ctx.object().spec.image))
-    /// }
-    /// ```
-    pub fn data<T: Send + Sync + 'static>(&self) -> Result<&T> {
-        self.shared.data.get::<T>().ok_or_else(|| {
-            Error::Config(format!(
-                "no value of type {} was given to the manager",
-                std::any::type_name::<T>()
-            ))
-        })
-    }
-
-    /// The controller's cache of primaries.
-    ///
-    /// ```
-    /// # use opkit::prelude::*;
-    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
-    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
-    /// # #[operator(owns(ConfigMap))]
-    /// # pub struct AppSpec { pub image: String }
-    /// fn count(ctx: &Context<App>) -> usize {
-    ///     ctx.store().len()
-    /// }
-    /// ```
-    pub fn store(&self) -> &Store<K> {
-        self.shared.primaries.store()
-    }
-
     /// The cache of primaries with its indexes.
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -257,6 +221,7 @@ impl<K: Object> Context<K> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(index(image = crate::app_image))]
@@ -277,6 +242,7 @@ impl<K: Object> Context<K> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -286,7 +252,8 @@ impl<K: Object> Context<K> {
     /// }
     /// ```
     pub fn find(&self, predicate: impl Fn(&K) -> bool) -> Vec<Arc<K>> {
-        self.store()
+        self.shared
+            .primaries
             .state()
             .into_iter()
             .filter(|o| predicate(o))
@@ -299,6 +266,7 @@ impl<K: Object> Context<K> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -315,6 +283,7 @@ impl<K: Object> Context<K> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -330,14 +299,37 @@ impl<K: Object> Context<K> {
     ///     Ok(ctx.ensure(AppConfig(app)).await?.get().is_some())
     /// }
     /// ```
-    pub async fn ensure<D: Ensure>(&self, dependent: D) -> Result<Ensured<D::Object>> {
-        crate::ensure::ensure(self, &dependent).await
+    pub async fn ensure<E: Ensure>(&self, dependent: E) -> Result<Ensured<E::Object>> {
+        ensure::ensure(&self.owner(), &dependent).await
+    }
+
+    fn owner(&self) -> Owner<'_> {
+        let shared = &*self.shared;
+        let reference = self.object.controller_owner_ref(&()).map(|mut r| {
+            r.block_owner_deletion = Some(true);
+            r
+        });
+        Owner {
+            client: &shared.client,
+            caches: &shared.caches,
+            metrics: &shared.metrics,
+            events: &shared.events,
+            controller: &shared.config.name,
+            field_manager: &shared.config.field_manager,
+            has_finalizer: shared.config.finalizer.is_some(),
+            kind: K::kind(&()).into_owned(),
+            namespaced: object::is_namespaced::<K>(),
+            meta: self.object.meta(),
+            reference,
+            regarding: self.object.object_ref(&()),
+        }
     }
 
     /// The status of the object being reconciled; see [`StatusWriter`].
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -347,13 +339,14 @@ impl<K: Object> Context<K> {
     /// }
     /// ```
     pub fn status(&self) -> StatusWriter<'_, K> {
-        StatusWriter::new(self)
+        StatusWriter::new(&self.object, &self.draft, &self.shared.status)
     }
 
     /// Publishes an event about the object being reconciled.
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -374,6 +367,7 @@ impl<K: Object> Context<K> {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
@@ -396,7 +390,7 @@ impl<K: Object> Context<K> {
             .await;
     }
 
-    pub(crate) fn shared(&self) -> &Shared<K> {
+    pub(crate) fn shared(&self) -> &Shared<K, D> {
         &self.shared
     }
 
@@ -404,96 +398,19 @@ impl<K: Object> Context<K> {
         f(&mut self.draft.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// The status of the object as received.
-    pub(crate) fn live_status(&self) -> Option<Value> {
-        serde_json::to_value(&*self.object)
-            .ok()?
-            .get("status")
-            .cloned()
-    }
-
+    /// Writes the status draft if it changes the status.
     pub(crate) async fn flush_status(&self) -> Result<bool> {
-        let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
-        let generation = self.object.meta().generation;
-        let (base, new) = {
-            let draft = self.draft.lock().unwrap_or_else(|p| p.into_inner());
-            // Nothing reported: writing observedGeneration alone would claim an observation.
-            if draft.fields.is_empty() && draft.conditions.is_empty() {
-                return Ok(false);
-            }
-            let base = draft
-                .base
-                .clone()
-                .or_else(|| {
-                    let uid = self.object.uid()?;
-                    self.shared
-                        .written
-                        .newer_than(&uid, Some(self.object.meta()))
-                })
-                .or_else(|| self.live_status())
-                .unwrap_or(Value::Null);
-            let new = status::compute(&base, &draft, &self.shared.shape, generation, &now)?;
-            (base, new)
-        };
-        let unchanged = match &base {
-            Value::Null => new.as_object().is_some_and(|m| m.is_empty()),
-            base => *base == new,
-        };
-        if unchanged {
-            return Ok(false);
-        }
-        let name = self
-            .object
-            .meta()
-            .name
-            .clone()
-            .ok_or(Error::MissingField("metadata.name"))?;
-        let api: Api<K> = self.api(self.object.namespace().as_deref());
-        let patch = serde_json::json!({ "status": status::merge_patch(&base, &new) });
-        let written = api
-            .patch_status(
-                &name,
-                &kube::api::PatchParams::default(),
-                &kube::api::Patch::Merge(&patch),
-            )
-            .await
-            .map_err(|e| {
-                Error::kube(
-                    format!(
-                        "writing the status of {}",
-                        ObjectRef::from_obj(&*self.object)
-                    ),
-                    e,
-                )
-            })?;
-        if let Some(uid) = written.uid() {
-            self.shared.written.record(uid, written.meta(), new.clone());
-        }
-        self.observe_first_ready(&base, &new);
-        self.with_draft(|d| d.base = Some(new));
-        Ok(true)
+        self.shared.status.flush(&*self.object, &self.draft).await
     }
 
-    fn observe_first_ready(&self, old: &Value, new: &Value) {
-        if status::condition_is_true(old, status::READY)
-            || !status::condition_is_true(new, status::READY)
-        {
-            return;
-        }
-        let Some(uid) = self.object.uid() else { return };
-        let first = self
-            .shared
-            .ready_seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(uid);
-        if let (true, Some(created)) = (first, self.object.meta().creation_timestamp.as_ref()) {
-            let took = jiff::Timestamp::now().duration_since(created.0);
-            if let Ok(took) = std::time::Duration::try_from(took) {
-                self.shared
-                    .metrics
-                    .record_time_to_ready(&self.shared.descriptor.name, took);
-            }
-        }
+    /// Whether the live status has a condition of type `type_`.
+    pub(crate) fn has_condition(&self, type_: &str) -> bool {
+        status::live_status(&*self.object)
+            .ok()
+            .and_then(|s| s.get("conditions").cloned())
+            .and_then(|c| c.as_array().cloned())
+            .into_iter()
+            .flatten()
+            .any(|c| c.get("type").and_then(|t| t.as_str()) == Some(type_))
     }
 }

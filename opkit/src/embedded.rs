@@ -6,7 +6,8 @@
 
 use std::path::Path;
 
-use kube::{Client, CustomResourceExt};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
 
 use crate::error::{Error, Result};
 
@@ -76,32 +77,32 @@ impl Embedded {
     /// ```
     /// # async fn f() -> opkit::Result<()> {
     /// let server = opkit::embedded::Embedded::start().await?;
-    /// assert!(server.url().starts_with("http://127.0.0.1:"));
+    /// assert!(server.url().contains("://127.0.0.1:"));
     /// # Ok(()) }
     /// ```
     pub fn url(&self) -> String {
         self.env.url().to_string()
     }
 
-    /// Installs the CRD of `K` and waits until it is served.
+    /// Installs `crd` (or updates it when it exists).
     ///
     /// ```
     /// # use opkit::prelude::*;
-    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
-    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
-    /// # #[operator(owns(ConfigMap))]
-    /// # pub struct AppSpec { pub image: String }
-    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "Site", namespaced)]
+    /// # pub struct SiteSpec { pub image: String }
     /// # async fn f() -> opkit::Result<()> {
     /// let server = opkit::embedded::Embedded::start().await?;
-    /// server.install_crd::<App>().await?;
+    /// server.install(&Site::crd()).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn install_crd<K: CustomResourceExt>(&self) -> Result<()> {
+    pub async fn install(&self, crd: &CustomResourceDefinition) -> Result<()> {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        let yaml = crate::manifests::to_yaml(std::slice::from_ref(crd))?;
         self.env
-            .install_crd::<K>()
+            .install_crd_yaml(&yaml)
             .await
-            .map_err(|e| Error::Embedded(format!("installing the CRD of {}: {e}", K::crd_name())))
+            .map_err(|e| Error::Embedded(format!("installing the CRD {name}: {e}")))
     }
 
     /// Writes a kubeconfig pointing at the server, for kubectl.

@@ -1,37 +1,68 @@
 //! Dependents: objects an operator makes exist for each primary.
 //!
 //! A dependent implements [`Ensure`]: it builds the desired object from the primary, and
-//! [`Context::ensure`](crate::Context::ensure) makes it so:
+//! [`Context::ensure`](crate::Context::ensure) makes it so. The guarantees:
 //!
-//! - the object is written with server-side apply under the operator's field manager (`force`,
-//!   since the operator is the authority on the fields it sets);
-//! - a controller owner reference (`controller: true`, `blockOwnerDeletion: true`) is added, so
+//! - The object is written with server-side apply under the controller's field manager, with
+//!   `force` (the operator is the authority on the fields it sets; other managers keep theirs).
+//! - A controller owner reference (`controller: true`, `blockOwnerDeletion: true`) is added, so
 //!   the garbage collector deletes the dependent with its primary and changes to the dependent
-//!   trigger a reconcile of the primary;
-//! - owner references cannot cross namespaces, and a namespaced primary cannot own a
+//!   reconcile the primary (when the controller [`owns`](crate::Controller::owns) its kind).
+//!   Owner references cannot cross namespaces, and a namespaced primary cannot own a
 //!   cluster-scoped object: such dependents carry `opkit.dev/owner-*` labels instead, and opkit
-//!   deletes them in the finalizer's cleanup (the operator must declare a finalizer);
-//! - an object of the same name controlled by someone else is never adopted: the reconcile fails
-//!   with [`crate::Error::NotOwned`], a permanent error shown as a condition;
-//! - the write happens only when a field the operator sets differs from the live object (or the
-//!   desired object changed since the last write), so a converged operator makes zero writes;
-//! - writes are counted (`opkit_dependent_writes_total`) and logged; putting back a dependent
+//!   deletes them before the controller's cleanup (the controller must declare a finalizer).
+//! - An object of the same name controlled by someone else is never adopted: the reconcile fails
+//!   with [`Error::NotOwned`](crate::Error::NotOwned), a permanent error shown as a condition.
+//! - The write happens only when the desired object **differs** from the live one (see
+//!   [`Ensure::desired`] for the rules), so a converged operator makes zero writes. The live
+//!   object is read from the controller's cache of the owned kind, never with a GET once the
+//!   cache synced; an object this process just wrote is read back from memory until the watch
+//!   shows it, so the next reconcile does not write it again.
+//! - Writes are counted (`opkit_dependent_writes_total`) and logged; putting back a dependent
 //!   someone else changed (drift) and deleting one are also published as Events on the primary,
 //!   while creating dependents and following the primary's own spec changes are not (they are
-//!   what the user asked for, and at scale those Events would double the operator's writes);
-//! - [`Ensure::enabled`] returning false deletes the dependent (a conditional dependent).
+//!   what the user asked for, and at scale those Events would double the operator's writes).
+//! - [`Ensure::enabled`] returning false (or [`Ensure::when`] with `false`) deletes the
+//!   dependent if this primary controls it, and does nothing otherwise.
+//!
+//! What is never done: fields the desired object leaves out are not removed from the live one
+//! unless this field manager set them before (server-side apply removes fields a manager stops
+//! setting); the live object's status is never written.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{DeleteParams, Patch, PatchParams};
-use kube::{Resource, ResourceExt};
+use kube::{Client, Resource};
 use serde_json::Value;
 
-use crate::context::Context;
+use crate::cache::Caches;
 use crate::error::{Error, Result};
-use crate::events::EventType;
-use crate::operator::{ApiScope, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, OWNER_UID_LABEL, Object};
+use crate::events::{EventType, Events};
+use crate::metrics::Metrics;
+use crate::object::{self, Object};
+use crate::readiness::Readiness;
+
+/// Label on a dependent that cannot carry an owner reference (cluster-scoped, or in another
+/// namespace than its primary): the uid of the primary.
+///
+/// ```
+/// assert_eq!(opkit::ensure::OWNER_UID_LABEL, "opkit.dev/owner-uid");
+/// ```
+pub const OWNER_UID_LABEL: &str = "opkit.dev/owner-uid";
+/// Label on such a dependent: the name of the primary.
+///
+/// ```
+/// assert_eq!(opkit::ensure::OWNER_NAME_LABEL, "opkit.dev/owner-name");
+/// ```
+pub const OWNER_NAME_LABEL: &str = "opkit.dev/owner-name";
+/// Label on such a dependent: the namespace of the primary (absent for cluster-scoped primaries).
+///
+/// ```
+/// assert_eq!(opkit::ensure::OWNER_NAMESPACE_LABEL, "opkit.dev/owner-namespace");
+/// ```
+pub const OWNER_NAMESPACE_LABEL: &str = "opkit.dev/owner-namespace";
 
 /// Annotation holding a hash of the last desired object, so removed fields are noticed too.
 ///
@@ -44,6 +75,7 @@ pub const DESIRED_HASH_ANNOTATION: &str = "opkit.dev/desired-hash";
 ///
 /// ```
 /// use opkit::prelude::*;
+/// use opkit::k8s::{ObjectMeta, Service, ServicePort, ServiceSpec};
 /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
 /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
 /// # pub struct AppSpec { pub port: i32, pub expose: bool }
@@ -73,18 +105,86 @@ pub trait Ensure: Send + Sync {
     type Object: Object;
 
     /// The object as it should be. Without a namespace, a namespaced dependent goes into the
-    /// primary's namespace.
+    /// primary's namespace (a cluster-scoped primary's namespaced dependents must name theirs).
+    ///
+    /// # What counts as "differs"
+    ///
+    /// The desired object is compared with the live one as JSON, field by field, and written
+    /// only when one of these holds:
+    ///
+    /// - a field set in the desired object has another value in the live one (numbers compare
+    ///   by value, so `1` and `1.0` are equal);
+    /// - a list has another length, or one of its elements differs by these same rules (lists
+    ///   compare element by element, in order);
+    /// - the desired object changed since opkit last wrote it (opkit stamps a hash of it in the
+    ///   `opkit.dev/desired-hash` annotation), which catches fields the operator stopped setting.
+    ///
+    /// Fields the live object has and the desired one does not (server defaults, fields other
+    /// managers set, `status`) never count, and an empty value (`null`, `{}`, `[]`) matches an
+    /// absent one. So build the desired object with only the fields the operator cares about,
+    /// and do not set a field to a value the API server rewrites (say, a quantity written
+    /// `1000m` that the server returns as `1`): it would differ on every reconcile.
     fn desired(&self) -> Self::Object;
 
-    /// Whether the dependent should exist at all; when false, an existing one is deleted.
+    /// Whether the dependent should exist at all; when false, an existing one this primary
+    /// controls is deleted.
     fn enabled(&self) -> bool {
         true
     }
 
-    /// Whether the live object is ready (feeds status and ordering of dependents).
-    fn is_ready(&self, live: &Self::Object) -> bool {
-        let _ = live;
-        true
+    /// How ready the live object is; feeds status and the ordering of dependents. By default the
+    /// kind's own notion ([`Readiness::of`]): a Deployment is ready once rolled out, a Job once
+    /// complete, a custom resource once its `Ready` condition holds, other kinds once they exist.
+    fn readiness(&self, live: &Self::Object) -> Readiness {
+        Readiness::of(live)
+    }
+
+    /// This dependent, existing only while `enabled` holds (and its own [`Ensure::enabled`]).
+    ///
+    /// ```
+    /// use opkit::prelude::*;
+    /// use opkit::k8s::{ConfigMap, ObjectMeta};
+    /// struct Settings;
+    /// impl Ensure for Settings {
+    ///     type Object = ConfigMap;
+    ///     fn desired(&self) -> ConfigMap {
+    ///         ConfigMap { metadata: ObjectMeta { name: Some("settings".into()), ..Default::default() }, ..Default::default() }
+    ///     }
+    /// }
+    /// assert!(!Settings.when(false).enabled());
+    /// assert!(Settings.when(true).enabled());
+    /// ```
+    fn when(self, enabled: bool) -> When<Self>
+    where
+        Self: Sized,
+    {
+        When {
+            inner: self,
+            enabled,
+        }
+    }
+}
+
+/// A dependent that exists only under a condition; see [`Ensure::when`].
+#[derive(Clone, Debug)]
+pub struct When<E> {
+    inner: E,
+    enabled: bool,
+}
+
+impl<E: Ensure> Ensure for When<E> {
+    type Object = E::Object;
+
+    fn desired(&self) -> Self::Object {
+        self.inner.desired()
+    }
+
+    fn enabled(&self) -> bool {
+        self.enabled && self.inner.enabled()
+    }
+
+    fn readiness(&self, live: &Self::Object) -> Readiness {
+        self.inner.readiness(live)
     }
 }
 
@@ -98,7 +198,7 @@ pub trait Ensure: Send + Sync {
 #[derive(Clone, Debug)]
 pub struct Ensured<T> {
     live: Option<T>,
-    ready: bool,
+    readiness: Readiness,
     operation: Operation,
 }
 
@@ -141,22 +241,26 @@ impl<T> Ensured<T> {
     /// No object (a disabled dependent).
     ///
     /// ```
-    /// let created = opkit::Ensured::<k8s_openapi::api::core::v1::Service>::absent();
-    /// assert_eq!(created.operation(), opkit::ensure::Operation::Absent);
+    /// let absent = opkit::Ensured::<k8s_openapi::api::core::v1::Service>::absent();
+    /// assert_eq!(absent.operation(), opkit::ensure::Operation::Absent);
     /// ```
     pub fn absent() -> Self {
+        Self::gone(Operation::Absent)
+    }
+
+    fn gone(operation: Operation) -> Self {
         Self {
             live: None,
-            ready: false,
-            operation: Operation::Absent,
+            readiness: Readiness::pending("the dependent is disabled"),
+            operation,
         }
     }
 
     /// The live object after the write, when it exists.
     ///
     /// ```
-    /// let created = opkit::Ensured::<k8s_openapi::api::core::v1::Service>::absent();
-    /// assert!(created.get().is_none());
+    /// let absent = opkit::Ensured::<k8s_openapi::api::core::v1::Service>::absent();
+    /// assert!(absent.get().is_none());
     /// ```
     pub fn get(&self) -> Option<&T> {
         self.live.as_ref()
@@ -165,62 +269,96 @@ impl<T> Ensured<T> {
     /// The live object after the write, when it exists.
     ///
     /// ```
-    /// let created = opkit::Ensured::<k8s_openapi::api::core::v1::Service>::absent();
-    /// assert!(created.into_inner().is_none());
+    /// let absent = opkit::Ensured::<k8s_openapi::api::core::v1::Service>::absent();
+    /// assert!(absent.into_inner().is_none());
     /// ```
     pub fn into_inner(self) -> Option<T> {
         self.live
     }
 
-    /// Whether the dependent exists and [`Ensure::is_ready`] holds for it.
+    /// Whether the dependent exists and is ready ([`Ensure::readiness`]).
     ///
     /// ```
-    /// let created = opkit::Ensured::<k8s_openapi::api::core::v1::Service>::absent();
-    /// assert!(!created.is_ready());
+    /// let absent = opkit::Ensured::<k8s_openapi::api::core::v1::Service>::absent();
+    /// assert!(!absent.is_ready());
     /// ```
     pub fn is_ready(&self) -> bool {
-        self.ready
+        self.readiness.ready
     }
 
-    /// The readiness of the live object, or "pending" when there is none.
+    /// The dependent's readiness, with its message ("2/3 replicas ready").
     ///
     /// ```
     /// let absent = opkit::Ensured::<k8s_openapi::api::apps::v1::Deployment>::absent();
     /// assert!(!absent.readiness().ready);
     /// ```
-    pub fn readiness(&self) -> crate::readiness::Readiness
-    where
-        T: crate::readiness::Ready,
-    {
-        match &self.live {
-            Some(live) => live.readiness(),
-            None => crate::readiness::Readiness::pending("not created yet"),
-        }
+    pub fn readiness(&self) -> &Readiness {
+        &self.readiness
     }
 
     /// The write that was made.
     ///
     /// ```
-    /// let created = opkit::Ensured::<k8s_openapi::api::core::v1::Service>::absent();
-    /// assert_eq!(created.operation().as_str(), "none");
+    /// let absent = opkit::Ensured::<k8s_openapi::api::core::v1::Service>::absent();
+    /// assert_eq!(absent.operation().as_str(), "none");
     /// ```
     pub fn operation(&self) -> Operation {
         self.operation
     }
 }
 
-pub(crate) async fn ensure<K: Object, D: Ensure>(
-    ctx: &Context<K>,
+/// What `ensure` needs of the primary and its controller: who owns the dependents and how to
+/// write them.
+pub(crate) struct Owner<'a> {
+    pub client: &'a Client,
+    pub caches: &'a Caches,
+    pub metrics: &'a Metrics,
+    pub events: &'a Events,
+    pub controller: &'a str,
+    pub field_manager: &'a str,
+    pub has_finalizer: bool,
+    /// The primary's kind, namespace, name and uid.
+    pub kind: String,
+    pub namespaced: bool,
+    pub meta: &'a ObjectMeta,
+    /// The primary's controller owner reference.
+    pub reference: Option<OwnerReference>,
+    /// The primary as events refer to it.
+    pub regarding: ObjectReference,
+}
+
+impl Owner<'_> {
+    async fn event_about(
+        &self,
+        related: ObjectReference,
+        type_: EventType,
+        reason: &str,
+        note: &str,
+    ) {
+        self.events
+            .publish(&self.regarding, Some(related), type_, reason, note)
+            .await;
+    }
+}
+
+pub(crate) async fn ensure<D: Ensure>(
+    owner: &Owner<'_>,
     dependent: &D,
 ) -> Result<Ensured<D::Object>> {
-    let primary = ctx.object();
     let mut desired = dependent.desired();
     let name = desired.meta().name.clone().ok_or(Error::MissingField(
         "metadata.name of the desired dependent",
     ))?;
-    let namespaced = <<D::Object as Resource>::Scope as ApiScope>::NAMESPACED;
+    let namespaced = object::is_namespaced::<D::Object>();
     if namespaced && desired.meta().namespace.is_none() {
-        desired.meta_mut().namespace = primary.namespace();
+        if !owner.namespaced {
+            return Err(Error::Config(format!(
+                "the {} {name} needs metadata.namespace: its primary, a {}, has no namespace to default to",
+                D::Object::kind(&()),
+                owner.kind,
+            )));
+        }
+        desired.meta_mut().namespace = owner.meta.namespace.clone();
     }
     if !namespaced {
         desired.meta_mut().namespace = None;
@@ -232,10 +370,9 @@ pub(crate) async fn ensure<K: Object, D: Ensure>(
         None => name.clone(),
     };
     let display = format!("{kind} {qualified}");
-    let api = ctx.api::<D::Object>(namespace.as_deref());
+    let api = object::api::<D::Object>(owner.client.clone(), namespace.as_deref());
     // Reconciles start once the caches synced, so an owned kind's cache is trusted for absence.
-    let live = match ctx
-        .shared()
+    let live = match owner
         .caches
         .lookup::<D::Object>(namespace.as_deref(), &name)
     {
@@ -245,7 +382,11 @@ pub(crate) async fn ensure<K: Object, D: Ensure>(
             .await
             .map_err(|e| Error::kube(format!("reading {display}"), e))?,
     };
-    let uid = primary.uid().ok_or(Error::MissingField("metadata.uid"))?;
+    let uid = owner
+        .meta
+        .uid
+        .clone()
+        .ok_or(Error::MissingField("metadata.uid"))?;
     if let Some(live) = &live {
         check_not_foreign(live, &uid, &kind, &qualified)?;
     }
@@ -263,7 +404,7 @@ pub(crate) async fn ensure<K: Object, D: Ensure>(
             Err(e) => return Err(Error::kube(format!("deleting {display}"), e)),
         }
         record_write(
-            ctx,
+            owner,
             &kind,
             Operation::Deleted,
             &display,
@@ -271,14 +412,10 @@ pub(crate) async fn ensure<K: Object, D: Ensure>(
             true,
         )
         .await;
-        return Ok(Ensured {
-            live: None,
-            ready: false,
-            operation: Operation::Deleted,
-        });
+        return Ok(Ensured::gone(Operation::Deleted));
     }
 
-    claim(ctx, &mut desired, namespace.as_deref())?;
+    claim(owner, &mut desired, namespace.as_deref())?;
     let mut desired_json = serde_json::to_value(&desired)
         .map_err(|e| Error::serialization(format!("encoding {display}"), e))?;
     let desired_hash = stamp_hash(&mut desired_json);
@@ -287,16 +424,15 @@ pub(crate) async fn ensure<K: Object, D: Ensure>(
         let live_json = serde_json::to_value(live)
             .map_err(|e| Error::serialization(format!("encoding {display}"), e))?;
         if is_subset(&desired_json, &live_json) {
-            let ready = dependent.is_ready(live);
             return Ok(Ensured {
+                readiness: dependent.readiness(live),
                 live: Some(live.clone()),
-                ready,
                 operation: Operation::Unchanged,
             });
         }
     }
 
-    let params = PatchParams::apply(ctx.field_manager()).force();
+    let params = PatchParams::apply(owner.field_manager).force();
     let applied = api
         .patch(&name, &params, &Patch::Apply(&desired_json))
         .await
@@ -311,9 +447,9 @@ pub(crate) async fn ensure<K: Object, D: Ensure>(
     let drifted = live
         .as_ref()
         .is_some_and(|live| hash_of(live.meta()) == Some(desired_hash.as_str()));
-    ctx.shared().caches.remember(&applied);
+    owner.caches.remember(&applied);
     record_write(
-        ctx,
+        owner,
         &kind,
         operation,
         &display,
@@ -321,25 +457,25 @@ pub(crate) async fn ensure<K: Object, D: Ensure>(
         drifted,
     )
     .await;
-    let ready = dependent.is_ready(&applied);
     Ok(Ensured {
+        readiness: dependent.readiness(&applied),
         live: Some(applied),
-        ready,
         operation,
     })
 }
 
 /// Counts and logs a write; `announce` also publishes it as an Event on the primary.
-async fn record_write<K: Object>(
-    ctx: &Context<K>,
+async fn record_write(
+    owner: &Owner<'_>,
     kind: &str,
     operation: Operation,
     what: &str,
     related: k8s_openapi::api::core::v1::ObjectReference,
     announce: bool,
 ) {
-    ctx.metrics()
-        .record_dependent_write(ctx.controller(), kind, operation.as_str());
+    owner
+        .metrics
+        .record_dependent_write(owner.controller, kind, operation.as_str());
     let (reason, note) = match operation {
         Operation::Created => ("Created", format!("Created {what}")),
         Operation::Updated if announce => (
@@ -351,27 +487,19 @@ async fn record_write<K: Object>(
     };
     tracing::info!(dependent = %what, operation = operation.as_str(), "{note}");
     if announce {
-        ctx.event_about(related, EventType::Normal, reason, &note)
+        owner
+            .event_about(related, EventType::Normal, reason, &note)
             .await;
     }
 }
 
 /// Sets the controller owner reference, or owner labels when a reference cannot be used.
-fn claim<K: Object, C: Object>(
-    ctx: &Context<K>,
-    desired: &mut C,
-    namespace: Option<&str>,
-) -> Result<()> {
-    let primary = ctx.object();
-    let primary_namespaced = <K::Scope as ApiScope>::NAMESPACED;
-    let same_namespace = primary.namespace().as_deref() == namespace;
-    if !primary_namespaced || same_namespace {
-        let mut reference = primary
-            .controller_owner_ref(&())
-            .ok_or(Error::MissingField(
-                "metadata.name or metadata.uid of the primary",
-            ))?;
-        reference.block_owner_deletion = Some(true);
+fn claim<C: Object>(owner: &Owner<'_>, desired: &mut C, namespace: Option<&str>) -> Result<()> {
+    let same_namespace = owner.meta.namespace.as_deref() == namespace;
+    if !owner.namespaced || same_namespace {
+        let reference = owner.reference.clone().ok_or(Error::MissingField(
+            "metadata.name or metadata.uid of the primary",
+        ))?;
         let refs = desired
             .meta_mut()
             .owner_references
@@ -380,21 +508,24 @@ fn claim<K: Object, C: Object>(
         refs.push(reference);
         return Ok(());
     }
-    if ctx.shared().descriptor.finalizer.is_none() {
+    if !owner.has_finalizer {
         return Err(Error::Config(format!(
-            "{} cannot own a {} outside its namespace; declare #[operator(finalizer = \"...\")] so opkit can delete it on cleanup",
-            K::kind(&()),
+            "a {} cannot own a {} outside its namespace; declare a finalizer (#[operator(finalizer = \"...\")] or Controller::finalizer) so opkit can delete it on cleanup",
+            owner.kind,
             C::kind(&())
         )));
     }
     let labels = desired.meta_mut().labels.get_or_insert_with(BTreeMap::new);
     labels.insert(
         OWNER_UID_LABEL.to_owned(),
-        primary.uid().unwrap_or_default(),
+        owner.meta.uid.clone().unwrap_or_default(),
     );
-    labels.insert(OWNER_NAME_LABEL.to_owned(), primary.name_any());
-    if let Some(ns) = primary.namespace() {
-        labels.insert(OWNER_NAMESPACE_LABEL.to_owned(), ns);
+    labels.insert(
+        OWNER_NAME_LABEL.to_owned(),
+        owner.meta.name.clone().unwrap_or_default(),
+    );
+    if let Some(ns) = &owner.meta.namespace {
+        labels.insert(OWNER_NAMESPACE_LABEL.to_owned(), ns.clone());
     }
     Ok(())
 }

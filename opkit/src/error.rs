@@ -54,15 +54,24 @@ pub enum Error {
         /// Name of the controller that owns it.
         owner_name: String,
     },
-    /// The primary's spec cannot be acted upon (for example it names a missing Secret).
+    /// The primary's spec cannot be acted upon (for example it names a missing Secret): permanent.
     #[error("invalid spec: {0}")]
     InvalidSpec(String),
-    /// The operator declared this failure permanent: retrying will not help until the spec changes.
-    #[error("{0}")]
-    Permanent(String),
-    /// The operator declared this failure transient: retry with backoff.
-    #[error("{0}")]
-    Transient(String),
+    /// A failure of the operator's own logic, declared transient or permanent: with
+    /// [`Error::transient`]/[`Error::permanent`], [`ResultExt`], or converted with `?` from an error
+    /// type implementing [`Classify`]. The original error, if any, is its [`source`](std::error::Error::source).
+    #[error("{}", reconcile_message(message, source.as_deref()))]
+    Reconcile {
+        /// What failed (empty when the source says it all).
+        message: String,
+        /// Whether retrying with backoff may help.
+        transient: bool,
+        /// The CamelCase reason for conditions and events.
+        reason: &'static str,
+        /// The error that caused it.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// The operator's reconcile or cleanup panicked; the panic was caught.
     #[error("reconcile panicked: {0}")]
     Panicked(String),
@@ -95,6 +104,110 @@ pub enum Error {
     Embedded(String),
 }
 
+/// A boxed error of any type: the source of an [`Error::Reconcile`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+fn reconcile_message(
+    message: &str,
+    source: Option<&(dyn std::error::Error + Send + Sync)>,
+) -> String {
+    match source {
+        Some(source) if message.is_empty() => source.to_string(),
+        Some(source) => format!("{message}: {source}"),
+        None => message.to_owned(),
+    }
+}
+
+/// An error type of the operator's own that says whether retrying may help; any such error
+/// converts into [`Error`] with `?`, kept as its source.
+///
+/// ```
+/// #[derive(Debug, thiserror::Error)]
+/// enum BucketError {
+///     #[error("bucket {0} is not reachable")]
+///     Unreachable(String),
+///     #[error("bucket name {0:?} is invalid")]
+///     InvalidName(String),
+/// }
+///
+/// impl opkit::Classify for BucketError {
+///     fn is_transient(&self) -> bool {
+///         matches!(self, Self::Unreachable(_))
+///     }
+/// }
+///
+/// fn upload(bucket: &str) -> Result<(), BucketError> {
+///     Err(BucketError::Unreachable(bucket.into()))
+/// }
+///
+/// fn reconcile() -> opkit::Result<()> {
+///     upload("backups")?;
+///     Ok(())
+/// }
+///
+/// let err = reconcile().unwrap_err();
+/// assert!(err.is_transient());
+/// assert_eq!(err.to_string(), "bucket backups is not reachable");
+/// let source = std::error::Error::source(&err).and_then(|s| s.downcast_ref::<BucketError>());
+/// assert!(matches!(source, Some(BucketError::Unreachable(_))));
+/// ```
+pub trait Classify: std::error::Error + Send + Sync + 'static {
+    /// Whether retrying with backoff may succeed; permanent errors wait for the next change.
+    fn is_transient(&self) -> bool;
+
+    /// The CamelCase reason shown in conditions and events.
+    fn reason(&self) -> &'static str {
+        if self.is_transient() {
+            "TransientError"
+        } else {
+            "PermanentError"
+        }
+    }
+}
+
+impl<E: Classify> From<E> for Error {
+    fn from(error: E) -> Self {
+        Self::Reconcile {
+            message: String::new(),
+            transient: error.is_transient(),
+            reason: error.reason(),
+            source: Some(Box::new(error)),
+        }
+    }
+}
+
+/// Classifies the error of any `Result` with a note of what was being done, keeping the error as
+/// the source. In the prelude, so `?` reads as a sentence.
+///
+/// ```
+/// use opkit::prelude::*;
+///
+/// fn port(text: &str) -> opkit::Result<u16> {
+///     text.parse::<u16>().permanent("reading the port")
+/// }
+///
+/// let err = port("http").unwrap_err();
+/// assert!(!err.is_transient());
+/// assert_eq!(err.to_string(), "reading the port: invalid digit found in string");
+/// ```
+pub trait ResultExt<T> {
+    /// A failure retrying may fix (an external system is not ready yet).
+    fn transient(self, context: impl Into<String>) -> Result<T>;
+
+    /// A failure retrying will not fix until something changes.
+    fn permanent(self, context: impl Into<String>) -> Result<T>;
+}
+
+impl<T, E: std::error::Error + Send + Sync + 'static> ResultExt<T> for std::result::Result<T, E> {
+    fn transient(self, context: impl Into<String>) -> Result<T> {
+        self.map_err(|e| Error::caused_by(context, e, true))
+    }
+
+    fn permanent(self, context: impl Into<String>) -> Result<T> {
+        self.map_err(|e| Error::caused_by(context, e, false))
+    }
+}
+
 impl Error {
     /// A spec the operator cannot act on: permanent, shown as `Degraded` with reason `InvalidSpec`.
     ///
@@ -112,7 +225,12 @@ impl Error {
     /// assert!(!opkit::Error::permanent("quota exhausted").is_transient());
     /// ```
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self::Permanent(message.into())
+        Self::Reconcile {
+            message: message.into(),
+            transient: false,
+            reason: "PermanentError",
+            source: None,
+        }
     }
 
     /// A failure worth retrying with backoff (an external system is not ready yet).
@@ -121,7 +239,37 @@ impl Error {
     /// assert!(opkit::Error::transient("database not reachable yet").is_transient());
     /// ```
     pub fn transient(message: impl Into<String>) -> Self {
-        Self::Transient(message.into())
+        Self::Reconcile {
+            message: message.into(),
+            transient: true,
+            reason: "TransientError",
+            source: None,
+        }
+    }
+
+    /// A failure caused by `source`, with what was being done; see also [`ResultExt`].
+    ///
+    /// ```
+    /// let io = std::io::Error::other("connection refused");
+    /// let err = opkit::Error::caused_by("reaching the database", io, true);
+    /// assert!(err.is_transient());
+    /// assert_eq!(err.to_string(), "reaching the database: connection refused");
+    /// ```
+    pub fn caused_by(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+        transient: bool,
+    ) -> Self {
+        Self::Reconcile {
+            message: context.into(),
+            transient,
+            reason: if transient {
+                "TransientError"
+            } else {
+                "PermanentError"
+            },
+            source: Some(Box::new(source)),
+        }
     }
 
     /// Wraps a client error with what was being done.
@@ -154,10 +302,10 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Kube { source, .. } => kube_error_is_transient(source),
-            Self::Transient(_) | Self::Panicked(_) | Self::Io { .. } | Self::Embedded(_) => true,
+            Self::Reconcile { transient, .. } => *transient,
+            Self::Panicked(_) | Self::Io { .. } | Self::Embedded(_) => true,
             Self::NotOwned { .. }
             | Self::InvalidSpec(_)
-            | Self::Permanent(_)
             | Self::Serialization { .. }
             | Self::MissingField(_)
             | Self::Config(_) => false,
@@ -194,8 +342,7 @@ impl Error {
             },
             Self::NotOwned { .. } => "NotOwned",
             Self::InvalidSpec(_) => "InvalidSpec",
-            Self::Permanent(_) => "PermanentError",
-            Self::Transient(_) => "TransientError",
+            Self::Reconcile { reason, .. } => reason,
             Self::Panicked(_) => "Panicked",
             Self::Serialization { .. } => "SerializationError",
             Self::MissingField(_) => "MissingField",

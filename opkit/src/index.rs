@@ -1,7 +1,7 @@
 //! Secondary indexes over a controller's cache of primaries.
 //!
-//! The seed's "find all WebApps using image X" without listing from the API server and without
-//! scanning the cache: an index maps a key computed from each primary (`spec.image`) to the
+//! "Find all WebApps using image X" without listing from the API server and without scanning the
+//! cache: an index maps a key computed from each primary (`spec.image`) to the
 //! primaries having it, and is kept up to date from the same watch stream that fills the cache.
 //!
 //! ```
@@ -28,12 +28,13 @@ use std::sync::{Arc, RwLock};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 
-use crate::operator::Object;
+use crate::object::Object;
 
 /// A function computing the index keys of a primary.
 ///
 /// ```
 /// # use opkit::prelude::*;
+/// # use opkit::k8s::*;
 /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
 /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
 /// # pub struct AppSpec { pub image: String }
@@ -43,17 +44,7 @@ use crate::operator::Object;
 pub type KeyFn<K> = fn(&K) -> Vec<String>;
 
 /// The named indexes of one controller. Cheap to clone; clones share the data.
-///
-/// ```
-/// # use opkit::prelude::*;
-/// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
-/// # #[kube(group = "example.com", version = "v1", kind = "Site", namespaced)]
-/// # pub struct SiteSpec { pub image: String }
-/// let mut indexes = opkit::index::Indexes::<Site>::default();
-/// indexes.add("image", |s: &Site| vec![s.spec.image.clone()]);
-/// assert_eq!(indexes.names(), vec!["image".to_string()]);
-/// ```
-pub struct Indexes<K: Object> {
+pub(crate) struct Indexes<K: Object> {
     functions: Vec<(String, KeyFn<K>)>,
     data: Arc<RwLock<Data<K>>>,
 }
@@ -97,34 +88,20 @@ impl<K: Object> std::fmt::Debug for Indexes<K> {
 }
 
 impl<K: Object> Indexes<K> {
-    /// Registers the index `name`, keyed by `keys`.
-    ///
-    /// ```
-    /// let mut indexes = opkit::index::Indexes::<k8s_openapi::api::core::v1::ConfigMap>::default();
-    /// indexes.add("owner", |c| c.metadata.labels.iter().flatten().filter(|(k, _)| *k == "owner").map(|(_, v)| v.clone()).collect());
-    /// ```
-    pub fn add(&mut self, name: &str, keys: KeyFn<K>) -> &mut Self {
-        self.functions.push((name.to_owned(), keys));
-        self
+    /// Empty indexes computed by `functions`.
+    pub fn new(functions: Vec<(String, KeyFn<K>)>) -> Self {
+        Self {
+            functions,
+            ..Self::default()
+        }
     }
 
-    /// The registered index names.
-    ///
-    /// ```
-    /// let indexes = opkit::index::Indexes::<k8s_openapi::api::core::v1::ConfigMap>::default();
-    /// assert!(indexes.names().is_empty());
-    /// ```
-    pub fn names(&self) -> Vec<String> {
+    fn names(&self) -> Vec<String> {
         self.functions.iter().map(|(n, _)| n.clone()).collect()
     }
 
     /// References of the primaries whose `name` index has `key`, in a stable order.
-    ///
-    /// ```
-    /// let indexes = opkit::index::Indexes::<k8s_openapi::api::core::v1::ConfigMap>::default();
-    /// assert!(indexes.refs("owner", "alice").is_empty());
-    /// ```
-    pub fn refs(&self, name: &str, key: &str) -> Vec<ObjectRef<K>> {
+    fn refs(&self, name: &str, key: &str) -> Vec<ObjectRef<K>> {
         let data = self.data.read().unwrap_or_else(|p| p.into_inner());
         data.live
             .get(name)
@@ -133,23 +110,8 @@ impl<K: Object> Indexes<K> {
             .unwrap_or_default()
     }
 
-    /// The primaries whose `name` index has `key`, from `store`.
-    ///
-    /// ```
-    /// use k8s_openapi::api::core::v1::ConfigMap;
-    /// let (store, _writer) = kube::runtime::reflector::store::<ConfigMap>();
-    /// let indexes = opkit::index::Indexes::<ConfigMap>::default();
-    /// assert!(indexes.get(&store, "owner", "alice").is_empty());
-    /// ```
-    pub fn get(&self, store: &Store<K>, name: &str, key: &str) -> Vec<Arc<K>> {
-        self.refs(name, key)
-            .iter()
-            .filter_map(|r| store.get(r))
-            .collect()
-    }
-
     /// Applies one watch event.
-    pub(crate) fn apply(&self, event: &watcher::Event<K>) {
+    pub fn apply(&self, event: &watcher::Event<K>) {
         if self.functions.is_empty() {
             return;
         }
@@ -179,10 +141,11 @@ impl<K: Object> Indexes<K> {
 ///
 /// ```
 /// # use opkit::prelude::*;
+/// # use opkit::k8s::*;
 /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
 /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
 /// # pub struct AppSpec { pub secret: String }
-/// fn apps_using(secret: &Secret, apps: &opkit::index::Primaries<App>) -> Vec<ObjectRef<App>> {
+/// fn apps_using(secret: &Secret, apps: &opkit::Primaries<App>) -> Vec<opkit::ObjectRef<App>> {
 ///     apps.index_refs("secret", secret.metadata.name.as_deref().unwrap_or_default())
 /// }
 /// ```
@@ -213,33 +176,63 @@ impl<K: Object> Primaries<K> {
         Self { store, indexes }
     }
 
-    /// The reflector store of primaries.
+    /// The cached primary `reference` points to.
     ///
     /// ```
     /// # use opkit::prelude::*;
-    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # use opkit::k8s::*;
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
-    /// # #[operator(owns(ConfigMap))]
     /// # pub struct AppSpec { pub image: String }
-    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
-    /// fn count(apps: &Primaries<App>) -> usize {
-    ///     apps.store().len()
+    /// fn image(apps: &opkit::Primaries<App>, name: &str) -> Option<String> {
+    ///     apps.get(&opkit::ObjectRef::new(name).within("default")).map(|a| a.spec.image.clone())
     /// }
     /// ```
-    pub fn store(&self) -> &Store<K> {
-        &self.store
+    pub fn get(&self, reference: &ObjectRef<K>) -> Option<Arc<K>> {
+        self.store.get(reference)
+    }
+
+    /// How many primaries the cache holds.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # pub struct AppSpec { pub image: String }
+    /// fn count(apps: &opkit::Primaries<App>) -> usize {
+    ///     apps.len()
+    /// }
+    /// ```
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Whether the cache holds no primary.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # pub struct AppSpec { pub image: String }
+    /// fn idle(apps: &opkit::Primaries<App>) -> bool {
+    ///     apps.is_empty()
+    /// }
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.store.is_empty()
     }
 
     /// Every primary in the cache.
     ///
     /// ```
     /// # use opkit::prelude::*;
-    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # use opkit::k8s::*;
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
-    /// # #[operator(owns(ConfigMap))]
     /// # pub struct AppSpec { pub image: String }
-    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
-    /// fn names(apps: &Primaries<App>) -> Vec<String> {
+    /// fn names(apps: &opkit::Primaries<App>) -> Vec<String> {
     ///     apps.state().iter().map(|a| a.name_any()).collect()
     /// }
     /// ```
@@ -251,29 +244,31 @@ impl<K: Object> Primaries<K> {
     ///
     /// ```
     /// # use opkit::prelude::*;
-    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # use opkit::k8s::*;
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
-    /// # #[operator(owns(ConfigMap))]
     /// # pub struct AppSpec { pub image: String }
-    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
-    /// fn sharing(apps: &Primaries<App>, image: &str) -> usize {
+    /// fn sharing(apps: &opkit::Primaries<App>, image: &str) -> usize {
     ///     apps.index("image", image).len()
     /// }
     /// ```
     pub fn index(&self, index: &str, key: &str) -> Vec<Arc<K>> {
-        self.indexes.get(&self.store, index, key)
+        self.indexes
+            .refs(index, key)
+            .iter()
+            .filter_map(|r| self.store.get(r))
+            .collect()
     }
 
     /// References of the primaries whose `index` has `key`.
     ///
     /// ```
     /// # use opkit::prelude::*;
-    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # use opkit::k8s::*;
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
-    /// # #[operator(owns(ConfigMap))]
     /// # pub struct AppSpec { pub image: String }
-    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
-    /// fn sharing(apps: &Primaries<App>, image: &str) -> Vec<ObjectRef<App>> {
+    /// fn sharing(apps: &opkit::Primaries<App>, image: &str) -> Vec<opkit::ObjectRef<App>> {
     ///     apps.index_refs("image", image)
     /// }
     /// ```
@@ -343,8 +338,7 @@ mod tests {
 
     #[test]
     fn follows_applies_deletes_and_relists() {
-        let mut idx = Indexes::<ConfigMap>::default();
-        idx.add("image", image);
+        let idx = Indexes::<ConfigMap>::new(vec![("image".to_owned(), image)]);
         idx.apply(&watcher::Event::Apply(cm("a", "nginx")));
         idx.apply(&watcher::Event::Apply(cm("b", "nginx")));
         idx.apply(&watcher::Event::Apply(cm("c", "redis")));

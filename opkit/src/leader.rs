@@ -413,42 +413,78 @@ impl Elector {
     }
 }
 
-/// The Role and RoleBinding `NAME-leader-election` that let the ServiceAccount `name` hold its
-/// Lease in `namespace`: a namespaced grant, as kubebuilder's `leader_election_role.yaml`, not a
-/// cluster-wide one.
-pub(crate) fn rbac_objects(name: &str, namespace: &str) -> Vec<serde_json::Value> {
-    use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
-    let role_name = format!("{name}-leader-election");
-    let metadata = ObjectMeta {
-        name: Some(role_name.clone()),
-        namespace: Some(namespace.to_owned()),
-        ..Default::default()
-    };
-    let role = Role {
-        metadata: metadata.clone(),
-        rules: Some(vec![PolicyRule {
-            api_groups: Some(vec!["coordination.k8s.io".to_owned()]),
-            resources: Some(vec!["leases".to_owned()]),
-            verbs: ["get", "create", "update"].map(str::to_owned).to_vec(),
-            ..Default::default()
-        }]),
-    };
-    let binding = RoleBinding {
-        metadata,
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".to_owned(),
-            kind: "Role".to_owned(),
-            name: role_name,
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".to_owned(),
-            name: name.to_owned(),
-            namespace: Some(namespace.to_owned()),
-            ..Default::default()
-        }]),
-    };
-    [serde_json::to_value(role), serde_json::to_value(binding)]
-        .into_iter()
-        .flatten()
-        .collect()
+/// The leader election flags of `run`, with controller-runtime's names.
+///
+/// ```
+/// use clap::Parser;
+/// let cli = opkit::app::Cli::parse_from(["op", "--leader-elect=false", "--leader-elect-lease-duration", "30s"]);
+/// assert_eq!(cli.leader_election.leader_elect, Some(false));
+/// assert_eq!(cli.leader_election.leader_elect_lease_duration, Some(std::time::Duration::from_secs(30)));
+/// ```
+#[cfg(feature = "cli")]
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct LeaderElectionFlags {
+    /// Run the controllers only while holding the leader election Lease (default: on inside a cluster, off otherwise).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub leader_elect: Option<bool>,
+    /// Name of the leader election Lease (default: NAME-lock).
+    #[arg(long, value_name = "NAME")]
+    pub leader_election_id: Option<String>,
+    /// Namespace of the Lease (default: the Pod's namespace, or the kubeconfig context's).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+    /// How long other replicas honour a Lease that stopped being renewed (default 15s).
+    #[arg(long, value_name = "DURATION", value_parser = crate::clock::parse_duration)]
+    pub leader_elect_lease_duration: Option<Duration>,
+    /// How long the leader keeps acting while it cannot renew (default 10s).
+    #[arg(long, value_name = "DURATION", value_parser = crate::clock::parse_duration)]
+    pub leader_elect_renew_deadline: Option<Duration>,
+    /// How often to try to acquire or renew the Lease (default 2s).
+    #[arg(long, value_name = "DURATION", value_parser = crate::clock::parse_duration)]
+    pub leader_elect_retry_period: Option<Duration>,
+}
+
+#[cfg(feature = "cli")]
+impl LeaderElectionFlags {
+    /// The election to run with: `configured` (the code's choice) or the default Lease
+    /// `NAME-lock` when the flags or `default_on` ask for one, adjusted by the flags and
+    /// validated; `None` when leader election is off.
+    ///
+    /// ```
+    /// let flags = opkit::leader::LeaderElectionFlags { leader_elect: Some(true), ..Default::default() };
+    /// let election = flags.resolve(None, "webapp-operator", false).unwrap();
+    /// assert_eq!(election.map(|e| e.id), Some("webapp-operator-lock".to_string()));
+    /// ```
+    pub fn resolve(
+        &self,
+        configured: Option<LeaderElection>,
+        name: &str,
+        default_on: bool,
+    ) -> Result<Option<LeaderElection>> {
+        if !self
+            .leader_elect
+            .unwrap_or(configured.is_some() || default_on)
+        {
+            return Ok(None);
+        }
+        let mut election =
+            configured.unwrap_or_else(|| LeaderElection::new(format!("{name}-lock")));
+        if let Some(id) = &self.leader_election_id {
+            election.id.clone_from(id);
+        }
+        if let Some(namespace) = &self.leader_election_namespace {
+            election.namespace = Some(namespace.clone());
+        }
+        if let Some(d) = self.leader_elect_lease_duration {
+            election.lease_duration = d;
+        }
+        if let Some(d) = self.leader_elect_renew_deadline {
+            election.renew_deadline = d;
+        }
+        if let Some(d) = self.leader_elect_retry_period {
+            election.retry_period = d;
+        }
+        election.validate()?;
+        Ok(Some(election))
+    }
 }

@@ -1,23 +1,35 @@
 //! opkit: write Kubernetes operators in Rust with the plumbing supplied.
 //!
-//! An operator is a custom resource type with `#[derive(CustomResource, Operator)]` and an
-//! implementation of [`Reconcile`]. opkit runs it on kube-runtime and supplies what every
-//! operator otherwise writes by hand:
+//! A controller reconciles one kind of object with an implementation of [`Reconcile`]: a custom
+//! resource of the operator's own (`#[derive(CustomResource, Operator)]`, the short way) or any
+//! other kind, built-in or not ([`Controller`]). opkit runs it on kube-runtime and supplies what
+//! every operator otherwise writes by hand:
 //!
 //! - dependents through [`Ensure`]: server-side apply, controller owner references, no adoption
-//!   of foreign objects, writes only when something differs ([`ensure`]), read from compact caches
-//!   of the owned and watched kinds ([`cache`]);
-//! - finalizers added before any side effect and removed after a successful cleanup;
-//! - status conditions with `observedGeneration` and stable `lastTransitionTime` ([`status`]);
-//! - error classification and per-object exponential backoff with jitter ([`Error`], [`backoff`]);
-//! - Prometheus metrics with controller-runtime's names ([`metrics`]) and Kubernetes events ([`events`]);
+//!   of foreign objects, writes only when something differs, read from compact caches of the
+//!   owned and watched kinds, readiness by kind ([`ensure`], [`readiness`]);
+//! - finalizers added before any side effect and removed after a successful cleanup
+//!   ([`Reconcile::cleanup`]);
+//! - status conditions with `observedGeneration` and stable `lastTransitionTime`, written once
+//!   per reconcile and only when changed ([`status`]);
+//! - error classification and per-object exponential backoff with jitter ([`Error`],
+//!   [`Classify`], [`backoff`]);
+//! - Prometheus metrics with controller-runtime's names ([`metrics`]) and Kubernetes events
+//!   ([`events`]);
 //! - leader election on a Lease, `/healthz`, `/readyz` and `/metrics` endpoints and a bounded
-//!   drain on shutdown ([`leader`], [`probes`]);
-//! - a CLI for every operator binary: `run`, `crd`, `rbac`, `webhooks` ([`App`]), with least-privilege RBAC ([`manifests`]);
-//! - admission webhooks typed on the custom resource, served over HTTPS with generated or cert-manager certificates ([`webhook`]).
+//!   drain on shutdown ([`Manager`], [`leader`], [`probes`]);
+//! - a command line for every operator binary: `run`, `crd`, `rbac`, `webhooks` ([`App`]), with
+//!   least-privilege RBAC ([`rbac`]);
+//! - admission webhooks typed on the resource, served over HTTPS with generated or cert-manager
+//!   certificates ([`webhook`]).
+//!
+//! Cargo features: `cli` ([`App`], clap, logging) and `webhooks` ([`webhook`], rustls, rcgen) are
+//! on by default; `embedded` adds the in-process API server for demos ([`App::embedded`]). An
+//! operator that runs its [`Manager`] itself needs neither default feature.
 //!
 //! ```
 //! use opkit::prelude::*;
+//! use opkit::k8s::{Condition, ConfigMap, ObjectMeta};
 //!
 //! #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
 //! #[kube(group = "example.com", version = "v1", kind = "Greeting", namespaced, status = "GreetingStatus")]
@@ -46,8 +58,8 @@
 //!
 //! impl Reconcile for Greeting {
 //!     async fn reconcile(&self, ctx: &Context<Self>) -> opkit::Result<Action> {
-//!         ctx.ensure(GreetingConfigMap(self)).await?;
-//!         ctx.status().ready(true, "Configured", "the ConfigMap holds the message");
+//!         let config = ctx.ensure(GreetingConfigMap(self)).await?;
+//!         ctx.status().ready(config.is_ready(), "Configured", "the ConfigMap holds the message");
 //!         Ok(Action::done())
 //!     }
 //! }
@@ -60,45 +72,56 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "cli")]
+pub mod app;
 pub mod backoff;
-pub mod cache;
-pub mod cli;
+mod cache;
+pub mod clock;
 pub mod context;
-mod controller;
+pub mod controller;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod ensure;
 pub mod error;
 pub mod events;
 pub mod index;
+pub mod k8s;
 pub mod leader;
 pub mod manager;
 pub mod manifests;
 pub mod metrics;
+pub mod object;
 pub mod operator;
 pub mod prelude;
 pub mod probes;
-#[cfg(feature = "embedded")]
-mod progress;
+pub mod rbac;
 pub mod readiness;
+pub mod reconcile;
 pub mod security;
 pub mod status;
+#[cfg(feature = "webhooks")]
 pub mod webhook;
 
+#[cfg(feature = "cli")]
+pub use app::{App, run};
 pub use backoff::Backoff;
-pub use cli::{App, run};
 pub use context::Context;
+pub use controller::Controller;
 pub use ensure::{Ensure, Ensured};
-pub use error::{Error, Result};
+pub use error::{Classify, Error, Result, ResultExt};
+pub use index::Primaries;
 pub use leader::LeaderElection;
 pub use manager::{Manager, Running};
-pub use manifests::Rule;
 pub use metrics::Metrics;
-pub use operator::{Action, Descriptor, Operator, Reconcile, Triggers};
+pub use object::Object;
+pub use operator::Operator;
 pub use opkit_derive::Operator;
+pub use rbac::Rule;
+pub use readiness::Readiness;
+pub use reconcile::{Action, Reconcile};
 pub use status::StatusWriter;
 
-pub use kube::runtime::reflector::{ObjectRef, Store};
+pub use kube::runtime::reflector::ObjectRef;
 
 #[doc(hidden)]
 pub mod __private {

@@ -14,28 +14,28 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::context::Data;
-use crate::controller::{self, Shutdown, Synced};
+use crate::clock::{Clock, SystemClock};
+use crate::controller::{self, Controller, Runtime, Shutdown, Synced};
 use crate::leader::{Elector, LeaderElection};
 use crate::metrics::Metrics;
-use crate::operator::{Descriptor, Reconcile};
+use crate::operator::Operator;
 use crate::probes::{self, Check, Health};
+use crate::reconcile::Reconcile;
 
-type Start = Arc<
-    dyn Fn(Client, Metrics, Data, Shutdown, Arc<Synced>) -> BoxFuture<'static, ()> + Send + Sync,
->;
+type Start = Arc<dyn Fn(Runtime) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// The controllers of one process.
 ///
 /// ```no_run
 /// # use opkit::prelude::*;
+/// # use opkit::k8s::*;
 /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
 /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
 /// # pub struct AppSpec { pub replicas: i32 }
 /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
 /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 /// let client = Client::try_default().await?;
-/// let running = Manager::new(client).operator::<App>().start();
+/// let running = opkit::Manager::new(client).operator::<App>().start();
 /// tokio::signal::ctrl_c().await?;
 /// running.shutdown().await;
 /// # Ok(()) }
@@ -43,7 +43,7 @@ type Start = Arc<
 pub struct Manager {
     client: Client,
     metrics: Metrics,
-    data: Data,
+    clock: Arc<dyn Clock>,
     controllers: Vec<(String, Start)>,
     checks: Vec<Check>,
     election: Option<LeaderElection>,
@@ -74,7 +74,7 @@ impl Manager {
         Self {
             client,
             metrics: Metrics::new(),
-            data: Data::default(),
+            clock: Arc::new(SystemClock),
             controllers: Vec::new(),
             checks: Vec::new(),
             election: None,
@@ -84,49 +84,55 @@ impl Manager {
         }
     }
 
-    /// Adds the controller of operator `K`.
+    /// Adds the controller of the operator's own custom resource `K`, as `#[derive(Operator)]`
+    /// configures it, with no data (`impl Reconcile for K`). A kind whose reconcile needs data
+    /// goes through [`Manager::controller`] with `K::controller(data)`.
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::ConfigMap;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
     /// # pub struct AppSpec { pub image: String }
     /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
     /// # fn f(client: Client) {
-    /// let manager = Manager::new(client).operator::<App>();
+    /// let manager = opkit::Manager::new(client).operator::<App>();
     /// assert_eq!(manager.controllers(), ["app"]);
     /// # }
     /// ```
-    pub fn operator<K: Reconcile>(self) -> Self {
-        self.operator_with::<K>(|d| d)
+    pub fn operator<K: Operator + Reconcile>(self) -> Self {
+        self.controller(K::controller(()))
     }
 
-    /// Adds the controller of operator `K` with its descriptor adjusted by `adjust` (a faster
-    /// backoff in tests, a concurrency from a flag).
+    /// Adds a controller: any kind, any data (see [`Controller`]).
     ///
-    /// ```no_run
-    /// # use opkit::prelude::*;
-    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
-    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
-    /// # pub struct AppSpec { pub replicas: i32 }
-    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// ```
+    /// use opkit::prelude::*;
+    /// use opkit::k8s::Namespace;
+    /// struct Labeller { team: String }
+    /// impl Reconcile<Labeller> for Namespace {
+    ///     async fn reconcile(&self, ctx: &Context<Self, Labeller>) -> opkit::Result<Action> {
+    ///         let _team = &ctx.data().team;
+    ///         Ok(Action::done())
+    ///     }
+    /// }
     /// # fn f(client: Client) {
-    /// let manager = Manager::new(client).operator_with::<App>(|d| d.concurrency(8));
+    /// let labeller = opkit::Controller::<Namespace, _>::new("labeller", Labeller { team: "web".into() });
+    /// let manager = opkit::Manager::new(client).controller(labeller);
+    /// assert_eq!(manager.controllers(), ["labeller"]);
     /// # }
     /// ```
-    pub fn operator_with<K: Reconcile>(
-        mut self,
-        adjust: impl FnOnce(Descriptor) -> Descriptor,
-    ) -> Self {
-        let descriptor = adjust(K::descriptor());
+    pub fn controller<K, D>(mut self, controller: Controller<K, D>) -> Self
+    where
+        K: Reconcile<D>,
+        D: Send + Sync + 'static,
+    {
         self.controllers.push((
-            descriptor.name.clone(),
-            Arc::new(move |client, metrics, data, shutdown, synced| {
-                controller::run::<K>(client, descriptor.clone(), metrics, data, shutdown, synced)
-            }),
+            controller.name().to_owned(),
+            Arc::new(move |runtime| controller::run(controller.clone(), runtime)),
         ));
-        // The seed's readiness check: one small list of the primary kind.
+        // Ready means the API server answers for the primary kind: one small list.
         self.checks.push(Arc::new(|client| {
             async move {
                 let params = kube::api::ListParams::default().limit(1);
@@ -140,16 +146,17 @@ impl Manager {
         self
     }
 
-    /// Hands `value` to every reconcile, available through [`Context::data`](crate::Context::data).
+    /// Uses `clock` for the times opkit writes (conditions' `lastTransitionTime`) and measures,
+    /// instead of the system clock; for tests.
     ///
     /// ```
-    /// struct Settings { registry: String }
     /// # fn f(client: kube::Client) {
-    /// let manager = opkit::Manager::new(client).data(Settings { registry: "registry.example.com".into() });
+    /// let clock = std::sync::Arc::new(opkit::clock::ManualClock::new(jiff::Timestamp::UNIX_EPOCH));
+    /// let manager = opkit::Manager::new(client).clock(clock.clone());
     /// # let _ = manager; }
     /// ```
-    pub fn data<T: Send + Sync + 'static>(mut self, value: T) -> Self {
-        self.data.insert(value);
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -235,13 +242,14 @@ impl Manager {
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::*;
     /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # #[operator(owns(ConfigMap))]
     /// # pub struct AppSpec { pub image: String }
     /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
     /// # async fn f(client: Client) {
-    /// let running = Manager::new(client).operator::<App>().start();
+    /// let running = opkit::Manager::new(client).operator::<App>().start();
     /// running.shutdown().await;
     /// # }
     /// ```
@@ -271,7 +279,7 @@ impl Manager {
         let controllers = Controllers {
             client: self.client,
             metrics: self.metrics.clone(),
-            data: self.data,
+            clock: self.clock,
             controllers: self.controllers,
             health: health.clone(),
         };
@@ -298,7 +306,7 @@ impl Manager {
 struct Controllers {
     client: Client,
     metrics: Metrics,
-    data: Data,
+    clock: Arc<dyn Clock>,
     controllers: Vec<(String, Start)>,
     health: Arc<Health>,
 }
@@ -312,13 +320,13 @@ impl Controllers {
             .controllers
             .iter()
             .map(|(name, start)| {
-                let task = start(
-                    self.client.clone(),
-                    self.metrics.clone(),
-                    self.data.clone(),
-                    shutdown.clone(),
-                    synced.clone(),
-                );
+                let task = start(Runtime {
+                    client: self.client.clone(),
+                    metrics: self.metrics.clone(),
+                    clock: self.clock.clone(),
+                    shutdown: shutdown.clone(),
+                    synced: synced.clone(),
+                });
                 (name.clone(), tokio::spawn(task))
             })
             .collect();
@@ -437,13 +445,14 @@ async fn supervise(
 ///
 /// ```
 /// # use opkit::prelude::*;
+/// # use opkit::k8s::*;
 /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
 /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
 /// # #[operator(owns(ConfigMap))]
 /// # pub struct AppSpec { pub image: String }
 /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
 /// # async fn f(client: Client) {
-/// let running: opkit::Running = Manager::new(client).operator::<App>().start();
+/// let running: opkit::Running = opkit::Manager::new(client).operator::<App>().start();
 /// println!("{}", running.metrics().encode());
 /// running.shutdown().await;
 /// # }

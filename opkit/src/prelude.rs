@@ -1,31 +1,20 @@
-//! Everything an operator file needs, in one `use opkit::prelude::*;`.
+//! What an operator's files need, in one `use opkit::prelude::*;`: opkit's traits and the types
+//! of a reconcile, kube's traits, serde and schemars. Kubernetes object types are in
+//! [`crate::k8s`]; nothing here is a name operators commonly give their own types.
 //!
 //! ```
 //! use opkit::prelude::*;
-//! let _meta = ObjectMeta { name: Some("web".into()), ..Default::default() };
-//! let _wait = Duration::from_secs(5);
+//! fn next(converged: bool) -> Action {
+//!     if converged { Action::done() } else { Action::requeue_after(Duration::from_secs(5)) }
+//! }
+//! assert_eq!(next(true), Action::Done);
 //! ```
 
 pub use crate::ensure::{Ensure, Ensured};
-pub use crate::error::{Error as OpkitError, Result as OpkitResult};
+pub use crate::error::ResultExt as _;
 pub use crate::events::EventType;
-pub use crate::index::{Indexes, Primaries};
-pub use crate::readiness::{Readiness, Ready};
-pub use crate::{
-    Action, App, Context, LeaderElection, Manager, ObjectRef, Operator, Reconcile, Store,
-};
+pub use crate::{Action, Context, Operator, Reconcile};
 
-pub use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
-pub use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, Job, JobSpec};
-pub use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, Container, ContainerPort, EnvVar, PersistentVolumeClaim, Pod,
-    PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, Secret,
-    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
-};
-pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
-    Condition, LabelSelector, ObjectMeta, OwnerReference,
-};
-pub use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 pub use kube::{Api, Client, CustomResource, CustomResourceExt, Resource, ResourceExt};
 pub use schemars::JsonSchema;
 pub use serde::{Deserialize, Serialize};

@@ -3,7 +3,7 @@
 //!
 //! `/healthz` answers 200 while the process serves requests. `/readyz` answers 200 only when the
 //! process can do its work: every controller's caches hold their first list and the API server
-//! answers a list of every primary kind (the seed's readiness check); a replica standing by for
+//! answers a list of every primary kind; a replica standing by for
 //! the leader election Lease only needs the API server, so a rolling update is not blocked by
 //! standbys. During a graceful shutdown `/readyz` answers 503. Failures answer 503 with the
 //! reason in the body. `/metrics` is the manager's registry in the OpenMetrics text format.
@@ -203,4 +203,59 @@ pub(crate) fn serve(
         }
     });
     (addr, task)
+}
+
+/// The endpoint flags of `run`, with controller-runtime's names.
+///
+/// ```
+/// use clap::Parser;
+/// let cli = opkit::app::Cli::parse_from(["op", "--metrics-bind-address", "0"]);
+/// assert_eq!(cli.probes.metrics_bind_address, Some(opkit::probes::BindAddress::Disabled));
+/// ```
+#[cfg(feature = "cli")]
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct ProbeFlags {
+    /// Address of /healthz and /readyz; 0 disables (default :8081, or a free loopback port with the embedded server).
+    #[arg(long, value_name = "ADDR")]
+    pub health_probe_bind_address: Option<BindAddress>,
+    /// Address of /metrics; 0 disables (default :8080, or a free loopback port with the embedded server).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_bind_address: Option<BindAddress>,
+}
+
+#[cfg(feature = "cli")]
+impl ProbeFlags {
+    /// Binds the endpoints the flags ask for and gives them to `manager`; `local` defaults to
+    /// free loopback ports instead of `:8081` and `:8080`.
+    ///
+    /// ```
+    /// # async fn f(client: kube::Client) -> opkit::Result<()> {
+    /// let flags = opkit::probes::ProbeFlags::default();
+    /// let manager = flags.apply(opkit::Manager::new(client), true).await?;
+    /// # let _ = manager; Ok(()) }
+    /// ```
+    pub async fn apply(&self, mut manager: crate::Manager, local: bool) -> Result<crate::Manager> {
+        let default = |port: &str| {
+            BindAddress::Addr(if local {
+                "127.0.0.1:0".to_owned()
+            } else {
+                format!("0.0.0.0:{port}")
+            })
+        };
+        let probes = self
+            .health_probe_bind_address
+            .clone()
+            .unwrap_or_else(|| default("8081"));
+        if let Some(listener) = probes.bind().await? {
+            manager = manager.health_probes(listener);
+        }
+        let metrics = self
+            .metrics_bind_address
+            .clone()
+            .unwrap_or_else(|| default("8080"));
+        if let Some(listener) = metrics.bind().await? {
+            manager = manager.metrics_endpoint(listener);
+        }
+        Ok(manager)
+    }
 }

@@ -1,28 +1,50 @@
-//! Status: metav1 Conditions, observedGeneration and an optional phase, written only when changed.
+//! Status: metav1 Conditions, observedGeneration and other fields, written once per reconcile
+//! and only when changed.
 //!
-//! A reconcile describes the status it wants through [`Context::status`](crate::Context::status);
-//! opkit merges it into the live status and patches the status subresource once the reconcile
-//! returns, only if something differs, so a converged operator writes nothing. A condition's
-//! `lastTransitionTime` moves only when its `status` changes; `observedGeneration` is set on every
-//! condition (and on `status.observedGeneration` when the CRD declares it). After a failed
-//! reconcile opkit itself sets `Degraded=True` (and `Ready=False` for a permanent error) with the
-//! error's reason and message — for conflicts only from the third in a row; after a successful
-//! one it sets `Degraded=False`.
+//! A reconcile describes the status it wants through [`Context::status`](crate::Context::status)
+//! ([`StatusWriter`]); nothing is written while it runs. Once the reconcile returns (successfully
+//! or not), opkit merges the draft into the live status and patches the status subresource with
+//! a merge patch, only if something differs, so a converged operator writes nothing.
 //!
-//! Fields the status schema does not declare are left out, so the API server's pruning cannot
-//! make opkit write the same status forever.
+//! The guarantees and caveats of this deferred write:
+//!
+//! - A condition's `lastTransitionTime` moves only when its `status` changes; `observedGeneration`
+//!   is set on every condition written (and on `status.observedGeneration` when the schema
+//!   declares it) to the generation the reconcile saw.
+//! - Fields the status schema does not declare are left out, so the API server's pruning cannot
+//!   make opkit write the same status forever.
+//! - On custom resources, after a failed reconcile opkit itself sets `Degraded=True` (and
+//!   `Ready=False` for a permanent error) with the error's reason and message — for conflicts only
+//!   from the third in a row — and after a successful one `Degraded=False`, unless the reconcile
+//!   set `Degraded` itself. Built-in kinds' status is never written automatically.
+//! - The write is a merge patch of what changed, based on the status as the reconcile saw it
+//!   (or as this process last wrote it), without a resourceVersion precondition: fields the
+//!   operator does not touch are kept, and a status written by another writer in between is
+//!   overwritten only in the fields this draft sets. If the write fails, the reconcile is retried
+//!   soon (the reconcile runs again; the draft is not kept).
+//! - A draft with neither fields nor conditions writes nothing at all, not even
+//!   `observedGeneration` (which would claim an observation that reported nothing).
+//! - [`StatusWriter::apply`] writes immediately (a long reconcile reporting progress); the final
+//!   write then only sends what changed since.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::CustomResourceExt;
+use kube::core::object::HasStatus;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Client, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::context::Context;
+use crate::cache::OwnWrites;
+use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::operator::Object;
+use crate::metrics::Metrics;
+use crate::object::{self, Object};
+use crate::readiness::Readiness;
 
 /// Condition type: the object does what its spec asks.
 ///
@@ -55,13 +77,13 @@ pub(crate) struct Wanted {
 /// What the current reconcile wants the status to be.
 #[derive(Debug, Default)]
 pub(crate) struct Draft {
-    /// The status as last read or written; `None` before the first read.
+    /// The status as last written by this reconcile; `None` before its first write.
     pub base: Option<Value>,
     pub fields: Map<String, Value>,
     pub conditions: Vec<Wanted>,
 }
 
-/// Which of the well-known status fields the CRD's schema declares.
+/// Which status fields the schema declares.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Shape {
     pub fields: BTreeSet<String>,
@@ -69,9 +91,16 @@ pub(crate) struct Shape {
 }
 
 impl Shape {
-    /// Reads the status properties from the CRD (its storage version).
-    pub fn of<K: CustomResourceExt>() -> Self {
-        let crd = K::crd();
+    /// Any field may be written (a kind whose schema opkit does not know).
+    pub fn open() -> Self {
+        Self {
+            fields: BTreeSet::new(),
+            open: true,
+        }
+    }
+
+    /// The status properties of a CRD's storage version.
+    pub fn of_crd(crd: &CustomResourceDefinition) -> Self {
         let status = crd
             .spec
             .versions
@@ -100,156 +129,300 @@ impl Shape {
     }
 }
 
-/// Builds the wanted status of the object being reconciled; see the [module docs](self).
+/// Where one controller's statuses go: what it remembers of its writes, the schema, the clock.
+pub(crate) struct Sink {
+    pub client: Client,
+    pub controller: String,
+    pub metrics: Metrics,
+    pub clock: Arc<dyn Clock>,
+    pub shape: Shape,
+    /// Whether opkit writes its own conditions (Degraded after failures): custom resources only.
+    pub automatic: bool,
+    /// Statuses this process wrote that the primary's cache may not show yet, by uid.
+    pub written: OwnWrites<String, Value>,
+    /// Uids of primaries seen Ready in this process (for the time-to-first-Ready metric);
+    /// entries leave when the primary is deleted.
+    pub ready_seen: Mutex<HashSet<String>>,
+}
+
+impl Sink {
+    /// Forgets what it knew of a deleted primary.
+    pub fn forget(&self, uid: &str) {
+        self.written.forget(&uid.to_owned());
+        self.ready_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uid);
+    }
+
+    /// The status a reconcile of `object` starts from: this process's own last write when the
+    /// cached object predates it, else the object's.
+    fn base<K: Object>(&self, object: &K, draft: &Draft) -> Result<Value> {
+        if let Some(base) = &draft.base {
+            return Ok(base.clone());
+        }
+        if let Some(uid) = object.uid()
+            && let Some(written) = self.written.newer_than(&uid, Some(object.meta()))
+        {
+            return Ok(written);
+        }
+        live_status(object)
+    }
+
+    /// Writes `draft` if it changes the status of `object`; returns whether it wrote.
+    pub async fn flush<K: Object>(&self, object: &K, draft: &Mutex<Draft>) -> Result<bool> {
+        let now = Time(self.clock.now());
+        let generation = object.meta().generation;
+        let (base, new) = {
+            let draft = draft.lock().unwrap_or_else(|p| p.into_inner());
+            if draft.fields.is_empty() && draft.conditions.is_empty() {
+                return Ok(false);
+            }
+            let base = self.base(object, &draft)?;
+            let new = compute(&base, &draft, &self.shape, generation, &now)?;
+            (base, new)
+        };
+        let unchanged = match &base {
+            Value::Null => new.as_object().is_some_and(|m| m.is_empty()),
+            base => *base == new,
+        };
+        if unchanged {
+            return Ok(false);
+        }
+        let name = object
+            .meta()
+            .name
+            .clone()
+            .ok_or(Error::MissingField("metadata.name"))?;
+        let api = object::api::<K>(self.client.clone(), object.namespace().as_deref());
+        let patch = serde_json::json!({ "status": merge_patch(&base, &new) });
+        let written = api
+            .patch_status(
+                &name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
+            )
+            .await
+            .map_err(|e| {
+                Error::kube(
+                    format!("writing the status of {}", ObjectRef::from_obj(object)),
+                    e,
+                )
+            })?;
+        if let Some(uid) = written.uid() {
+            self.written.record(uid, written.meta(), new.clone());
+        }
+        self.observe_first_ready(object, &base, &new);
+        draft.lock().unwrap_or_else(|p| p.into_inner()).base = Some(new);
+        Ok(true)
+    }
+
+    fn observe_first_ready<K: Object>(&self, object: &K, old: &Value, new: &Value) {
+        if condition_is_true(old, READY) || !condition_is_true(new, READY) {
+            return;
+        }
+        let Some(uid) = object.uid() else { return };
+        let first = self
+            .ready_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(uid);
+        if let (true, Some(created)) = (first, object.meta().creation_timestamp.as_ref()) {
+            let took = self.clock.now().duration_since(created.0);
+            if let Ok(took) = std::time::Duration::try_from(took) {
+                self.metrics.record_time_to_ready(&self.controller, took);
+            }
+        }
+    }
+}
+
+/// The `status` of an object as JSON (`Null` when it has none).
+pub(crate) fn live_status<K: Object>(object: &K) -> Result<Value> {
+    let value = serde_json::to_value(object)
+        .map_err(|e| Error::serialization(format!("encoding the {}", K::kind(&())), e))?;
+    Ok(value.get("status").cloned().unwrap_or(Value::Null))
+}
+
+/// Builds the status of the object being reconciled; see the [module docs](self) for when and
+/// how it is written. Every method takes `&self`: helpers call `ctx.status()` again rather
+/// than passing a writer around.
 ///
 /// ```
 /// use opkit::prelude::*;
+/// use opkit::k8s::Condition;
 /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
 /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced, status = "AppStatus")]
 /// # pub struct AppSpec { pub replicas: i32 }
 /// # #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 /// # #[serde(rename_all = "camelCase")]
 /// # pub struct AppStatus { pub ready_replicas: i32, pub phase: Option<String>, pub conditions: Vec<Condition> }
-/// async fn report(ctx: &Context<App>, ready: i32) -> opkit::Result<()> {
+/// fn report(ctx: &Context<App>, ready: i32) -> opkit::Result<()> {
 ///     ctx.status()
-///         .update(|s: &mut AppStatus| s.ready_replicas = ready)
+///         .update(|s| s.ready_replicas = ready)?
 ///         .phase(if ready > 0 { "Running" } else { "Deploying" })
 ///         .ready(ready > 0, "ReplicasReady", format!("{ready} replicas ready"));
 ///     Ok(())
 /// }
 /// ```
-#[derive(Debug)]
 pub struct StatusWriter<'a, K: Object> {
-    ctx: &'a Context<K>,
+    object: &'a K,
+    draft: &'a Mutex<Draft>,
+    sink: &'a Sink,
+}
+
+impl<K: Object> std::fmt::Debug for StatusWriter<'_, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusWriter")
+            .field("object", &ObjectRef::from_obj(self.object))
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a, K: Object> StatusWriter<'a, K> {
-    pub(crate) fn new(ctx: &'a Context<K>) -> Self {
-        Self { ctx }
+    pub(crate) fn new(object: &'a K, draft: &'a Mutex<Draft>, sink: &'a Sink) -> Self {
+        Self {
+            object,
+            draft,
+            sink,
+        }
+    }
+
+    fn with_draft<T>(&self, f: impl FnOnce(&mut Draft) -> T) -> T {
+        f(&mut self.draft.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Sets `status.phase`.
     ///
     /// ```
     /// # use opkit::prelude::*;
-    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
-    /// # #[operator(owns(ConfigMap))]
     /// # pub struct AppSpec { pub image: String }
-    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
     /// fn deploying(ctx: &Context<App>) {
     ///     ctx.status().phase("Deploying");
     /// }
     /// ```
-    pub fn phase(self, phase: impl Into<String>) -> Self {
-        self.set("phase", phase.into())
-    }
-
-    /// Sets one status field by its JSON name.
-    ///
-    /// ```
-    /// # use opkit::prelude::*;
-    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
-    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
-    /// # #[operator(owns(ConfigMap))]
-    /// # pub struct AppSpec { pub image: String }
-    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
-    /// fn endpoint(ctx: &Context<App>) {
-    ///     ctx.status().set("url", format!("http://{}.default.svc", ctx.object().name_any()));
-    /// }
-    /// ```
-    pub fn set(self, field: &str, value: impl Serialize) -> Self {
-        match serde_json::to_value(value) {
-            Ok(value) => {
-                self.ctx.with_draft(|d| {
-                    d.fields.insert(field.to_owned(), value);
-                });
-            }
-            Err(error) => tracing::warn!(%error, field, "status field is not serializable"),
-        }
+    pub fn phase(&self, phase: impl Into<String>) -> &Self {
+        self.with_draft(|d| {
+            d.fields
+                .insert("phase".to_owned(), Value::String(phase.into()));
+        });
         self
     }
 
-    /// Edits the status as the operator's typed status struct `S`.
+    /// Sets one status field by its JSON name; fails if `value` does not serialize.
     ///
     /// ```
     /// # use opkit::prelude::*;
-    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
-    /// # #[operator(owns(ConfigMap))]
     /// # pub struct AppSpec { pub image: String }
-    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
-    /// #[derive(Default, Serialize, Deserialize)]
-    /// #[serde(rename_all = "camelCase")]
-    /// struct AppStatus { ready_replicas: i32 }
-    /// fn replicas(ctx: &Context<App>, ready: i32) {
-    ///     ctx.status().update(|s: &mut AppStatus| s.ready_replicas = ready);
+    /// fn endpoint(ctx: &Context<App>) -> opkit::Result<()> {
+    ///     ctx.status().set("url", format!("http://{}.default.svc", ctx.object().name_any()))?;
+    ///     Ok(())
     /// }
     /// ```
-    pub fn update<S: Serialize + DeserializeOwned + Default>(
-        self,
-        edit: impl FnOnce(&mut S),
-    ) -> Self {
-        let ctx = self.ctx;
-        let current = ctx.with_draft(|d| {
-            let mut view = match d.base.clone().or_else(|| ctx.live_status()) {
-                Some(Value::Object(map)) => map,
+    pub fn set(&self, field: &str, value: impl Serialize) -> Result<&Self> {
+        let value = serde_json::to_value(value)
+            .map_err(|e| Error::serialization(format!("encoding status.{field}"), e))?;
+        self.with_draft(|d| {
+            d.fields.insert(field.to_owned(), value);
+        });
+        Ok(self)
+    }
+
+    /// Edits the status as the resource's own status type (what `#[kube(status = "...")]`
+    /// names), starting from the status as it is now with this draft's changes; conditions are
+    /// left to [`StatusWriter::condition`]. Fails if the live status does not decode as that type
+    /// or the edited one does not encode, instead of starting from a default.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced, status = "AppStatus")]
+    /// # pub struct AppSpec { pub image: String }
+    /// #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+    /// #[serde(rename_all = "camelCase")]
+    /// pub struct AppStatus { ready_replicas: i32 }
+    /// fn replicas(ctx: &Context<App>, ready: i32) -> opkit::Result<()> {
+    ///     ctx.status().update(|s| s.ready_replicas = ready)?;
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn update(&self, edit: impl FnOnce(&mut K::Status)) -> Result<&Self>
+    where
+        K: HasStatus,
+        K::Status: Serialize + DeserializeOwned + Default,
+    {
+        let kind = K::kind(&());
+        let current = self.with_draft(|d| {
+            let mut view = match self.sink.base(self.object, d)? {
+                Value::Object(map) => map,
                 _ => Map::new(),
             };
             for (k, v) in &d.fields {
                 view.insert(k.clone(), v.clone());
             }
-            view
-        });
-        let mut typed: S =
-            serde_json::from_value(Value::Object(current.clone())).unwrap_or_default();
+            Ok::<_, Error>(view)
+        })?;
+        let mut typed: K::Status = if current.is_empty() {
+            K::Status::default()
+        } else {
+            serde_json::from_value(Value::Object(current.clone())).map_err(|e| {
+                Error::serialization(format!("decoding the status of the {kind}"), e)
+            })?
+        };
         edit(&mut typed);
-        match serde_json::to_value(&typed) {
-            Ok(Value::Object(edited)) => ctx.with_draft(|d| {
-                for key in current.keys() {
-                    if !edited.contains_key(key) && key != "conditions" {
-                        d.fields.insert(key.clone(), Value::Null);
-                    }
+        let edited = match serde_json::to_value(&typed)
+            .map_err(|e| Error::serialization(format!("encoding the status of the {kind}"), e))?
+        {
+            Value::Object(edited) => edited,
+            other => {
+                return Err(Error::Config(format!(
+                    "the status type of {kind} encodes as {other}, not as an object"
+                )));
+            }
+        };
+        self.with_draft(|d| {
+            for key in current.keys() {
+                if !edited.contains_key(key) && key != "conditions" {
+                    d.fields.insert(key.clone(), Value::Null);
                 }
-                for (k, v) in edited {
-                    if k != "conditions" {
-                        d.fields.insert(k, v);
-                    }
+            }
+            for (k, v) in edited {
+                if k != "conditions" {
+                    d.fields.insert(k, v);
                 }
-            }),
-            Ok(_) => tracing::warn!("the status type does not serialize to an object"),
-            Err(error) => tracing::warn!(%error, "status is not serializable"),
-        }
-        self
+            }
+        });
+        Ok(self)
     }
 
     /// Sets a condition; `lastTransitionTime` moves only if `status` differs from the live one.
     ///
     /// ```
     /// # use opkit::prelude::*;
-    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
-    /// # #[operator(owns(ConfigMap))]
     /// # pub struct AppSpec { pub image: String }
-    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
     /// fn backed_up(ctx: &Context<App>) {
     ///     ctx.status().condition("BackedUp", true, "BackupSucceeded", "last backup 5 minutes ago");
     /// }
     /// ```
     pub fn condition(
-        self,
+        &self,
         type_: &str,
         status: bool,
         reason: &str,
         message: impl Into<String>,
-    ) -> Self {
+    ) -> &Self {
         let wanted = Wanted {
             type_: type_.to_owned(),
             status,
             reason: reason.to_owned(),
             message: message.into(),
         };
-        self.ctx.with_draft(|d| {
+        self.with_draft(|d| {
             d.conditions.retain(|c| c.type_ != wanted.type_);
             d.conditions.push(wanted);
         });
@@ -260,67 +433,60 @@ impl<'a, K: Object> StatusWriter<'a, K> {
     ///
     /// ```
     /// # use opkit::prelude::*;
-    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
-    /// # #[operator(owns(ConfigMap))]
     /// # pub struct AppSpec { pub image: String }
-    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
     /// fn available(ctx: &Context<App>) {
     ///     ctx.status().ready(true, "Available", "3/3 replicas ready");
     /// }
     /// ```
-    pub fn ready(self, ready: bool, reason: &str, message: impl Into<String>) -> Self {
+    pub fn ready(&self, ready: bool, reason: &str, message: impl Into<String>) -> &Self {
         let message = message.into();
         self.condition(READY, ready, reason, message.clone())
             .condition(PROGRESSING, !ready, reason, message)
     }
 
-    /// Reports a workload's rollout: `Ready` as it is, `Progressing` while it rolls out,
-    /// `Degraded` when it stalled (reason `RolloutStalled`), each with the rollout's message.
+    /// Reports a dependent's [`Readiness`]: `Ready` as it is, `Progressing` while it gets there,
+    /// `Degraded` when it stalled (reason `Stalled`), each with its message.
     ///
     /// ```
     /// # use opkit::prelude::*;
+    /// # use opkit::k8s::Deployment;
     /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
     /// # pub struct AppSpec { pub replicas: i32 }
     /// fn report(ctx: &Context<App>, deployment: &Deployment) {
-    ///     ctx.status().rollout("Deployed", &deployment.readiness());
+    ///     ctx.status().readiness("Deployed", &opkit::Readiness::of(deployment));
     /// }
     /// ```
-    pub fn rollout(self, reason: &str, rollout: &crate::readiness::Readiness) -> Self {
-        let reason = if rollout.stalled {
-            "RolloutStalled"
-        } else {
-            reason
-        };
-        let message = rollout.message.clone();
-        self.condition(READY, rollout.ready, reason, message.clone())
+    pub fn readiness(&self, reason: &str, readiness: &Readiness) -> &Self {
+        let reason = if readiness.stalled { "Stalled" } else { reason };
+        let message = readiness.message.clone();
+        self.condition(READY, readiness.ready, reason, message.clone())
             .condition(
                 PROGRESSING,
-                !rollout.ready && !rollout.stalled,
+                !readiness.ready && !readiness.stalled,
                 reason,
                 message.clone(),
             )
-            .condition(DEGRADED, rollout.stalled, reason, message)
+            .condition(DEGRADED, readiness.stalled, reason, message)
     }
 
     /// Writes the status now instead of when the reconcile returns. Returns whether a write happened.
     ///
     /// ```
     /// # use opkit::prelude::*;
-    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
     /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
-    /// # #[operator(owns(ConfigMap))]
     /// # pub struct AppSpec { pub image: String }
-    /// # impl Reconcile for App { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
     /// async fn early(ctx: &Context<App>) -> opkit::Result<()> {
     ///     let written = ctx.status().phase("Migrating").apply().await?;
     ///     tracing::info!(written, "reported the migration");
     ///     Ok(())
     /// }
     /// ```
-    pub async fn apply(self) -> Result<bool> {
-        flush(self.ctx).await
+    pub async fn apply(&self) -> Result<bool> {
+        self.sink.flush(self.object, self.draft).await
     }
 }
 
@@ -431,11 +597,6 @@ pub(crate) fn condition_is_true(status: &Value, type_: &str) -> bool {
             c.get("type").and_then(Value::as_str) == Some(type_)
                 && c.get("status").and_then(Value::as_str) == Some("True")
         })
-}
-
-/// Writes the draft if it changes the status.
-pub(crate) async fn flush<K: Object>(ctx: &Context<K>) -> Result<bool> {
-    ctx.flush_status().await
 }
 
 #[cfg(test)]

@@ -1,18 +1,7 @@
 //! The AppConfig operator with the real kubectl: rendering per environment, rolling the
 //! Deployments that use the ConfigMap only when its data changes, refusal of bad input.
 
-#[rustfmt::skip]
-#[path = "../../examples/appconfig/app.rs"]
-mod app;
-#[rustfmt::skip]
-#[path = "../../examples/appconfig/reconcile.rs"]
-mod reconcile;
-#[rustfmt::skip]
-#[path = "../../examples/appconfig/render.rs"]
-mod render;
-#[rustfmt::skip]
-#[path = "../../examples/appconfig/types.rs"]
-mod types;
+use opkit_examples::appconfig::*;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

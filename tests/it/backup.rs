@@ -2,18 +2,7 @@
 //! credentials by reference only, refusal of bad schedules and retention, and the status of runs
 //! as the embedded server's CronJob simulation produces them.
 
-#[rustfmt::skip]
-#[path = "../../examples/backup/app.rs"]
-mod app;
-#[rustfmt::skip]
-#[path = "../../examples/backup/job.rs"]
-mod job;
-#[rustfmt::skip]
-#[path = "../../examples/backup/reconcile.rs"]
-mod reconcile;
-#[rustfmt::skip]
-#[path = "../../examples/backup/types.rs"]
-mod types;
+use opkit_examples::backup::*;
 
 use std::time::Duration;
 

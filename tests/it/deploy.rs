@@ -14,8 +14,8 @@ use serde::Deserialize;
 
 use super::manifests::{PLATFORM_NAMESPACE, WEBAPP_NAMESPACE};
 use super::support::Kubectl;
-use crate::webapp::policy;
-use crate::webapp::types::WebApp;
+use opkit_examples::webapp::policy;
+use opkit_examples::webapp::types::WebApp;
 
 const CHART: &str = "charts/webapp-operator";
 
@@ -103,7 +103,7 @@ fn assert_operator_accepts_args(yaml: &str) {
         )
         .expect("the container has args");
         let command_line = std::iter::once("operator".to_owned()).chain(args.iter().cloned());
-        if let Err(error) = opkit::cli::Cli::try_parse_from(command_line) {
+        if let Err(error) = opkit::app::Cli::try_parse_from(command_line) {
             panic!(
                 "the operator refuses the args of Deployment {}: {args:?}\n{error}",
                 deployment["metadata"]["name"]
@@ -204,7 +204,7 @@ async fn helm_chart_lints_and_renders_every_option() {
     assert_operator_accepts_args(&default);
     // The templates carry the rules the operator prints, unchanged.
     let printed = documents(
-        &crate::webapp::app::app()
+        &opkit_examples::webapp::app()
             .rbac_yaml(WEBAPP_NAMESPACE)
             .expect("RBAC renders"),
     );

@@ -12,7 +12,9 @@ use std::time::Instant;
 
 use kube::api::{DeleteParams, ListParams, PostParams};
 use opkit::Backoff;
+use opkit::k8s::*;
 use opkit::prelude::*;
+use opkit::{LeaderElection, Manager};
 use opkit_envtest::{Fault, TestEnv};
 use rand::{Rng, SeedableRng};
 
@@ -79,9 +81,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl Reconcile for Site {
-    async fn reconcile(&self, ctx: &Context<Self>) -> opkit::Result<Action> {
-        ctx.data::<Arc<Ledger>>()?.reconciled(&self.name_any());
+impl Reconcile<Arc<Ledger>> for Site {
+    async fn reconcile(&self, ctx: &Context<Self, Arc<Ledger>>) -> opkit::Result<Action> {
+        ctx.data().reconciled(&self.name_any());
         ctx.ensure(SiteConfigMap(self)).await?;
         ctx.ensure(SiteService(self)).await?;
         ctx.status()
@@ -89,8 +91,8 @@ impl Reconcile for Site {
         Ok(Action::done())
     }
 
-    async fn cleanup(&self, ctx: &Context<Self>) -> opkit::Result<()> {
-        ctx.data::<Arc<Ledger>>()?.cleaned(&self.name_any());
+    async fn cleanup(&self, ctx: &Context<Self, Arc<Ledger>>) -> opkit::Result<()> {
+        ctx.data().cleaned(&self.name_any());
         Ok(())
     }
 }
@@ -148,9 +150,7 @@ fn fast_backoff() -> Backoff {
 }
 
 fn manager(client: Client, ledger: &Arc<Ledger>) -> Manager {
-    Manager::new(client)
-        .data(ledger.clone())
-        .operator_with::<Site>(|d| d.backoff(fast_backoff()))
+    Manager::new(client).controller(Site::controller(ledger.clone()).backoff(fast_backoff()))
 }
 
 async fn start_env() -> TestEnv {

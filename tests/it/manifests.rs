@@ -19,8 +19,8 @@ struct Generated {
 
 /// Every generated file, from the operators' `crd`, `rbac` and `webhooks` output and samples.
 fn generated() -> Vec<Generated> {
-    let webapp = crate::webapp::app::app();
-    let platform = crate::platform::app::app();
+    let webapp = opkit_examples::webapp::app();
+    let platform = opkit_examples::platform::app();
     let mut files = Vec::new();
     config(
         &mut files,

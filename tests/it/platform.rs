@@ -2,28 +2,15 @@
 //! seed's production-store, ordering behind readiness gates, environment defaults, the cache
 //! toggle, monitoring with and without the Prometheus Operator's CRDs, refusal and deletion.
 
-#[rustfmt::skip]
-#[path = "../../examples/platform/app.rs"]
-pub(crate) mod app;
-#[rustfmt::skip]
-#[path = "../../examples/platform/monitoring.rs"]
-mod monitoring;
-#[rustfmt::skip]
-#[path = "../../examples/platform/reconcile.rs"]
-mod reconcile;
-#[rustfmt::skip]
-#[path = "../../examples/platform/types.rs"]
-mod types;
+use opkit_examples::platform::*;
 
 use std::time::Duration;
 
 use monitoring::{PrometheusRule, ServiceMonitor};
 use opkit_envtest::TestEnv;
-use postgresql::types::PostgreSQL;
+use opkit_examples::postgresql::types::PostgreSQL;
 use types::EcommercePlatform;
 
-// The PostgreSQL operator the platform runs beside, as its `postgresql` module expects.
-use super::postgresql::operator as postgresql;
 use super::support::{Demo, Kubectl, Served, condition, env, slow_env};
 
 const PRODUCTION_STORE: &str = include_str!("../../examples/platform/sample.yaml");

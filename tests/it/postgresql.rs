@@ -2,12 +2,7 @@
 //! survive every reconcile, backups only once the database is ready, rolling changes, refusal of
 //! invalid specs and deletion of everything it created.
 
-#[rustfmt::skip]
-#[path = "../../examples/postgresql/app.rs"]
-mod app;
-#[rustfmt::skip]
-#[path = "../../examples/postgresql/mod.rs"]
-pub mod operator;
+use opkit_examples::postgresql::*;
 
 use std::time::Duration;
 
@@ -15,9 +10,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use opkit_envtest::TestEnv;
-// The name `app.rs` expects the PostgreSQL operator under.
-use operator as postgresql;
-use postgresql::types::PostgreSQL;
+use types::PostgreSQL;
 
 use super::support::{Demo, Served, condition, env, slow_env};
 

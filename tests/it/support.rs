@@ -262,14 +262,12 @@ impl Served {
     /// Starts `app` with the default command line and `--write-kubeconfig`.
     pub fn start(app: opkit::App) -> Served {
         let kubectl = Kubectl::unconfigured();
-        let cli = opkit::cli::Cli {
-            command: None,
-            log_format: opkit::cli::LogFormat::Human,
-            cluster: false,
-            write_kubeconfig: Some(kubectl.kubeconfig()),
-            production: Default::default(),
-            webhook: Default::default(),
-        };
+        let kubeconfig = kubectl.kubeconfig();
+        let cli = <opkit::app::Cli as clap::Parser>::parse_from([
+            std::ffi::OsStr::new("operator"),
+            "--write-kubeconfig".as_ref(),
+            kubeconfig.as_os_str(),
+        ]);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(app.execute_until(cli, async {
             let _ = stopped.await;

@@ -1,19 +1,7 @@
 //! The seed's part 5 integration script for the WebApp operator, run with the real kubectl
 //! against an embedded API server, plus the level-triggered cases.
 
-// The example's own formatting settings apply to these files, not the tests'.
-#[rustfmt::skip]
-#[path = "../../examples/webapp/app.rs"]
-pub(crate) mod app;
-#[rustfmt::skip]
-#[path = "../../examples/webapp/reconcile.rs"]
-pub(crate) mod reconcile;
-#[rustfmt::skip]
-#[path = "../../examples/webapp/types.rs"]
-pub(crate) mod types;
-#[rustfmt::skip]
-#[path = "../../examples/webapp/policy.rs"]
-pub(crate) mod policy;
+use opkit_examples::webapp::*;
 // The admission policies' tests, beside the example's modules: a file is loaded as a module once.
 #[path = "webhooks.rs"]
 mod webhooks;
@@ -178,7 +166,7 @@ async fn a_stalled_rollout_is_explained_not_stuck_deploying() {
     let reason = demo
         .jsonpath("webapp/test-webapp", &condition("Degraded", "reason"))
         .await;
-    assert_eq!(reason, "RolloutStalled");
+    assert_eq!(reason, "Stalled");
     let message = demo
         .jsonpath("webapp/test-webapp", &condition("Ready", "message"))
         .await;

@@ -12,22 +12,29 @@ use super::{Certificates, Endpoint, WebhookError, WebhookServer, Webhooks};
 ///
 /// ```
 /// use clap::Parser;
-/// let cli = opkit::cli::Cli::parse_from(["op", "--webhook-port", "8443"]);
+/// let cli = opkit::app::Cli::parse_from(["op", "--webhook-port", "8443"]);
 /// assert_eq!(cli.webhook.webhook_port, 8443);
 /// assert!(cli.webhook.webhook_cert_dir.is_none());
 /// ```
-#[derive(Clone, Debug, clap::Args)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct WebhookFlags {
     /// Port of the admission webhook server (HTTPS, all interfaces) in a cluster.
-    #[arg(long, default_value_t = 9443, env = "OPKIT_WEBHOOK_PORT")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, default_value_t = 9443, env = "OPKIT_WEBHOOK_PORT")
+    )]
     pub webhook_port: u16,
     /// Directory with tls.crt and tls.key (a cert-manager Secret); without it a self-signed CA is generated and injected into the webhook configurations.
-    #[arg(long, value_name = "DIR", env = "OPKIT_WEBHOOK_CERT_DIR")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, value_name = "DIR", env = "OPKIT_WEBHOOK_CERT_DIR")
+    )]
     pub webhook_cert_dir: Option<PathBuf>,
 }
 
 impl Default for WebhookFlags {
-    /// The flags' defaults, for a [`Cli`](crate::cli::Cli) built in code.
+    /// The flags' defaults, for a [`Cli`](crate::app::Cli) built in code.
     ///
     /// ```
     /// assert_eq!(opkit::webhook::WebhookFlags::default().webhook_port, 9443);
@@ -76,8 +83,7 @@ impl Webhooks {
     ///
     /// ```no_run
     /// # async fn f(client: kube::Client, webhooks: opkit::webhook::Webhooks) -> Result<(), opkit::webhook::WebhookError> {
-    /// use clap::Parser;
-    /// let flags = opkit::cli::Cli::parse_from(["op"]).webhook;
+    /// let flags = opkit::webhook::WebhookFlags::default();
     /// let server = webhooks.start_in_cluster(&client, &flags, "ops").await?;
     /// # let _ = server; Ok(()) }
     /// ```

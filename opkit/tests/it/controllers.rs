@@ -1,5 +1,6 @@
 //! Point 9: several controllers in one process; cluster-scoped primaries.
 
+use opkit::k8s::*;
 use opkit::prelude::*;
 
 use crate::fixture::*;
@@ -10,10 +11,9 @@ async fn two_controllers_share_a_process_and_a_cluster_scoped_primary_owns_a_nam
     let env = opkit_envtest::TestEnv::start().await.expect("server");
     env.install_crd::<Widget>().await.expect("widget crd");
     env.install_crd::<Gadget>().await.expect("gadget crd");
-    let probe = std::sync::Arc::new(Probe::default());
+    let probe = std::sync::Arc::new(Spy::default());
     let running = opkit::Manager::new(env.client())
-        .data(probe.clone())
-        .operator::<Widget>()
+        .controller(widget_controller(&probe))
         .operator::<Gadget>()
         .start();
 
@@ -92,10 +92,9 @@ async fn caches_report_synced_only_after_their_first_list() {
         1.0,
         opkit_envtest::Fault::InternalError,
     );
-    let probe = std::sync::Arc::new(Probe::default());
+    let probe = std::sync::Arc::new(Spy::default());
     let running = opkit::Manager::new(env.client())
-        .data(probe)
-        .operator::<Widget>()
+        .controller(widget_controller(&probe))
         .start();
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     assert!(
@@ -125,10 +124,9 @@ async fn shutdown_does_not_wait_for_a_cache_that_never_lists() {
         .create(&Default::default(), &Widget::new("waiting", spec(1)))
         .await
         .expect("create");
-    let probe = std::sync::Arc::new(Probe::default());
+    let probe = std::sync::Arc::new(Spy::default());
     let running = opkit::Manager::new(env.client())
-        .data(probe.clone())
-        .operator::<Widget>()
+        .controller(widget_controller(&probe))
         .start();
     // The Widget's reconcile is queued behind the ConfigMap cache, which cannot list.
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use opkit::k8s::*;
 use opkit::prelude::*;
 
 use crate::fixture::*;
@@ -202,12 +203,12 @@ async fn a_cross_namespace_dependent_carries_owner_labels_and_is_deleted_on_clea
     assert!(cm.metadata.owner_references.unwrap_or_default().is_empty());
     let labels = cm.metadata.labels.unwrap_or_default();
     assert_eq!(
-        labels.get(opkit::operator::OWNER_UID_LABEL),
+        labels.get(opkit::ensure::OWNER_UID_LABEL),
         widget.metadata.uid.as_ref()
     );
     assert_eq!(
         labels
-            .get(opkit::operator::OWNER_NAMESPACE_LABEL)
+            .get(opkit::ensure::OWNER_NAMESPACE_LABEL)
             .map(String::as_str),
         Some("default")
     );

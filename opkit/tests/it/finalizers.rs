@@ -102,10 +102,9 @@ async fn an_object_deleted_before_the_finalizer_was_added_is_never_stuck() {
         .await
         .expect("delete");
 
-    let probe = std::sync::Arc::new(Probe::default());
+    let probe = std::sync::Arc::new(Spy::default());
     let running = opkit::Manager::new(env.client())
-        .data(probe.clone())
-        .operator::<Widget>()
+        .controller(widget_controller(&probe))
         .start();
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     let w = api.get("early").await.expect("held by the other finalizer");

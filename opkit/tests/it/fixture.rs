@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use opkit::k8s::*;
 use opkit::prelude::*;
 use opkit_envtest::TestEnv;
 
@@ -49,7 +50,7 @@ pub fn size_key(w: &Widget) -> Vec<String> {
 pub fn widgets_named_by_secret(
     secret: &Secret,
     widgets: &opkit::index::Primaries<Widget>,
-) -> Vec<ObjectRef<Widget>> {
+) -> Vec<opkit::ObjectRef<Widget>> {
     let name = secret
         .metadata
         .labels
@@ -59,7 +60,7 @@ pub fn widgets_named_by_secret(
         .state()
         .iter()
         .filter(|w| Some(&w.name_any()) == name && w.namespace() == secret.metadata.namespace)
-        .map(|w| ObjectRef::from_obj(&**w))
+        .map(|w| opkit::ObjectRef::from_obj(&**w))
         .collect()
 }
 
@@ -80,7 +81,7 @@ pub struct WidgetStatus {
 
 /// What the test observes of the operator from the inside.
 #[derive(Debug, Default)]
-pub struct Probe {
+pub struct Spy {
     pub reconciles: AtomicUsize,
     pub attempts: Mutex<Vec<Instant>>,
     pub cleanups: AtomicUsize,
@@ -92,7 +93,7 @@ pub struct Probe {
     pub same_size: Mutex<Vec<String>>,
 }
 
-impl Probe {
+impl Spy {
     pub fn reconciles(&self) -> usize {
         self.reconciles.load(Ordering::SeqCst)
     }
@@ -129,9 +130,9 @@ impl Ensure for WidgetConfig<'_> {
     }
 }
 
-impl Reconcile for Widget {
-    async fn reconcile(&self, ctx: &Context<Self>) -> opkit::Result<Action> {
-        let probe = ctx.data::<Arc<Probe>>()?;
+impl Reconcile<Arc<Spy>> for Widget {
+    async fn reconcile(&self, ctx: &Context<Self, Arc<Spy>>) -> opkit::Result<Action> {
+        let probe = ctx.data();
         probe.reconciles.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut attempts) = probe.attempts.lock() {
             attempts.push(Instant::now());
@@ -155,9 +156,9 @@ impl Reconcile for Widget {
         }
         match self.spec.fail.as_deref() {
             Some("transient") => {
-                return Err(OpkitError::transient("the backend is not reachable yet"));
+                return Err(opkit::Error::transient("the backend is not reachable yet"));
             }
-            Some("permanent") => return Err(OpkitError::invalid_spec("size must be even")),
+            Some("permanent") => return Err(opkit::Error::invalid_spec("size must be even")),
             Some("panic") => panic!("widget reconcile panicked on purpose"),
             _ => {}
         }
@@ -169,11 +170,11 @@ impl Reconcile for Widget {
         Ok(Action::done())
     }
 
-    async fn cleanup(&self, ctx: &Context<Self>) -> opkit::Result<()> {
-        let probe = ctx.data::<Arc<Probe>>()?;
+    async fn cleanup(&self, ctx: &Context<Self, Arc<Spy>>) -> opkit::Result<()> {
+        let probe = ctx.data();
         probe.cleanups.fetch_add(1, Ordering::SeqCst);
         if probe.block_cleanup.load(Ordering::SeqCst) {
-            return Err(OpkitError::transient(
+            return Err(opkit::Error::transient(
                 "the external resource is still in use",
             ));
         }
@@ -181,10 +182,18 @@ impl Reconcile for Widget {
     }
 }
 
+/// The Widget controller as the tests run it: the probe as its data, a fast backoff.
+pub type WidgetController = opkit::Controller<Widget, Arc<Spy>>;
+
+/// The Widget controller reporting into `probe`, with a backoff fast enough for tests.
+pub fn widget_controller(probe: &Arc<Spy>) -> WidgetController {
+    Widget::controller(probe.clone()).backoff(fast_backoff())
+}
+
 /// An embedded server with the Widget CRD installed and the operator running.
 pub struct Harness {
     pub env: TestEnv,
-    pub probe: Arc<Probe>,
+    pub probe: Arc<Spy>,
     pub running: Option<opkit::Running>,
 }
 
@@ -193,15 +202,12 @@ impl Harness {
         Self::start_with(|d| d).await
     }
 
-    pub async fn start_with(
-        adjust: impl FnOnce(opkit::Descriptor) -> opkit::Descriptor + Send + 'static,
-    ) -> Harness {
+    pub async fn start_with(adjust: impl FnOnce(WidgetController) -> WidgetController) -> Harness {
         let env = TestEnv::start().await.expect("embedded API server starts");
         env.install_crd::<Widget>().await.expect("CRD installs");
-        let probe = Arc::new(Probe::default());
+        let probe = Arc::new(Spy::default());
         let running = opkit::Manager::new(env.client())
-            .data(probe.clone())
-            .operator_with::<Widget>(move |d| adjust(d.backoff(fast_backoff())))
+            .controller(adjust(widget_controller(&probe)))
             .start();
         Harness {
             env,

@@ -8,12 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
+use opkit::k8s::*;
 use opkit::prelude::*;
+use opkit::{LeaderElection, Manager};
 use opkit_envtest::TestEnv;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::fixture::{Probe, Widget, eventually, fast_backoff, spec};
+use crate::fixture::{Spy, Widget, eventually, spec, widget_controller};
 
 pub const LEASE: &str = "widget-operator-lock";
 pub const LEASE_DURATION: Duration = Duration::from_secs(5);
@@ -30,7 +32,7 @@ pub fn election(identity: &str) -> LeaderElection {
 /// One operator replica: its own probe, a manager with leader election.
 pub struct Replica {
     pub identity: String,
-    pub probe: Arc<Probe>,
+    pub probe: Arc<Spy>,
     pub running: Option<opkit::Running>,
 }
 
@@ -44,10 +46,9 @@ impl Replica {
         identity: &str,
         adjust: impl FnOnce(Manager) -> Manager,
     ) -> Replica {
-        let probe = Arc::new(Probe::default());
+        let probe = Arc::new(Spy::default());
         let manager = Manager::new(client)
-            .data(probe.clone())
-            .operator_with::<Widget>(|d| d.backoff(fast_backoff()))
+            .controller(widget_controller(&probe))
             .leader_election(election(identity));
         Replica {
             identity: identity.to_owned(),

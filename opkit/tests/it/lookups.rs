@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use kube::api::{Patch, PatchParams};
+use opkit::k8s::*;
 use opkit::prelude::*;
 
 use crate::fixture::*;
@@ -96,7 +97,14 @@ async fn the_index_finds_primaries_by_key_and_follows_changes() {
 #[tokio::test]
 async fn label_changes_trigger_only_when_asked() {
     for filter_labels in [false, true] {
-        let mut h = Harness::start_with(move |d| d.filter_metadata(filter_labels, false)).await;
+        let mut h = Harness::start_with(move |c| {
+            if filter_labels {
+                c.on_label_changes()
+            } else {
+                c
+            }
+        })
+        .await;
         h.create("labelled", spec(1)).await;
         ready(&h, "labelled").await;
         tokio::time::sleep(Duration::from_millis(300)).await;

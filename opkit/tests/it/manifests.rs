@@ -1,6 +1,7 @@
 //! Point 9: CRD and least-privilege RBAC manifests, accepted by the API server.
 
 use k8s_openapi::api::rbac::v1::ClusterRole;
+use opkit::k8s::*;
 use opkit::prelude::*;
 
 use crate::fixture::*;
@@ -8,7 +9,7 @@ use crate::fixture::*;
 #[tokio::test]
 async fn rbac_output_applies_and_names_exact_verbs() {
     let env = opkit_envtest::TestEnv::start().await.expect("server");
-    let app = opkit::App::new("widget-operator").operator::<Widget>();
+    let app = opkit::App::new("widget-operator").controller(widget_controller(&Default::default()));
     let yaml = app.rbac_yaml("operators").expect("rbac yaml");
     let namespace = k8s_openapi::api::core::v1::Namespace {
         metadata: ObjectMeta {
@@ -75,7 +76,7 @@ async fn rbac_output_applies_and_names_exact_verbs() {
 async fn crd_output_installs() {
     let env = opkit_envtest::TestEnv::start().await.expect("server");
     let yaml = opkit::App::new("widget-operator")
-        .operator::<Widget>()
+        .controller(widget_controller(&Default::default()))
         .crd_yaml()
         .expect("crd yaml");
     env.install_crd_yaml(&yaml).await.expect("installs");

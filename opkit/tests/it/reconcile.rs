@@ -59,8 +59,7 @@ async fn a_restarted_operator_changes_nothing() {
     h.stop().await;
     h.env.reset_stats();
     let running = opkit::Manager::new(h.env.client())
-        .data(h.probe.clone())
-        .operator::<Widget>()
+        .controller(widget_controller(&h.probe))
         .start();
     let before = h.probe.reconciles();
     eventually("the restarted operator to reconcile", || async {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use opkit::k8s::*;
 use opkit::prelude::*;
 use opkit::webhook::{
     AdmissionRequest, Certificates, Endpoint, Mutator, Operation, Validator, Verdict, Webhooks,

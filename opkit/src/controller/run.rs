@@ -21,57 +21,82 @@ use kube::runtime::{WatchStreamExt, applier, watcher};
 use kube::{Api, Client, ResourceExt};
 use tracing::Instrument;
 
+use super::Controller;
+use super::watches::primary_predicate;
 use crate::cache::Caches;
-use crate::context::{Context, Data, Shared};
+use crate::clock::Clock;
+use crate::context::{Context, Shared};
 use crate::error::{Error, Result, retry_after_hint};
 use crate::events::{EventType, Events};
 use crate::index::{Indexes, Primaries};
 use crate::metrics::{Metrics, ReconcileResult};
-use crate::operator::{Action, Descriptor, Reconcile, Triggers, primary_predicate};
-use crate::status::{self, Shape};
+use crate::object::{self, Object};
+use crate::reconcile::{Action, Reconcile};
+use crate::status::{self, Shape, Sink};
 
 /// A future resolving once shutdown was requested.
 pub(crate) type Shutdown = SharedFuture<BoxFuture<'static, ()>>;
 
-/// Runs the controller of `K` until `shutdown` resolves; in-flight reconciles finish first.
-pub(crate) fn run<K: Reconcile>(
-    client: Client,
-    descriptor: Descriptor,
-    metrics: Metrics,
-    data: Data,
-    shutdown: Shutdown,
-    synced: Arc<Synced>,
-) -> BoxFuture<'static, ()> {
+/// What the manager hands every controller for one run (one leadership term).
+#[derive(Clone)]
+pub(crate) struct Runtime {
+    pub client: Client,
+    pub metrics: Metrics,
+    pub clock: Arc<dyn Clock>,
+    pub shutdown: Shutdown,
+    pub synced: Arc<Synced>,
+}
+
+/// Runs `controller` until shutdown is requested; in-flight reconciles finish first.
+pub(crate) fn run<K, D>(controller: Controller<K, D>, runtime: Runtime) -> BoxFuture<'static, ()>
+where
+    K: Reconcile<D>,
+    D: Send + Sync + 'static,
+{
+    let Runtime {
+        client,
+        metrics,
+        clock,
+        shutdown,
+        synced,
+    } = runtime;
+    let config = controller.config;
     let (store, writer) = reflector::store::<K>();
     let caches = Caches::default();
-    let mut indexes = Indexes::default();
-    K::indexes(&mut indexes);
-    let ready_seen: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let written: Arc<crate::cache::OwnWrites<String, serde_json::Value>> = Arc::default();
+    let indexes = Indexes::new(controller.indexes);
     let primaries = Primaries::new(store.clone(), indexes.clone());
-    let (streams, cleanups) = Triggers::<K>::of().start(&client, &caches, &primaries);
+    let (streams, cleanups) = controller.watches.start(&client, &caches, &primaries);
+    let sink = Arc::new(Sink {
+        client: client.clone(),
+        controller: config.name.clone(),
+        metrics: metrics.clone(),
+        clock,
+        shape: controller
+            .crd
+            .as_ref()
+            .map_or_else(Shape::open, Shape::of_crd),
+        automatic: !object::is_builtin::<K>(),
+        written: Default::default(),
+        ready_seen: Mutex::new(HashSet::new()),
+    });
     let primary = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
         .default_backoff()
         .modify(crate::cache::prune)
         .reflect(writer)
         .inspect({
-            let (ready_seen, written) = (ready_seen.clone(), written.clone());
+            let sink = sink.clone();
             move |event| {
                 let Ok(event) = event else { return };
                 indexes.apply(event);
                 match event {
                     watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
                         if let Some(uid) = obj.uid() {
-                            written.observe(&uid, obj.meta());
+                            sink.written.observe(&uid, obj.meta());
                         }
                     }
                     watcher::Event::Delete(obj) => {
                         if let Some(uid) = obj.uid() {
-                            written.forget(&uid);
-                            ready_seen
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .remove(&uid);
+                            sink.forget(&uid);
                         }
                     }
                     watcher::Event::Init | watcher::Event::InitDone => {}
@@ -80,15 +105,15 @@ pub(crate) fn run<K: Reconcile>(
         })
         .applied_objects()
         .predicate_filter(
-            primary_predicate::<K>(descriptor.filter_labels, descriptor.filter_annotations),
+            primary_predicate::<K>(config.on_labels, config.on_annotations),
             Default::default(),
         );
     let mut queue = futures::stream::select_all(streams);
     queue.push(trigger_self(primary, ()).boxed());
     let queue = queue.take_until(shutdown.clone());
-    metrics.set_max_concurrent(&descriptor.name, descriptor.concurrency);
-    let config = kube::runtime::Config::default().concurrency(descriptor.concurrency);
-    let name = descriptor.name.clone();
+    metrics.set_max_concurrent(&config.name, config.concurrency);
+    let applier_config = kube::runtime::Config::default().concurrency(config.concurrency);
+    let name = config.name.clone();
     let mut caches_synced = caches.take_synced();
     let primary_store = store.clone();
     caches_synced.push(Box::pin(async move {
@@ -100,30 +125,28 @@ pub(crate) fn run<K: Reconcile>(
         .boxed()
         .shared();
     let shared = Arc::new(Shared {
-        events: Events::new(client.clone(), &descriptor.field_manager),
+        events: Events::new(client.clone(), &config.field_manager),
         client,
-        descriptor,
+        config,
         metrics,
         caches,
         primaries,
-        data,
+        data: controller.data,
         failures: Default::default(),
-        ready_seen,
-        written,
+        status: sink,
         synced: caches_synced.clone(),
         shutdown,
         cleanups,
-        shape: Shape::of::<K>(),
     });
     tracing::info!(controller = %name, kind = %K::kind(&()), "starting controller");
     let sync = caches_synced.map(move |()| synced.one_done());
-    let controller = applier(
-        |obj, shared| Box::pin(reconcile::<K>(obj, shared)),
+    let runner = applier(
+        |obj, shared| Box::pin(reconcile::<K, D>(obj, shared)),
         |_obj, _err, _shared| KubeAction::requeue(Duration::from_secs(1)),
         shared,
         store,
         queue,
-        config,
+        applier_config,
     )
     .for_each(move |result| {
         if let Err(error) = result {
@@ -136,7 +159,7 @@ pub(crate) fn run<K: Reconcile>(
         }
         futures::future::ready(())
     });
-    futures::future::join(controller, sync).map(|_| ()).boxed()
+    futures::future::join(runner, sync).map(|_| ()).boxed()
 }
 
 /// How many controllers still wait for their caches' first list.
@@ -176,14 +199,17 @@ impl Synced {
 }
 
 /// One reconcile of one object; never fails (failures are turned into a retry `Action`).
-async fn reconcile<K: Reconcile>(obj: Arc<K>, shared: Arc<Shared<K>>) -> Result<KubeAction> {
+async fn reconcile<K: Reconcile<D>, D: Send + Sync + 'static>(
+    obj: Arc<K>,
+    shared: Arc<Shared<K, D>>,
+) -> Result<KubeAction> {
     // A reconcile waiting for the caches gives way to shutdown: a cache that never lists (say
     // for want of RBAC) must not hold up the drain.
     let waiting = futures::future::select(shared.synced.clone(), shared.shutdown.clone()).await;
     if let futures::future::Either::Right(_) = waiting {
         return Ok(KubeAction::await_change());
     }
-    let controller = shared.descriptor.name.clone();
+    let controller = shared.config.name.clone();
     let _busy = shared.metrics.worker_started(&controller);
     let started = Instant::now();
     let key = obj
@@ -219,9 +245,12 @@ async fn reconcile<K: Reconcile>(obj: Arc<K>, shared: Arc<Shared<K>>) -> Result<
     Ok(action)
 }
 
-async fn run_once<K: Reconcile>(ctx: &Context<K>, deleting: bool) -> Result<Option<Action>> {
+async fn run_once<K: Reconcile<D>, D: Send + Sync + 'static>(
+    ctx: &Context<K, D>,
+    deleting: bool,
+) -> Result<Option<Action>> {
     let shared = ctx.shared();
-    let Some(finalizer_name) = shared.descriptor.finalizer.clone() else {
+    let Some(finalizer_name) = shared.config.finalizer.clone() else {
         if deleting {
             return Ok(Some(Action::await_change()));
         }
@@ -246,7 +275,7 @@ async fn run_once<K: Reconcile>(ctx: &Context<K>, deleting: bool) -> Result<Opti
                 let cleaned = cleanup(ctx, &o).await;
                 shared
                     .metrics
-                    .record_cleanup(&shared.descriptor.name, cleaned.is_ok());
+                    .record_cleanup(&shared.config.name, cleaned.is_ok());
                 cleaned.map(|()| KubeAction::await_change())
             }
         }
@@ -266,7 +295,7 @@ async fn run_once<K: Reconcile>(ctx: &Context<K>, deleting: bool) -> Result<Opti
 
 /// Adds the finalizer with a merge patch guarded by the resourceVersion, so a concurrent change
 /// of the finalizer list makes it fail with a conflict (retried) instead of dropping an entry.
-async fn add_finalizer<K: Reconcile>(api: &Api<K>, obj: &K, finalizer_name: &str) -> Result<()> {
+async fn add_finalizer<K: Object>(api: &Api<K>, obj: &K, finalizer_name: &str) -> Result<()> {
     let mut finalizers = obj.finalizers().to_vec();
     finalizers.push(finalizer_name.to_owned());
     let patch = serde_json::json!({
@@ -289,7 +318,10 @@ async fn add_finalizer<K: Reconcile>(api: &Api<K>, obj: &K, finalizer_name: &str
 
 /// Deletes dependents that carry owner labels (no owner reference could be used), then runs the
 /// operator's cleanup.
-async fn cleanup<K: Reconcile>(ctx: &Context<K>, obj: &K) -> Result<()> {
+async fn cleanup<K: Reconcile<D>, D: Send + Sync + 'static>(
+    ctx: &Context<K, D>,
+    obj: &K,
+) -> Result<()> {
     if let Some(uid) = obj.uid() {
         for delete_labelled in &ctx.shared().cleanups {
             let deleted = delete_labelled(ctx.client().clone(), uid.clone())
@@ -305,8 +337,8 @@ async fn cleanup<K: Reconcile>(ctx: &Context<K>, obj: &K) -> Result<()> {
     obj.cleanup(ctx).await
 }
 
-async fn succeeded<K: Reconcile>(
-    ctx: &Context<K>,
+async fn succeeded<K: Reconcile<D>, D: Send + Sync + 'static>(
+    ctx: &Context<K, D>,
     key: &str,
     action: Option<Action>,
     deleting: bool,
@@ -319,7 +351,11 @@ async fn succeeded<K: Reconcile>(
         let degraded = d.conditions.iter().any(|c| c.type_ == status::DEGRADED);
         (!d.conditions.is_empty(), degraded)
     });
-    if !deleting && !degraded_drafted && (drafted || has_condition(ctx, status::DEGRADED)) {
+    if shared.status.automatic
+        && !deleting
+        && !degraded_drafted
+        && (drafted || ctx.has_condition(status::DEGRADED))
+    {
         ctx.status().condition(
             status::DEGRADED,
             false,
@@ -332,37 +368,37 @@ async fn succeeded<K: Reconcile>(
         tracing::warn!(%error, "could not write status");
         requeue_soon = true;
     }
-    let (result, next) = match action.map(|a| a.requeue()) {
+    let (result, next) = match action {
         _ if requeue_soon => (
             ReconcileResult::Requeue,
-            KubeAction::requeue(shared.descriptor.backoff.delay(1)),
+            KubeAction::requeue(shared.config.backoff.delay(1)),
         ),
-        None | Some(None) => (
+        None | Some(Action::Done) => (
             ReconcileResult::Success,
-            KubeAction::requeue(shared.descriptor.requeue),
+            KubeAction::requeue(shared.config.requeue),
         ),
-        Some(Some(None)) => (ReconcileResult::Success, KubeAction::await_change()),
-        Some(Some(Some(after))) => (ReconcileResult::Requeue, KubeAction::requeue(after)),
+        Some(Action::AwaitChange) => (ReconcileResult::Success, KubeAction::await_change()),
+        Some(Action::RequeueAfter(after)) => (ReconcileResult::Requeue, KubeAction::requeue(after)),
     };
     shared
         .metrics
-        .record_reconcile(&shared.descriptor.name, result, started.elapsed());
+        .record_reconcile(&shared.config.name, result, started.elapsed());
     tracing::debug!(took = ?started.elapsed(), "reconciled");
     next
 }
 
-async fn failed<K: Reconcile>(
-    ctx: &Context<K>,
+async fn failed<K: Reconcile<D>, D: Send + Sync + 'static>(
+    ctx: &Context<K, D>,
     key: &str,
     error: Error,
     deleting: bool,
     started: Instant,
 ) -> KubeAction {
     let shared = ctx.shared();
-    let controller = &shared.descriptor.name;
+    let controller = &shared.config.name;
     let failures = shared.failures.record_failure(key);
     let transient = error.is_transient();
-    let backoff = &shared.descriptor.backoff;
+    let backoff = &shared.config.backoff;
     let delay = if transient {
         let delay = backoff.delay(failures);
         let delay = retry_after_hint(&error).map_or(delay, |hint| hint.max(delay));
@@ -390,11 +426,12 @@ async fn failed<K: Reconcile>(
     if error.is_conflict() && failures < REPORT_CONFLICTS_FROM {
         return KubeAction::requeue(delay);
     }
-    let status = ctx
-        .status()
-        .condition(status::DEGRADED, true, reason, message.clone());
-    if !transient {
-        status.condition(status::READY, false, reason, message.clone());
+    if shared.status.automatic {
+        let status = ctx.status();
+        status.condition(status::DEGRADED, true, reason, message.clone());
+        if !transient {
+            status.condition(status::READY, false, reason, message.clone());
+        }
     }
     if let Err(status_error) = ctx.flush_status().await {
         tracing::warn!(error = %status_error, "could not write status");
@@ -410,15 +447,6 @@ async fn failed<K: Reconcile>(
 
 /// The consecutive conflicts after which an object is marked Degraded with a Warning event.
 const REPORT_CONFLICTS_FROM: u32 = 3;
-
-fn has_condition<K: Reconcile>(ctx: &Context<K>, type_: &str) -> bool {
-    ctx.live_status()
-        .and_then(|s| s.get("conditions").cloned())
-        .and_then(|c| c.as_array().cloned())
-        .into_iter()
-        .flatten()
-        .any(|c| c.get("type").and_then(|t| t.as_str()) == Some(type_))
-}
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic

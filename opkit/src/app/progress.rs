@@ -8,7 +8,7 @@ use k8s_openapi::api::events::v1::Event;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 
-use crate::operator::Object;
+use crate::object::Object;
 
 /// Prints one line per new event (`Normal DriftCorrected: Put back Deployment default/web: ...`).
 pub(crate) async fn events(client: Client) {

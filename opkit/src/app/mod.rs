@@ -1,0 +1,433 @@
+//! An operator binary: its controllers, manifests and command line (`run`, `crd`, `rbac`,
+//! `webhooks`).
+//!
+//! ```text
+//! my-operator                 # run against the in-cluster config or the current kubeconfig context
+//! my-operator crd             # the CRD YAML of every custom resource the operator defines
+//! my-operator rbac            # least-privilege ServiceAccount, ClusterRole and binding
+//! my-operator webhooks        # the Validating/MutatingWebhookConfigurations of its admission webhooks
+//! my-operator --log-format json
+//! ```
+//!
+//! With the `embedded` feature an [`App`] can default to an embedded API server instead
+//! ([`App::embedded`], the examples do): `--cluster` then selects the current kubeconfig context,
+//! and `--write-kubeconfig PATH` says where to write the embedded server's kubeconfig.
+
+mod cli;
+#[cfg(feature = "embedded")]
+mod demo;
+mod logging;
+#[cfg(feature = "embedded")]
+mod progress;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+
+pub use cli::{Cli, Command, LogFormat};
+
+use crate::controller::Controller;
+use crate::error::{Error, Result};
+use crate::leader::LeaderElection;
+use crate::manager::Manager;
+use crate::manifests;
+use crate::operator::Operator;
+use crate::rbac::{self, Rule};
+use crate::reconcile::Reconcile;
+
+type Configure = Box<dyn FnOnce(Manager) -> Manager + Send>;
+
+/// An operator binary: its controllers, manifests and command line.
+///
+/// ```no_run
+/// # use opkit::prelude::*;
+/// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+/// # #[kube(group = "example.com", version = "v1", kind = "Site", namespaced)]
+/// # pub struct SiteSpec { pub replicas: i32 }
+/// # impl Reconcile for Site { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+/// fn main() -> std::process::ExitCode {
+///     opkit::App::new("site-operator").operator::<Site>().run()
+/// }
+/// ```
+pub struct App {
+    name: String,
+    controllers: Vec<String>,
+    configure: Vec<Configure>,
+    crds: Vec<CustomResourceDefinition>,
+    rules: Vec<Rule>,
+    election: Option<LeaderElection>,
+    #[cfg(feature = "webhooks")]
+    webhooks: crate::webhook::Webhooks,
+    #[cfg(feature = "embedded")]
+    demo: demo::Demo,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("name", &self.name)
+            .field("controllers", &self.controllers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs the operator's own custom resource `K` with the standard command line; for `fn main`.
+///
+/// ```no_run
+/// # use opkit::prelude::*;
+/// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+/// # #[kube(group = "example.com", version = "v1", kind = "Site", namespaced)]
+/// # pub struct SiteSpec { pub replicas: i32 }
+/// # impl Reconcile for Site { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+/// fn main() -> std::process::ExitCode {
+///     opkit::run::<Site>()
+/// }
+/// ```
+pub fn run<K: Operator + Reconcile>() -> ExitCode {
+    let controller = K::controller(());
+    App::new(format!("{}-operator", controller.name()))
+        .controller(controller)
+        .run()
+}
+
+impl App {
+    /// An operator binary named `name` (the name of its ServiceAccount and ClusterRole).
+    ///
+    /// ```
+    /// let app = opkit::App::new("site-operator");
+    /// assert!(app.crd_yaml().is_ok_and(|y| y.is_empty()));
+    /// ```
+    pub fn new(name: impl Into<String>) -> Self {
+        let name = name.into();
+        Self {
+            #[cfg(feature = "webhooks")]
+            webhooks: crate::webhook::Webhooks::new(name.clone()),
+            name,
+            controllers: Vec::new(),
+            configure: Vec::new(),
+            crds: Vec::new(),
+            rules: Vec::new(),
+            election: None,
+            #[cfg(feature = "embedded")]
+            demo: demo::Demo::default(),
+        }
+    }
+
+    /// Adds a controller (see [`Controller`]): its RBAC rules, and its CRD when it defines one.
+    ///
+    /// ```
+    /// use opkit::prelude::*;
+    /// use opkit::k8s::{Namespace, ResourceQuota};
+    /// struct Quotas;
+    /// impl Reconcile<Quotas> for Namespace {
+    ///     async fn reconcile(&self, _: &Context<Self, Quotas>) -> opkit::Result<Action> { Ok(Action::done()) }
+    /// }
+    /// let quotas = opkit::Controller::<Namespace, _>::new("quotas", Quotas).owns::<ResourceQuota>();
+    /// let app = opkit::App::new("quota-operator").controller(quotas);
+    /// assert!(app.rbac_yaml("ops").is_ok_and(|y| y.contains("resourcequotas")));
+    /// assert!(app.crd_yaml().is_ok_and(|y| y.is_empty()));
+    /// ```
+    pub fn controller<K, D>(mut self, controller: Controller<K, D>) -> Self
+    where
+        K: Reconcile<D>,
+        D: Send + Sync + 'static,
+    {
+        self.controllers.push(controller.name().to_owned());
+        if let Some(crd) = controller.crd() {
+            self = self.crd(crd.clone());
+        }
+        self.rules.extend(controller.rules());
+        #[cfg(feature = "embedded")]
+        self.demo.follow::<K>();
+        self.configure
+            .push(Box::new(move |manager| manager.controller(controller)));
+        self
+    }
+
+    /// Adds the controller of the operator's own custom resource `K` with no data.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # use opkit::k8s::ConfigMap;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "Site", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct SiteSpec { pub image: String }
+    /// # impl Reconcile for Site { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// let app = opkit::App::new("site-operator").operator::<Site>();
+    /// assert!(app.crd_yaml().is_ok_and(|y| y.contains("sites.example.com")));
+    /// ```
+    pub fn operator<K: Operator + Reconcile>(self) -> Self {
+        self.controller(K::controller(()))
+    }
+
+    /// Adds a CRD the operator defines besides those of its controllers (printed by `crd`,
+    /// installed on the embedded server); a CRD of the same name replaces the earlier one.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "Site", namespaced)]
+    /// # pub struct SiteSpec { pub image: String }
+    /// let app = opkit::App::new("site-operator").crd(Site::crd());
+    /// assert!(app.crd_yaml().is_ok_and(|y| y.contains("name: sites.example.com")));
+    /// ```
+    pub fn crd(mut self, crd: CustomResourceDefinition) -> Self {
+        self.crds.retain(|c| c.metadata.name != crd.metadata.name);
+        self.crds.push(crd);
+        self
+    }
+
+    /// Runs with leader election configured by `election`, even outside a cluster; the
+    /// `--leader-elect*` flags override it (`--leader-elect=false` turns it off). Without this
+    /// call leader election is on inside a cluster with the Lease `NAME-lock`.
+    ///
+    /// ```
+    /// let app = opkit::App::new("site-operator")
+    ///     .leader_election(opkit::LeaderElection::new("site-operator-lock").namespace("ops"));
+    /// # let _ = app;
+    /// ```
+    pub fn leader_election(mut self, election: LeaderElection) -> Self {
+        self.election = Some(election);
+        self
+    }
+
+    /// Adds a validating admission webhook for `K` (served by `run`, printed by `webhooks`).
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # use opkit::webhook::{AdmissionRequest, Validator, Verdict};
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "Site", namespaced)]
+    /// # pub struct SiteSpec { pub replicas: i32 }
+    /// struct AtMostTen;
+    /// impl Validator<Site> for AtMostTen {
+    ///     async fn validate(&self, request: &AdmissionRequest<Site>) -> Verdict {
+    ///         match &request.object {
+    ///             Some(site) if site.spec.replicas > 10 => Verdict::deny("at most 10 replicas"),
+    ///             _ => Verdict::allow(),
+    ///         }
+    ///     }
+    /// }
+    /// let app = opkit::App::new("site-operator").validator::<Site>(AtMostTen);
+    /// assert!(app.webhooks_yaml("ops", false).is_ok_and(|y| y.contains("ValidatingWebhookConfiguration")));
+    /// ```
+    #[cfg(feature = "webhooks")]
+    pub fn validator<K: crate::webhook::Admitted>(
+        mut self,
+        validator: impl crate::webhook::Validator<K>,
+    ) -> Self {
+        self.webhooks = self.webhooks.validator(validator);
+        self
+    }
+
+    /// Adds a mutating admission webhook for `K` (served by `run`, printed by `webhooks`).
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # use opkit::webhook::{AdmissionRequest, Mutator, Verdict};
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "Site", namespaced)]
+    /// # pub struct SiteSpec { pub replicas: i32 }
+    /// struct ManagedBy;
+    /// impl Mutator<Site> for ManagedBy {
+    ///     async fn mutate(&self, _: &AdmissionRequest<Site>, site: &mut Site) -> Verdict {
+    ///         site.labels_mut().insert("managed-by".into(), "site-operator".into());
+    ///         Verdict::allow()
+    ///     }
+    /// }
+    /// let app = opkit::App::new("site-operator").mutator::<Site>(ManagedBy);
+    /// assert!(app.webhooks_yaml("ops", false).is_ok_and(|y| y.contains("MutatingWebhookConfiguration")));
+    /// ```
+    #[cfg(feature = "webhooks")]
+    pub fn mutator<K: crate::webhook::Admitted>(
+        mut self,
+        mutator: impl crate::webhook::Mutator<K>,
+    ) -> Self {
+        self.webhooks = self.webhooks.mutator(mutator);
+        self
+    }
+
+    /// The webhook configurations' YAML for a Service `NAME-webhook` in `namespace`; empty
+    /// without webhooks.
+    ///
+    /// ```
+    /// let yaml = opkit::App::new("site-operator").webhooks_yaml("ops", true).unwrap_or_default();
+    /// assert!(yaml.is_empty());
+    /// ```
+    #[cfg(feature = "webhooks")]
+    pub fn webhooks_yaml(&self, namespace: &str, cert_manager: bool) -> Result<String> {
+        self.webhooks
+            .clone()
+            .cert_manager(cert_manager)
+            .yaml(namespace)
+            .map_err(|e| Error::Config(format!("admission webhooks: {e}")))
+    }
+
+    /// Defaults to an embedded API server (for demos and local development); `--cluster` opts out.
+    ///
+    /// ```
+    /// let app = opkit::App::new("site-operator").embedded();
+    /// # let _ = app;
+    /// ```
+    #[cfg(feature = "embedded")]
+    pub fn embedded(mut self) -> Self {
+        self.demo.enabled = true;
+        self
+    }
+
+    /// YAML applied to the embedded API server once the controllers run.
+    ///
+    /// ```
+    /// let app = opkit::App::new("demo")
+    ///     .embedded()
+    ///     .sample("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hello\n");
+    /// # let _ = app;
+    /// ```
+    #[cfg(feature = "embedded")]
+    pub fn sample(mut self, yaml: impl Into<String>) -> Self {
+        self.demo.samples.push(yaml.into());
+        self
+    }
+
+    /// The CRD YAML of every custom resource the operator defines.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # use opkit::k8s::ConfigMap;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "Site", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct SiteSpec { pub image: String }
+    /// # impl Reconcile for Site { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// let yaml = opkit::App::new("site-operator").operator::<Site>().crd_yaml().unwrap_or_default();
+    /// assert!(yaml.starts_with("apiVersion: apiextensions.k8s.io/v1"));
+    /// ```
+    pub fn crd_yaml(&self) -> Result<String> {
+        manifests::to_yaml(&self.crds)
+    }
+
+    /// The RBAC YAML for a ServiceAccount in `namespace`: the rules of every controller, with
+    /// the Role that lets it hold the leader election Lease there.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # use opkit::k8s::ConfigMap;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "Site", namespaced)]
+    /// # #[operator(owns(ConfigMap))]
+    /// # pub struct SiteSpec { pub image: String }
+    /// # impl Reconcile for Site { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// let yaml = opkit::App::new("site-operator").operator::<Site>().rbac_yaml("ops").unwrap_or_default();
+    /// assert!(yaml.contains("kind: ClusterRole") && !yaml.contains("'*'"));
+    /// ```
+    pub fn rbac_yaml(&self, namespace: &str) -> Result<String> {
+        let rules = rbac::merge(self.rules.clone());
+        let mut objects = rbac::objects(&self.name, namespace, &rules);
+        objects.extend(rbac::leader_election(&self.name, namespace));
+        manifests::to_yaml(&objects)
+    }
+
+    /// Parses the process arguments and runs; for `fn main`.
+    ///
+    /// ```
+    /// fn main() -> std::process::ExitCode {
+    /// #   if true { return std::process::ExitCode::SUCCESS; }
+    ///     opkit::App::new("demo-operator").run()
+    /// }
+    /// ```
+    pub fn run(self) -> ExitCode {
+        self.run_with(Cli::parse())
+    }
+
+    /// Runs with already parsed arguments.
+    ///
+    /// ```
+    /// use clap::Parser;
+    /// let cli = opkit::app::Cli::parse_from(["demo-operator", "crd"]);
+    /// let code = opkit::App::new("demo-operator").run_with(cli);
+    /// assert_eq!(code, std::process::ExitCode::SUCCESS);
+    /// ```
+    pub fn run_with(self, cli: Cli) -> ExitCode {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(error) => {
+                eprintln!("error: cannot start the async runtime: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match runtime.block_on(self.execute(cli)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    /// Does what the arguments ask; `run` stops on SIGINT or SIGTERM.
+    ///
+    /// ```
+    /// # async fn f() -> opkit::Result<()> {
+    /// use clap::Parser;
+    /// let cli = opkit::app::Cli::parse_from(["demo-operator", "rbac"]);
+    /// opkit::App::new("demo-operator").execute(cli).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn execute(self, cli: Cli) -> Result<()> {
+        self.execute_until(cli, serve::shutdown_signal()).await
+    }
+
+    /// Like [`App::execute`], but `run` stops when `shutdown` resolves (tests, embedding).
+    ///
+    /// ```
+    /// # async fn f() -> opkit::Result<()> {
+    /// use clap::Parser;
+    /// let cli = opkit::app::Cli::parse_from(["demo-operator", "crd"]);
+    /// opkit::App::new("demo-operator").execute_until(cli, std::future::ready(())).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn execute_until(
+        self,
+        cli: Cli,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<()> {
+        match &cli.command {
+            Some(Command::Crd) => {
+                print!("{}", self.crd_yaml()?);
+                Ok(())
+            }
+            Some(Command::Rbac { namespace }) => {
+                print!("{}", self.rbac_yaml(namespace)?);
+                Ok(())
+            }
+            #[cfg(feature = "webhooks")]
+            Some(Command::Webhooks {
+                namespace,
+                cert_manager,
+            }) => {
+                print!("{}", self.webhooks_yaml(namespace, *cert_manager)?);
+                Ok(())
+            }
+            Some(Command::Run) | None => {
+                #[cfg(feature = "embedded")]
+                if self.demo.enabled && !cli.cluster {
+                    return demo::serve(self, cli, shutdown).await;
+                }
+                serve::serve(self, cli, shutdown).await
+            }
+        }
+    }
+
+    /// The manager with every controller added.
+    fn manager(configure: Vec<Configure>, client: kube::Client) -> Manager {
+        configure
+            .into_iter()
+            .fold(Manager::new(client), |manager, add| add(manager))
+    }
+}
