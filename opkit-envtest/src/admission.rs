@@ -340,26 +340,15 @@ impl Call<'_> {
             .clamp(1, 30);
         let review = self.review(object, old);
         let uid = review["request"]["uid"].clone();
-        let outcome = match self.destination(webhook, timeout) {
-            Ok(destination) => {
-                let url = destination.url.clone();
-                match tokio::time::timeout(
-                    Duration::from_secs(timeout),
-                    post(webhook, destination, &review),
-                )
-                .await
-                {
-                    Ok(Ok(answer)) => decode(&answer, &uid),
-                    Ok(Err(error)) => {
-                        Err(format!("failed to call webhook: Post \"{url}\": {error}"))
-                    }
-                    Err(_) => Err(format!(
-                        "failed to call webhook: Post \"{url}\": context deadline exceeded"
-                    )),
-                }
-            }
-            Err(error) => Err(format!("failed to call webhook: {error}")),
-        };
+        let outcome = post(
+            self.services,
+            webhook,
+            Duration::from_secs(timeout),
+            &review,
+        )
+        .await
+        .map_err(|e| format!("failed to call webhook: {e}"))
+        .and_then(|answer| decode(&answer, &uid));
         match outcome {
             Ok(Decision::Allowed(response)) => Ok(Some(response)),
             Ok(Decision::Denied {
@@ -438,71 +427,89 @@ impl Call<'_> {
         }
         json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request})
     }
+}
 
-    fn destination(&self, webhook: &Value, timeout: u64) -> Result<Destination, String> {
-        let config = webhook.get("clientConfig").cloned().unwrap_or(Value::Null);
-        if let Some(url) = config.get("url").and_then(Value::as_str) {
-            let uri: http::Uri = url
-                .parse()
-                .map_err(|e| format!("invalid url {url:?}: {e}"))?;
-            if uri.scheme_str() != Some("https") {
-                return Err(format!("url {url:?} is not https"));
-            }
-            let host = uri
-                .host()
-                .ok_or_else(|| format!("url {url:?} has no host"))?;
-            let host = host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string();
-            let port = uri.port_u16().unwrap_or(443);
-            let path = uri
-                .path_and_query()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_else(|| "/".to_string());
-            return Ok(Destination {
-                url: url.to_string(),
-                connect: if host.contains(':') {
-                    format!("[{host}]:{port}")
-                } else {
-                    format!("{host}:{port}")
-                },
-                server_name: host,
-                path,
-                host_header: uri.authority().map(|a| a.to_string()).unwrap_or_default(),
-            });
+/// Where `webhook`'s `clientConfig` is reached: its `url`, or its `service` through `services`.
+fn destination(services: &Services, webhook: &Value, timeout: u64) -> Result<Destination, String> {
+    let config = webhook.get("clientConfig").cloned().unwrap_or(Value::Null);
+    if let Some(url) = config.get("url").and_then(Value::as_str) {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| format!("invalid url {url:?}: {e}"))?;
+        if uri.scheme_str() != Some("https") {
+            return Err(format!("url {url:?} is not https"));
         }
-        let service = config.get("service").cloned().unwrap_or(Value::Null);
-        let name = service.get("name").and_then(Value::as_str).unwrap_or("");
-        let namespace = service
-            .get("namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if name.is_empty() {
-            return Err("the webhook's clientConfig has neither url nor service".to_string());
-        }
-        let port = service.get("port").and_then(Value::as_u64).unwrap_or(443);
-        let path = service.get("path").and_then(Value::as_str).unwrap_or("/");
-        let host = format!("{name}.{namespace}.svc");
-        let url = format!("https://{host}:{port}{path}?timeout={timeout}s");
-        let key = format!("{namespace}/{name}:{port}");
-        let addr = self.services.0.get(&key).ok_or_else(|| {
+        let host = uri
+            .host()
+            .ok_or_else(|| format!("url {url:?} has no host"))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri.port_u16().unwrap_or(443);
+        let path = uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".to_string());
+        return Ok(Destination {
+            url: url.to_string(),
+            connect: if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            },
+            server_name: host,
+            path,
+            host_header: uri.authority().map(|a| a.to_string()).unwrap_or_default(),
+        });
+    }
+    let service = config.get("service").cloned().unwrap_or(Value::Null);
+    let name = service.get("name").and_then(Value::as_str).unwrap_or("");
+    let namespace = service
+        .get("namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if name.is_empty() {
+        return Err("the webhook's clientConfig has neither url nor service".to_string());
+    }
+    let port = service.get("port").and_then(Value::as_u64).unwrap_or(443);
+    let path = service.get("path").and_then(Value::as_str).unwrap_or("/");
+    let host = format!("{name}.{namespace}.svc");
+    let url = format!("https://{host}:{port}{path}?timeout={timeout}s");
+    let key = format!("{namespace}/{name}:{port}");
+    let addr = services.0.get(&key).ok_or_else(|| {
             format!(
                 "Post \"{url}\": service \"{namespace}/{name}\" port {port} is not mapped to a local address (TestEnvBuilder::webhook_service)"
             )
         })?;
-        Ok(Destination {
-            url,
-            connect: addr.to_string(),
-            server_name: host.clone(),
-            path: format!("{path}?timeout={timeout}s"),
-            host_header: format!("{host}:{port}"),
-        })
+    Ok(Destination {
+        url,
+        connect: addr.to_string(),
+        server_name: host.clone(),
+        path: format!("{path}?timeout={timeout}s"),
+        host_header: format!("{host}:{port}"),
+    })
+}
+
+/// POSTs `body` as JSON to `webhook`'s `clientConfig` within `timeout`, trusting only its
+/// caBundle: the answer's body, or why the call failed (`Post "<url>": ...`).
+pub(crate) async fn post(
+    services: &Services,
+    webhook: &Value,
+    timeout: Duration,
+    body: &Value,
+) -> Result<Bytes, String> {
+    let to = destination(services, webhook, timeout.as_secs())?;
+    let url = to.url.clone();
+    match tokio::time::timeout(timeout, send(webhook, to, body)).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(error)) => Err(format!("Post \"{url}\": {error}")),
+        Err(_) => Err(format!("Post \"{url}\": context deadline exceeded")),
     }
 }
 
 /// One POST over TLS trusting only the webhook's caBundle; the answer's body.
-async fn post(webhook: &Value, to: Destination, review: &Value) -> Result<Bytes, String> {
+async fn send(webhook: &Value, to: Destination, review: &Value) -> Result<Bytes, String> {
     let ca = webhook
         .pointer("/clientConfig/caBundle")
         .cloned()

@@ -15,6 +15,7 @@ mod admission;
 mod admission_cel;
 mod admission_policy;
 mod cel;
+mod conversion;
 mod crd;
 mod defaults;
 mod deletion;

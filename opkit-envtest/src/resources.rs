@@ -39,6 +39,8 @@ pub struct ResourceInfo {
     pub(crate) rules: Option<Arc<Rules>>,
     /// Whether this version is the storage version (custom resources).
     pub storage: bool,
+    /// The versions of the CRD this one belongs to, and how objects convert between them.
+    pub(crate) versions: Option<Arc<crate::conversion::Versions>>,
 }
 
 /// Where the scale subresource reads and writes replica counts.
@@ -253,6 +255,7 @@ pub fn builtins() -> Vec<ResourceInfo> {
             schema: None,
             rules: None,
             storage: true,
+            versions: None,
         })
         .collect()
 }

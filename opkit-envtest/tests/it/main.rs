@@ -19,4 +19,5 @@ mod sim;
 mod stats;
 mod status;
 mod support;
+mod versions;
 mod watch;
