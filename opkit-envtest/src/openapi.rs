@@ -841,6 +841,16 @@ fn generate_builtins() -> BuiltinSchemas {
             add::<admission::MutatingWebhookConfiguration>(g),
         ),
         (
+            "admissionregistration.k8s.io",
+            "ValidatingAdmissionPolicy",
+            add::<admission::ValidatingAdmissionPolicy>(g),
+        ),
+        (
+            "admissionregistration.k8s.io",
+            "ValidatingAdmissionPolicyBinding",
+            add::<admission::ValidatingAdmissionPolicyBinding>(g),
+        ),
+        (
             "apiextensions.k8s.io",
             "CustomResourceDefinition",
             add::<apiextensions::CustomResourceDefinition>(g),
