@@ -4,7 +4,6 @@
 
 use opkit_examples::platform::*;
 
-
 use monitoring::{PrometheusRule, ServiceMonitor};
 use opkit_envtest::TestEnv;
 use opkit_examples::postgresql::types::PostgreSQL;

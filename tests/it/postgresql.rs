@@ -4,7 +4,6 @@
 
 use opkit_examples::postgresql::*;
 
-
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
