@@ -12,9 +12,12 @@
 //! ```
 
 mod admission;
+mod admission_cel;
+mod admission_policy;
 mod authn;
 mod authz;
 mod cel;
+mod conversion;
 mod crd;
 mod defaults;
 mod deletion;

@@ -43,6 +43,8 @@ pub struct ResourceInfo {
     pub verbs: &'static [&'static str],
     /// Subresources served besides `status` and `scale`.
     pub subresources: &'static [Subresource],
+    /// The versions of the CRD this one belongs to, and how objects convert between them.
+    pub(crate) versions: Option<Arc<crate::conversion::Versions>>,
 }
 
 /// A subresource with its own verbs and kind (`pods/log`, `serviceaccounts/token`).
@@ -244,6 +246,8 @@ const BUILTINS: &[Builtin] = &[
     b("", "v1", "PersistentVolume", "persistentvolumes", CLUSTER, &["pv"]).status(),
     b("", "v1", "Event", "events", NS, &["ev"]),
     b("", "v1", "Endpoints", "endpoints", NS, &["ep"]),
+    b("", "v1", "ResourceQuota", "resourcequotas", NS, &["quota"]).status(),
+    b("", "v1", "LimitRange", "limitranges", NS, &["limits"]),
     b("", "v1", "Node", "nodes", CLUSTER, &["no"]).status(),
     b("apps", "v1", "Deployment", "deployments", NS, &["deploy"]).all().status().scale(),
     b("apps", "v1", "StatefulSet", "statefulsets", NS, &["sts"]).all().status().scale(),
@@ -289,6 +293,23 @@ const BUILTINS: &[Builtin] = &[
         &[],
     ),
     b(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicy",
+        "validatingadmissionpolicies",
+        CLUSTER,
+        &[],
+    )
+    .status(),
+    b(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicyBinding",
+        "validatingadmissionpolicybindings",
+        CLUSTER,
+        &[],
+    ),
+    b(
         "apiextensions.k8s.io",
         "v1",
         "CustomResourceDefinition",
@@ -328,6 +349,7 @@ pub fn builtins() -> Vec<ResourceInfo> {
             storage: true,
             verbs: b.verbs,
             subresources: b.subresources,
+            versions: None,
         })
         .collect()
 }
