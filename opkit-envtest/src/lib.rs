@@ -12,7 +12,12 @@
 //! ```
 
 mod admission;
+mod admission_cel;
+mod admission_policy;
+mod authn;
+mod authz;
 mod cel;
+mod conversion;
 mod crd;
 mod defaults;
 mod deletion;
@@ -29,7 +34,9 @@ mod meta;
 mod namespaces;
 mod openapi;
 mod patch;
+mod pki;
 mod protobuf;
+mod rbac;
 mod resources;
 mod schema;
 mod selector;
@@ -37,6 +44,7 @@ pub mod sim;
 mod stats;
 mod store;
 mod table;
+mod tokens;
 pub mod tools;
 
 pub use env::{TestEnv, TestEnvBuilder};

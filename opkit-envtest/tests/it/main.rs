@@ -1,6 +1,8 @@
 //! Integration tests: a real server driven through kube::Client,
 //! kube-runtime and kubectl.
 
+mod admission;
+mod authn;
 mod bad_input;
 mod binary;
 mod cel;
@@ -14,8 +16,10 @@ mod generators;
 mod kubectl;
 mod lifecycle;
 mod namespaces;
+mod rbac;
 mod sim;
 mod stats;
 mod status;
 mod support;
+mod versions;
 mod watch;

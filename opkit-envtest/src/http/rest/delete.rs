@@ -1,6 +1,6 @@
 //! Deletes: one object or a collection, with preconditions and propagation.
 
-use super::{RestRequest, Selectors, Written, present};
+use super::{RestRequest, Selectors, Written, present, present_all};
 use crate::crd;
 use crate::deletion::{self, Outcome, Preconditions, Propagation};
 use crate::error::ApiError;
@@ -78,6 +78,9 @@ impl RestRequest {
                 &preconditions,
                 dry_run,
             );
+            if !dry_run {
+                self.after_write(txn, &storage, &name, false);
+            }
             match outcome {
                 Outcome::NotFound => Err(ApiError::not_found(info, &name)),
                 Outcome::Conflict(why) => Err(ApiError::conflict_because(info, &name, &why)),
@@ -120,7 +123,7 @@ impl RestRequest {
         })
     }
 
-    pub(super) fn delete_collection(
+    pub(super) async fn delete_collection(
         &self,
         bytes: &[u8],
         format: Format,
@@ -161,9 +164,12 @@ impl RestRequest {
                     Outcome::NotFound | Outcome::Conflict(_) => {}
                 }
             }
+            if !dry_run {
+                self.after_write(txn, &storage, "", false);
+            }
             (items, txn.state().rv())
         });
-        let items: Vec<Value> = items.iter().map(|item| present(info, item)).collect();
+        let items = present_all(&self.server, info, items).await?;
         let body = json!({
             "kind": info.list_kind(),
             "apiVersion": info.api_version(),

@@ -1,6 +1,6 @@
 //! Writes: create, update, patch and server-side apply, after admission.
 
-use super::{RestRequest, Validation, Written, present, to_storage};
+use super::{RestRequest, Validation, Written, present};
 use crate::crd;
 use crate::defaults;
 use crate::deletion;
@@ -9,6 +9,7 @@ use crate::http::is_true;
 use crate::http::negotiate;
 use crate::meta;
 use crate::patch;
+use crate::rbac;
 use crate::resources::ResourceInfo;
 use crate::schema;
 use crate::store::{Txn, meta_str};
@@ -18,12 +19,12 @@ impl RestRequest {
     /// The stored object a write replaces and the one it would store, computed as a dry run:
     /// what admission webhooks are shown.
     pub(crate) fn preview(&self, bytes: &[u8]) -> Result<(Option<Value>, Option<Value>), ApiError> {
-        let old = self
+        let stored = self
             .server
             .store
             .read()
-            .get(&self.storage(), self.namespace(), self.name())
-            .map(|stored| present(&self.target.info, &stored));
+            .get(&self.storage(), self.namespace(), self.name());
+        let old = stored.map(|stored| self.present_old(&stored)).transpose()?;
         let mut query = self.query.clone();
         query.insert("dryRun".into(), "All".into());
         let dry = RestRequest {
@@ -37,7 +38,9 @@ impl RestRequest {
             query,
             headers: self.headers.clone(),
             verb: self.verb,
+            user: self.user.clone(),
             admitted: crate::admission::Admitted::default(),
+            conversions: self.conversions.clone(),
         };
         let written = match self.verb {
             "create" => dry.create(bytes)?,
@@ -123,7 +126,19 @@ impl RestRequest {
             }
         }
         if info.group == "apiextensions.k8s.io" && info.kind == "CustomResourceDefinition" {
-            crd::admit(obj, old).map_err(|errors| ApiError::invalid(info, &name, &errors))?;
+            let status_write = self.target.subresource.as_deref() == Some("status");
+            crd::admit(obj, old, status_write)
+                .map_err(|errors| ApiError::invalid(info, &name, &errors))?;
+        }
+        if info.group == "admissionregistration.k8s.io" {
+            let errors = if info.kind.ends_with("WebhookConfiguration") {
+                crate::admission_cel::check_webhooks(obj)
+            } else {
+                crate::admission_policy::check(&info.kind, obj)
+            };
+            if !errors.is_empty() {
+                return Err(ApiError::invalid(info, &name, &errors));
+            }
         }
         // Mutating webhooks' patches, then validation of what they produced.
         if self.admitted.mutates() && self.target.subresource.as_deref() != Some("scale") {
@@ -169,6 +184,7 @@ impl RestRequest {
             let name = meta_str(&obj, "name").to_string();
             self.check_namespace(txn, &name)?;
             let warnings = self.admit(info, None, &mut obj)?;
+            rbac::admit(txn.state(), &self.user, info, &obj)?;
             if txn.state().contains(&storage, self.namespace(), &name) {
                 return Err(ApiError::already_exists(info, &name));
             }
@@ -181,11 +197,13 @@ impl RestRequest {
                 &info.kind,
                 info.schema.as_ref(),
             );
-            let stored = to_storage(info, obj);
+            let stored = self.to_storage(obj)?;
             let stored = if dry_run {
                 stored
             } else {
-                txn.put(&storage, stored)
+                let stored = txn.put(&storage, stored);
+                self.after_write(txn, &storage, &name, true);
+                stored
             };
             Ok(Written {
                 code: 201,
@@ -333,7 +351,7 @@ impl RestRequest {
                 }
                 return Err(ApiError::not_found(info, &name));
             };
-            let old = present(info, &stored);
+            let old = self.present_old(&stored)?;
             let mut new = compute(Some(&old))?;
             self.check_type(info, &mut new)?;
             self.check_identity(&new)?;
@@ -347,6 +365,7 @@ impl RestRequest {
             let status_sub = sub.as_deref().filter(|s| *s == "status");
             meta::prepare_update(info, &old, &mut new, status_sub)?;
             let warnings = self.admit(info, Some(&old), &mut new)?;
+            rbac::admit(txn.state(), &self.user, info, &new)?;
             meta::bump_generation(info, &old, &mut new)?;
             // An apply computed managedFields itself.
             if !self.content_is_apply() {
@@ -367,18 +386,20 @@ impl RestRequest {
                     json!(meta_str(&old, "resourceVersion")),
                 );
             }
-            if unchanged == old {
+            if unchanged == old && !self.outdated(&stored) {
                 return Ok(Written {
                     code: 200,
                     object: old,
                     warnings,
                 });
             }
-            let stored = to_storage(info, new);
+            let stored = self.to_storage(new)?;
             let result = if dry_run {
                 stored
             } else {
-                deletion::finish_or_put(txn, &storage, stored)
+                let result = deletion::finish_or_put(txn, &storage, stored);
+                self.after_write(txn, &storage, &name, false);
+                result
             };
             Ok(Written {
                 code: 200,
@@ -386,6 +407,17 @@ impl RestRequest {
                 warnings,
             })
         })
+    }
+
+    /// What controllers do at once after a write: a new namespace gets its
+    /// `default` ServiceAccount, ClusterRole changes reach the aggregated roles.
+    pub(super) fn after_write(&self, txn: &mut Txn<'_>, storage: &str, name: &str, created: bool) {
+        if created && storage == "/namespaces" {
+            crate::namespaces::populate(txn, name);
+        }
+        if rbac::affects_aggregation(storage) {
+            rbac::reaggregate(txn);
+        }
     }
 
     fn content_is_apply(&self) -> bool {
@@ -422,11 +454,14 @@ impl RestRequest {
         meta::metadata_mut(&mut obj)?.insert("name".into(), json!(name));
         meta::prepare_create(info, self.target.namespace.as_deref(), &mut obj)?;
         let warnings = self.admit(info, None, &mut obj)?;
-        let stored = to_storage(info, obj);
+        rbac::admit(txn.state(), &self.user, info, &obj)?;
+        let stored = self.to_storage(obj)?;
         let stored = if dry_run {
             stored
         } else {
-            txn.put(storage, stored)
+            let stored = txn.put(storage, stored);
+            self.after_write(txn, storage, &name, true);
+            stored
         };
         Ok(Written {
             code: 201,
