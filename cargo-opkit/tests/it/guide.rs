@@ -1,7 +1,7 @@
 //! The getting-started chapter (`docs/getting-started.md`) as a reader follows it: its
-//! `cargo opkit` commands run in order, every file it shows (a code block tagged `file=PATH`)
-//! written into the project, then the project's `cargo fmt --check`, `cargo test` and
-//! `cargo opkit manifests --check`.
+//! `cargo opkit` commands run in order, every file it shows (a code block after a
+//! `<!-- file: PATH -->` line) written into the project, then the project's `cargo fmt --check`,
+//! `cargo test` and `cargo opkit manifests --check`.
 
 use std::path::Path;
 
@@ -13,22 +13,29 @@ struct Listing {
     content: String,
 }
 
-/// The chapter's `cargo opkit` commands, in order, and its file listings.
+/// The chapter's `cargo opkit` commands, in order, and its file listings: code blocks right
+/// after a `<!-- file: PATH -->` line.
 fn read(chapter: &str) -> (Vec<Vec<String>>, Vec<Listing>) {
     let mut commands = Vec::new();
     let mut listings = Vec::new();
+    let mut file = None;
     let mut lines = chapter.lines();
     while let Some(line) = lines.next() {
+        if let Some(path) = line
+            .strip_prefix("<!-- file: ")
+            .and_then(|rest| rest.strip_suffix(" -->"))
+        {
+            file = Some(path.to_owned());
+            continue;
+        }
         let Some(info) = line.strip_prefix("```") else {
+            file = None;
             continue;
         };
         let block: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
-        if let Some(path) = info
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("file="))
-        {
+        if let Some(path) = file.take() {
             listings.push(Listing {
-                path: path.to_owned(),
+                path,
                 content: block.iter().map(|l| format!("{l}\n")).collect(),
             });
         } else if info == "sh" {
