@@ -32,6 +32,7 @@ mod meta;
 mod namespaces;
 mod openapi;
 mod patch;
+mod pod_security;
 mod protobuf;
 mod resources;
 mod schema;
