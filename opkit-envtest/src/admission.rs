@@ -97,8 +97,21 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
         };
         (load(MUTATING), load(VALIDATING))
     };
+    let namespace = request.target.namespace.as_deref().unwrap_or("");
+    let stored_namespace = info
+        .namespaced
+        .then(|| {
+            request
+                .server
+                .store
+                .read()
+                .get("/namespaces", "", namespace)
+        })
+        .flatten();
     let policies = crate::admission_policy::any_bound(&request.server.store.read());
-    if mutating.is_empty() && validating.is_empty() && !policies {
+    // The built-in validating plugins: Pod Security, then the policies.
+    let plugins = policies || crate::pod_security::applies(info, stored_namespace.as_ref());
+    if mutating.is_empty() && validating.is_empty() && !plugins {
         return Ok(Admitted::default());
     }
     let (old, new) = request.preview(bytes)?;
@@ -108,7 +121,6 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
         _ => "UPDATE",
     };
     let subresource = request.target.subresource.as_deref().unwrap_or("");
-    let namespace = request.target.namespace.as_deref().unwrap_or("");
     let attributes = Attributes {
         operation,
         group: &info.group,
@@ -119,11 +131,7 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
         namespace,
     };
     let namespace_object = if info.namespaced {
-        request
-            .server
-            .store
-            .read()
-            .get("/namespaces", "", namespace)
+        stored_namespace
     } else if info.group.is_empty() && info.plural == "namespaces" {
         new.as_ref().or(old.as_ref()).cloned()
     } else {
@@ -157,7 +165,22 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
         user: &request.user,
     };
     for (r#type, configs) in [(Type::Mutating, &mutating), (Type::Validating, &validating)] {
-        // Between the two phases: the policies, on the object as mutated.
+        // Between the two phases: Pod Security and the policies, on the object as mutated.
+        if r#type == Type::Validating && plugins {
+            let pod_security = crate::pod_security::Request {
+                info,
+                operation,
+                subresource,
+                name: &name,
+                object: object.as_ref(),
+                old: old.as_ref(),
+                namespace: namespace_object.as_ref().filter(|_| info.namespaced),
+            };
+            let state = request.server.store.read();
+            admitted
+                .warnings
+                .extend(crate::pod_security::review(&state, &pod_security)?);
+        }
         if r#type == Type::Validating && policies {
             let admission_request = call.admission_request();
             let policy_request = crate::admission_policy::Request {

@@ -35,6 +35,7 @@ mod namespaces;
 mod openapi;
 mod patch;
 mod pki;
+mod pod_security;
 mod protobuf;
 mod rbac;
 mod resources;
