@@ -44,6 +44,10 @@ pub(super) async fn serve(
     {
         manager = manager.leader_election(election);
     }
+    if let Some(sharding) = cli.sharding.resolve(app.sharding, &app.name)? {
+        tracing::info!(ring = %sharding.ring, identity = %sharding.identity, "sharded");
+        manager = manager.sharded(sharding);
+    }
     let manager = cli
         .probes
         .apply(manager, false)
