@@ -323,7 +323,11 @@ impl Manager {
             servers.push(task);
             addr
         });
-        let status = LeaseStatus::register(&self.metrics);
+        let status = if self.election.is_some() || self.sharding.is_some() {
+            LeaseStatus::register(&self.metrics)
+        } else {
+            LeaseStatus::default()
+        };
         let label_writes = self
             .sharding
             .as_ref()

@@ -256,9 +256,9 @@ impl Sharding {
                 self.ring
             )));
         }
-        if !is_dns_label(&self.identity, MAX_IDENTITY) {
+        if !is_dns_label(&self.identity, MAX_IDENTITY) || self.identity == "sharder" {
             return Err(Error::Config(format!(
-                "sharding: the identity {:?} must be a DNS label of at most {MAX_IDENTITY} characters",
+                "sharding: the identity {:?} must be a DNS label of at most {MAX_IDENTITY} characters, other than \"sharder\"",
                 self.identity
             )));
         }
@@ -434,10 +434,9 @@ struct Seen {
     at: Instant,
 }
 
-/// `lease` as seen now, given what was seen before: its change time stays while it does not
+/// `lease` as seen now, given how it was seen before: its change time stays while it does not
 /// change.
-fn observe(seen: &HashMap<String, Seen>, lease: &Lease, default: Duration) -> (String, Seen) {
-    let name = lease.name_any();
+fn observe(before: Option<&Seen>, lease: &Lease, default: Duration) -> Seen {
     let spec = lease.spec.clone().unwrap_or_default();
     let holder = spec.holder_identity.unwrap_or_default();
     let renewed = spec.renew_time.map(|t| t.0.to_string());
@@ -446,18 +445,84 @@ fn observe(seen: &HashMap<String, Seen>, lease: &Lease, default: Duration) -> (S
         .lease_duration_seconds
         .and_then(|s| u64::try_from(s).ok())
         .map_or(default, Duration::from_secs);
-    let at = match seen.get(&name) {
+    let at = match before {
         Some(s) if s.holder == holder && s.term == term && s.renewed == renewed => s.at,
         _ => Instant::now(),
     };
-    let entry = Seen {
+    Seen {
         holder,
         term,
         renewed,
         duration,
         at,
-    };
-    (name, entry)
+    }
+}
+
+/// What a watch shows, by key; a relist is built aside and swapped in whole.
+struct Listed<V> {
+    current: HashMap<Key, V>,
+    listing: Option<HashMap<Key, V>>,
+    listed: bool,
+}
+
+impl<V> Default for Listed<V> {
+    fn default() -> Self {
+        Self {
+            current: HashMap::new(),
+            listing: None,
+            listed: false,
+        }
+    }
+}
+
+/// What applying a watch event to a [`Listed`] did.
+enum Applied {
+    /// An object was stored or removed under this key.
+    Object(Key),
+    /// A (re)list completed.
+    Listed,
+    /// Nothing yet.
+    Pending,
+}
+
+impl<V> Listed<V> {
+    /// Applies `event`; `value` makes an object's entry from the one it had, if any.
+    fn apply<K: Resource>(
+        &mut self,
+        event: watcher::Event<K>,
+        mut value: impl FnMut(Option<&V>, &K) -> V,
+    ) -> Applied {
+        match event {
+            watcher::Event::Init => {
+                self.listing = Some(HashMap::new());
+                Applied::Pending
+            }
+            watcher::Event::InitApply(obj) => {
+                let key = cache::key_of(obj.meta());
+                let entry = value(self.current.get(&key), &obj);
+                self.listing
+                    .get_or_insert_with(HashMap::new)
+                    .insert(key, entry);
+                Applied::Pending
+            }
+            watcher::Event::InitDone => {
+                self.current = self.listing.take().unwrap_or_default();
+                self.listed = true;
+                Applied::Listed
+            }
+            watcher::Event::Apply(obj) => {
+                let key = cache::key_of(obj.meta());
+                let entry = value(self.current.get(&key), &obj);
+                self.current.insert(key.clone(), entry);
+                Applied::Object(key)
+            }
+            watcher::Event::Delete(obj) => {
+                let key = cache::key_of(obj.meta());
+                self.current.remove(&key);
+                Applied::Object(key)
+            }
+        }
+    }
 }
 
 /// Follows the ring's membership Leases and publishes the live members: a Lease is live while
@@ -477,9 +542,7 @@ pub(crate) async fn follow_members(
     let mut events = watcher(leases, watcher::Config::default().labels(&selector))
         .default_backoff()
         .boxed();
-    let mut seen: HashMap<String, Seen> = HashMap::new();
-    let mut listing: Option<HashMap<String, Seen>> = None;
-    let mut listed = false;
+    let mut seen = Listed::<Seen>::default();
     let mut tick = tokio::time::interval(sharding.retry_period.min(Duration::from_secs(1)));
     let prefix = format!("{}-", sharding.ring);
     loop {
@@ -487,35 +550,23 @@ pub(crate) async fn follow_members(
             event = events.next() => {
                 let Some(event) = event else { return };
                 match event {
-                    Ok(watcher::Event::Init) => listing = Some(HashMap::new()),
-                    Ok(watcher::Event::InitApply(lease)) => {
-                        let (name, entry) = observe(&seen, &lease, sharding.lease_duration);
-                        listing.get_or_insert_with(HashMap::new).insert(name, entry);
-                    }
-                    Ok(watcher::Event::InitDone) => {
-                        seen = listing.take().unwrap_or_default();
-                        listed = true;
-                    }
-                    Ok(watcher::Event::Apply(lease)) => {
-                        let (name, entry) = observe(&seen, &lease, sharding.lease_duration);
-                        seen.insert(name, entry);
-                    }
-                    Ok(watcher::Event::Delete(lease)) => {
-                        seen.remove(&lease.name_any());
+                    Ok(event) => {
+                        seen.apply(event, |before, lease| observe(before, lease, sharding.lease_duration));
                     }
                     Err(error) => tracing::warn!(%error, "watching the ring's Leases failed; retrying"),
                 }
             }
             _ = tick.tick() => {}
         }
-        if !listed {
+        if !seen.listed {
             continue;
         }
         let mut live: Vec<Member> = seen
+            .current
             .iter()
-            .filter(|(name, s)| {
+            .filter(|(key, s)| {
                 !s.holder.is_empty()
-                    && name.strip_prefix(&prefix) == Some(s.holder.as_str())
+                    && name_of(key).strip_prefix(&prefix) == Some(s.holder.as_str())
                     && s.at.elapsed() < s.duration
             })
             .map(|(_, s)| Member {
@@ -590,9 +641,7 @@ async fn run_sharder<K: Object>(
     let mut events = watcher(objects_api, watcher::Config::default())
         .default_backoff()
         .boxed();
-    let mut objects: HashMap<Key, Assigned> = HashMap::new();
-    let mut listing: Option<HashMap<Key, Assigned>> = None;
-    let mut listed = false;
+    let mut objects = Listed::<Assigned>::default();
     let mut terms: HashSet<Arc<str>> = HashSet::new();
     let mut todo = Todo::default();
     let mut writing: HashSet<Key> = HashSet::new();
@@ -623,26 +672,16 @@ async fn run_sharder<K: Object>(
             event = events.next() => {
                 let Some(event) = event else { return };
                 match event {
-                    Ok(watcher::Event::Init) => listing = Some(HashMap::new()),
-                    Ok(watcher::Event::InitApply(obj)) => {
-                        let key = cache::key_of(&obj.metadata);
-                        let entry = assigned(&obj.metadata, &mut terms);
-                        listing.get_or_insert_with(HashMap::new).insert(key, entry);
-                    }
-                    Ok(watcher::Event::InitDone) => {
-                        objects = listing.take().unwrap_or_default();
-                        listed = true;
-                        for key in objects.keys() {
-                            todo.push(key.clone());
+                    Ok(event) => {
+                        match objects.apply(event, |_, obj| assigned(&obj.metadata, &mut terms)) {
+                            Applied::Object(key) => todo.push(key),
+                            Applied::Listed => {
+                                for key in objects.current.keys() {
+                                    todo.push(key.clone());
+                                }
+                            }
+                            Applied::Pending => {}
                         }
-                    }
-                    Ok(watcher::Event::Apply(obj)) => {
-                        let key = cache::key_of(&obj.metadata);
-                        objects.insert(key.clone(), assigned(&obj.metadata, &mut terms));
-                        todo.push(key);
-                    }
-                    Ok(watcher::Event::Delete(obj)) => {
-                        objects.remove(&*cache::key_of(&obj.metadata));
                     }
                     Err(error) => tracing::warn!(%error, kind = %K::kind(&()), "the sharder's watch failed; retrying"),
                 }
@@ -651,7 +690,7 @@ async fn run_sharder<K: Object>(
                 if changed.is_err() {
                     return;
                 }
-                for key in objects.keys() {
+                for key in objects.current.keys() {
                     todo.push(key.clone());
                 }
             }
@@ -660,7 +699,7 @@ async fn run_sharder<K: Object>(
                     writing.remove(&key);
                     match written {
                         Written::Done(entry) => {
-                            objects.insert(key.clone(), entry);
+                            objects.current.insert(key.clone(), entry);
                             todo.push(key);
                         }
                         // The watch brings the newer version, and with it another look.
@@ -678,7 +717,7 @@ async fn run_sharder<K: Object>(
             }
         }
         let live = members.borrow().clone();
-        let (true, Some(live)) = (listed, live) else {
+        let (true, Some(live)) = (objects.listed, live) else {
             continue;
         };
         while patches.len() < PATCHES_IN_FLIGHT {
@@ -686,7 +725,7 @@ async fn run_sharder<K: Object>(
             if writing.contains(&key) {
                 continue;
             }
-            let Some(current) = objects.get(&key) else {
+            let Some(current) = objects.current.get(&key) else {
                 continue;
             };
             let Some((patch, write)) = decide(&live, &key, current, &label, &drain) else {
@@ -947,6 +986,13 @@ mod tests {
                 .is_err()
         );
         assert!(Sharding::new("-ring").identity("pod-a").validate().is_err());
+        assert!(
+            Sharding::new("ring")
+                .identity("sharder")
+                .validate()
+                .is_err(),
+            "its Lease would be the sharder's"
+        );
         let slow = Sharding::new("ring")
             .identity("pod-a")
             .renew_deadline(Duration::from_secs(20));
