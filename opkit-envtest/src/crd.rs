@@ -38,8 +38,15 @@ fn required(field: &str) -> FieldError {
 }
 
 /// Checks a CRD on create and update and sets its status (names accepted,
-/// established) and cleanup finalizer. Returns every problem found.
-pub(crate) fn admit(crd: &mut Value, old: Option<&Value>) -> Result<(), Vec<FieldError>> {
+/// established, stored versions) and cleanup finalizer. Returns every problem found.
+///
+/// `status_write` is a write through `/status`: its `storedVersions` are taken as given, as a
+/// storage migration removes the versions it migrated away from.
+pub(crate) fn admit(
+    crd: &mut Value,
+    old: Option<&Value>,
+    status_write: bool,
+) -> Result<(), Vec<FieldError>> {
     let mut errors = Vec::new();
     let group = str_at(crd, "/spec/group").to_string();
     let plural = str_at(crd, "/spec/names/plural").to_string();
@@ -118,6 +125,28 @@ pub(crate) fn admit(crd: &mut Value, old: Option<&Value>) -> Result<(), Vec<Fiel
             errors.push(e);
         }
     }
+    errors.extend(crate::conversion::check(crd));
+    // The status of an update is the stored one (the main endpoint) or the writer's (`/status`).
+    let mut stored = strings(crd.pointer("/status/storedVersions"));
+    if !status_write {
+        for version in &storage {
+            if !stored.contains(version) {
+                stored.push(version.clone());
+            }
+        }
+        let names: Vec<&str> = versions.iter().map(|v| str_at(v, "/name")).collect();
+        for (i, version) in stored.iter().enumerate() {
+            if !names.contains(&version.as_str()) {
+                errors.push(FieldError {
+                    field: format!("status.storedVersions[{i}]"),
+                    reason: "FieldValueInvalid",
+                    message: format!(
+                        "Invalid value: \"{version}\": missing from spec.versions; {version} was previously a storage version, and must remain in spec.versions until a storage migration ensures no data remains persisted in {version} and removes {version} from status.storedVersions"
+                    ),
+                });
+            }
+        }
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -146,12 +175,6 @@ pub(crate) fn admit(crd: &mut Value, old: Option<&Value>) -> Result<(), Vec<Fiel
             .and_then(|c| c.get("lastTransitionTime").cloned())
             .unwrap_or_else(|| json!(meta::now()))
     };
-    let mut stored: Vec<String> = strings(old.and_then(|o| o.pointer("/status/storedVersions")));
-    for version in storage {
-        if !stored.contains(&version) {
-            stored.push(version);
-        }
-    }
     if let Some(map) = crd.as_object_mut() {
         map.insert(
             "status".into(),
@@ -189,6 +212,7 @@ pub(crate) fn resources(crd: &Value) -> Vec<ResourceInfo> {
         s => s.to_string(),
     };
     let namespaced = str_at(crd, "/spec/scope") == "Namespaced";
+    let conversion = Arc::new(crate::conversion::Versions::of(crd));
     let versions = crd
         .pointer("/spec/versions")
         .and_then(Value::as_array)
@@ -250,6 +274,7 @@ pub(crate) fn resources(crd: &Value) -> Vec<ResourceInfo> {
                 rules: schema::compile_rules(&schema).map(Arc::new),
                 schema: Some(schema),
                 storage: v.get("storage").and_then(Value::as_bool) == Some(true),
+                versions: Some(conversion.clone()),
             }
         })
         .collect()

@@ -326,6 +326,12 @@ impl ApiError {
         .with_details(json!({"causes": [{"message": message.to_string()}]}))
     }
 
+    /// 500 without a reason: an error the API server does not classify, its message as is
+    /// (a failed conversion webhook).
+    pub fn unknown(message: impl Into<String>) -> Self {
+        Self::new(500, "", message)
+    }
+
     /// 503 ServiceUnavailable.
     pub fn service_unavailable() -> Self {
         let mut e = Self::new(
@@ -346,9 +352,11 @@ impl ApiError {
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
             "code": self.code,
         });
+        if !self.reason.is_empty() {
+            status["reason"] = json!(self.reason);
+        }
         if let Some(details) = &self.details {
             status["details"] = details.clone();
         }

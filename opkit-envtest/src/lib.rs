@@ -12,7 +12,10 @@
 //! ```
 
 mod admission;
+mod admission_cel;
+mod admission_policy;
 mod cel;
+mod conversion;
 mod crd;
 mod defaults;
 mod deletion;

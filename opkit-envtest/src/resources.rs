@@ -39,6 +39,8 @@ pub struct ResourceInfo {
     pub(crate) rules: Option<Arc<Rules>>,
     /// Whether this version is the storage version (custom resources).
     pub storage: bool,
+    /// The versions of the CRD this one belongs to, and how objects convert between them.
+    pub(crate) versions: Option<Arc<crate::conversion::Versions>>,
 }
 
 /// Where the scale subresource reads and writes replica counts.
@@ -163,6 +165,8 @@ const BUILTINS: &[Builtin] = &[
     b("", "v1", "PersistentVolume", "persistentvolumes", CLUSTER, &["pv"]).status(),
     b("", "v1", "Event", "events", NS, &["ev"]),
     b("", "v1", "Endpoints", "endpoints", NS, &["ep"]),
+    b("", "v1", "ResourceQuota", "resourcequotas", NS, &["quota"]).status(),
+    b("", "v1", "LimitRange", "limitranges", NS, &["limits"]),
     b("", "v1", "Node", "nodes", CLUSTER, &["no"]).status(),
     b("apps", "v1", "Deployment", "deployments", NS, &["deploy"]).all().status().scale(),
     b("apps", "v1", "StatefulSet", "statefulsets", NS, &["sts"]).all().status().scale(),
@@ -195,6 +199,23 @@ const BUILTINS: &[Builtin] = &[
         "v1",
         "MutatingWebhookConfiguration",
         "mutatingwebhookconfigurations",
+        CLUSTER,
+        &[],
+    ),
+    b(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicy",
+        "validatingadmissionpolicies",
+        CLUSTER,
+        &[],
+    )
+    .status(),
+    b(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicyBinding",
+        "validatingadmissionpolicybindings",
         CLUSTER,
         &[],
     ),
@@ -236,6 +257,7 @@ pub fn builtins() -> Vec<ResourceInfo> {
             schema: None,
             rules: None,
             storage: true,
+            versions: None,
         })
         .collect()
 }

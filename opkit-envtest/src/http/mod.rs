@@ -306,6 +306,9 @@ async fn dispatch(server: Arc<Server>, request: Request) -> http::Response<Body>
             return error_response(&error);
         }
     }
+    let deprecation = crate::conversion::of(&target.info)
+        .and_then(|versions| versions.warning(&target.info.version))
+        .map(str::to_string);
     let request = rest::RestRequest {
         server: server.clone(),
         target,
@@ -313,8 +316,12 @@ async fn dispatch(server: Arc<Server>, request: Request) -> http::Response<Body>
         headers: parts.headers,
         verb,
         admitted: crate::admission::Admitted::default(),
+        conversions: Arc::default(),
     };
-    let response = request.run(body).await;
+    let mut response = request.run(body).await;
+    if let Some(warning) = deprecation {
+        negotiate::warn_first(&mut response, &warning);
+    }
     if !internal {
         server
             .stats

@@ -131,8 +131,7 @@ pub(crate) fn respond<T: Serialize + ?Sized>(
                 .headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
             for warning in warnings {
-                let value = format!("299 - {}", serde_json::Value::String(warning.clone()));
-                if let Ok(value) = HeaderValue::from_str(&value) {
+                if let Some(value) = warning_value(warning) {
                     response.headers_mut().append(header::WARNING, value);
                 }
             }
@@ -162,6 +161,27 @@ pub(crate) fn respond_json_bytes(code: u16, bytes: Vec<u8>) -> http::Response<Bo
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// A `Warning` header value as the API server writes it: `299 - "<text>"`.
+fn warning_value(warning: &str) -> Option<HeaderValue> {
+    let value = format!("299 - {}", serde_json::Value::String(warning.to_string()));
+    HeaderValue::from_str(&value).ok()
+}
+
+/// Puts `warning` before the response's other warnings, as a version's deprecation warning
+/// comes first on a real server.
+pub(crate) fn warn_first(response: &mut http::Response<Body>, warning: &str) {
+    let Some(first) = warning_value(warning) else {
+        return;
+    };
+    let headers = response.headers_mut();
+    let rest: Vec<HeaderValue> = headers.get_all(header::WARNING).iter().cloned().collect();
+    headers.remove(header::WARNING);
+    headers.append(header::WARNING, first);
+    for value in rest {
+        headers.append(header::WARNING, value);
+    }
 }
 
 /// A JSON response with an explicit content type (aggregated discovery).

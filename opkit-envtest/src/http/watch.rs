@@ -4,7 +4,8 @@
 
 use super::is_true;
 use super::negotiate::Format;
-use super::rest::{RestRequest, Selectors, needs_conversion, present};
+use super::rest::{RestRequest, Selectors, needs_conversion, present, present_all};
+use crate::conversion;
 use crate::error::ApiError;
 use crate::resources::ResourceInfo;
 use crate::store::{EventType, Stored, storage_key};
@@ -59,6 +60,32 @@ impl WatchSpec {
             return Bytes::from(out);
         }
         self.line_value(event, &present(&self.info, &stored.value()))
+    }
+
+    /// The lines of `events`, converting their objects through the CRD's webhook in one
+    /// review where the requested version needs it.
+    async fn lines(
+        &self,
+        server: &super::Server,
+        events: Vec<(&'static str, Arc<Stored>)>,
+    ) -> Result<Vec<Bytes>, ApiError> {
+        let webhook = conversion::of(&self.info).is_some_and(conversion::Versions::has_webhook);
+        if self.metadata_only
+            || !webhook
+            || !events.iter().any(|(_, o)| needs_conversion(&self.info, o))
+        {
+            return Ok(events
+                .iter()
+                .map(|(event, o)| self.line(event, o))
+                .collect());
+        }
+        let stored = events.iter().map(|(_, o)| o.value()).collect();
+        let objects = present_all(server, &self.info, stored).await?;
+        Ok(events
+            .iter()
+            .zip(objects)
+            .map(|((event, _), object)| self.line_value(event, &object))
+            .collect())
     }
 
     fn line_value(&self, event: &str, obj: &Value) -> Bytes {
@@ -221,25 +248,33 @@ async fn run(
 ) {
     let mut changed = server.store.subscribe();
     let mut last_rv;
-    let mut pending: Vec<Bytes> = Vec::new();
+    let mut events: Vec<(&'static str, Arc<Stored>)> = Vec::new();
+    let mut initial_end = None;
     {
         let state = server.store.read();
         if initial {
             for (_, obj) in state.list(&spec.storage, spec.namespace.as_deref(), None) {
                 if spec.matches(obj) {
-                    pending.push(spec.line("ADDED", obj));
+                    events.push(("ADDED", obj.clone()));
                 }
             }
             last_rv = state.rv();
             if initial_end_bookmark {
-                pending.push(spec.bookmark(last_rv, true));
+                initial_end = Some(spec.bookmark(last_rv, true));
             }
         } else {
             last_rv = start_rv.unwrap_or(state.rv());
         }
     }
     changed.mark_unchanged();
-    for line in pending.drain(..) {
+    let lines = match spec.lines(&server, std::mem::take(&mut events)).await {
+        Ok(lines) => lines,
+        Err(error) => {
+            send(&mut tx, &mut stop, error_line(&error)).await;
+            return;
+        }
+    };
+    for line in lines.into_iter().chain(initial_end) {
         if !send(&mut tx, &mut stop, line).await {
             return;
         }
@@ -277,13 +312,21 @@ async fn run(
                         _ => None,
                     };
                     if let Some(event) = event {
-                        pending.push(spec.line(event, &change.object));
+                        events.push((event, change.object));
                     }
                 }
                 last_rv = last_rv.max(current);
             }
         }
-        for line in pending.drain(..) {
+        // A conversion that fails ends the watch with its error, as the object cannot be sent.
+        let lines = match spec.lines(&server, std::mem::take(&mut events)).await {
+            Ok(lines) => lines,
+            Err(error) => {
+                send(&mut tx, &mut stop, error_line(&error)).await;
+                return;
+            }
+        };
+        for line in lines {
             if !send(&mut tx, &mut stop, line).await {
                 return;
             }

@@ -1,6 +1,6 @@
 //! Deletes: one object or a collection, with preconditions and propagation.
 
-use super::{RestRequest, Selectors, Written, present};
+use super::{RestRequest, Selectors, Written, present, present_all};
 use crate::crd;
 use crate::deletion::{self, Outcome, Preconditions, Propagation};
 use crate::error::ApiError;
@@ -120,7 +120,7 @@ impl RestRequest {
         })
     }
 
-    pub(super) fn delete_collection(
+    pub(super) async fn delete_collection(
         &self,
         bytes: &[u8],
         format: Format,
@@ -163,7 +163,7 @@ impl RestRequest {
             }
             (items, txn.state().rv())
         });
-        let items: Vec<Value> = items.iter().map(|item| present(info, item)).collect();
+        let items = present_all(&self.server, info, items).await?;
         let body = json!({
             "kind": info.list_kind(),
             "apiVersion": info.api_version(),

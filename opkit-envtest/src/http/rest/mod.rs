@@ -8,6 +8,7 @@ mod write;
 
 use super::negotiate::{self, BODY_LIMIT, Format, error_response, respond};
 use super::{Server, Target};
+use crate::conversion;
 use crate::error::ApiError;
 use crate::events;
 use crate::meta;
@@ -28,7 +29,13 @@ pub(crate) struct RestRequest {
     pub verb: &'static str,
     /// The admission webhooks' patches and warnings for this write.
     pub admitted: crate::admission::Admitted,
+    /// The conversion webhook's answers this request's attempts draw on.
+    pub conversions: Arc<conversion::Memo>,
 }
+
+/// How many times a write is run again for conversions it lacked: twice (the stored object to
+/// the request's version, the result to the storage version) unless someone writes meanwhile.
+const CONVERSION_ROUNDS: usize = 8;
 
 /// How unknown fields are reported (`fieldValidation`).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -45,14 +52,38 @@ struct Written {
     warnings: Vec<String>,
 }
 
-/// Presents a stored object as the requested version serves it.
+/// Presents a stored object as the requested version serves it; a conversion webhook's part
+/// is left to [`present_all`] or [`RestRequest::present_old`].
 pub(crate) fn present(info: &ResourceInfo, stored: &Value) -> Value {
     if info.group == "events.k8s.io" {
         return events::to_events_v1(stored);
     }
+    if let Some(versions) = conversion::of(info) {
+        return versions
+            .convert_here(stored.clone(), &info.version)
+            .unwrap_or_else(|for_webhook| for_webhook);
+    }
     let mut obj = stored.clone();
     meta::set_type(info, &mut obj);
     obj
+}
+
+/// Presents stored (or already presented) objects in the requested version, through the
+/// CRD's conversion webhook where it takes one, in one ConversionReview.
+pub(crate) async fn present_all(
+    server: &Server,
+    info: &ResourceInfo,
+    stored: Vec<Value>,
+) -> Result<Vec<Value>, ApiError> {
+    let presented: Vec<Value> = stored.iter().map(|s| present(info, s)).collect();
+    match conversion::of(info) {
+        Some(versions) => {
+            versions
+                .convert(&server.webhook_services, presented, &info.version)
+                .await
+        }
+        None => Ok(presented),
+    }
 }
 
 /// Whether a stored object needs rewriting to be presented (another version or Event API).
@@ -60,14 +91,6 @@ pub(crate) fn needs_conversion(info: &ResourceInfo, stored: &Stored) -> bool {
     info.group == "events.k8s.io"
         || stored.api_version() != info.api_version()
         || stored.kind() != info.kind
-}
-
-fn to_storage(info: &ResourceInfo, obj: Value) -> Value {
-    if info.group == "events.k8s.io" {
-        events::to_core(&obj)
-    } else {
-        obj
-    }
 }
 
 /// Label and field selectors of a list, watch or deletecollection.
@@ -171,29 +194,116 @@ impl RestRequest {
         }
         let format = self.format()?;
         match self.verb {
-            "get" => return self.get(format),
-            "list" => return self.list(format),
+            "get" => return self.get(format).await,
+            "list" => return self.list(format).await,
             "watch" => return super::watch::serve(&self),
             _ => {}
         }
         let bytes = axum::body::to_bytes(body, BODY_LIMIT)
             .await
             .map_err(|_| ApiError::too_large(BODY_LIMIT))?;
-        self.admitted = crate::admission::review(&self, &bytes).await?;
+        let mut rounds = 0;
+        self.admitted = loop {
+            let result = crate::admission::review(&self, &bytes).await;
+            if result.is_ok() || !self.fetched(&mut rounds).await? {
+                break result?;
+            }
+        };
         let written = match self.verb {
-            "create" => self.create(&bytes)?,
-            "update" => self.update(&bytes)?,
-            "patch" => self.patch(&bytes)?,
+            "create" => self.converting(|| self.create(&bytes)).await?,
+            "update" => self.converting(|| self.update(&bytes)).await?,
+            "patch" => self.converting(|| self.patch(&bytes)).await?,
             "delete" => self.delete(&bytes)?,
-            "deletecollection" => return self.delete_collection(&bytes, format),
+            "deletecollection" => return self.delete_collection(&bytes, format).await,
             _ => return Err(ApiError::method_not_allowed()),
+        };
+        // Written objects are presented but for a conversion webhook's part.
+        let object = match conversion::of(&self.target.info) {
+            Some(versions) => versions
+                .convert(
+                    &self.server.webhook_services,
+                    vec![written.object],
+                    &self.target.info.version,
+                )
+                .await?
+                .pop()
+                .unwrap_or_default(),
+            None => written.object,
         };
         Ok(respond(
             written.code,
             format,
-            &written.object,
+            &object,
             &[self.admitted.warnings.as_slice(), &written.warnings].concat(),
         ))
+    }
+
+    /// Runs `attempt` until it lacks no conversion, fetching those it lacked in between.
+    async fn converting<T>(
+        &self,
+        mut attempt: impl FnMut() -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut rounds = 0;
+        loop {
+            let result = attempt();
+            if result.is_ok() || !self.fetched(&mut rounds).await? {
+                return result;
+            }
+        }
+    }
+
+    /// Whether the last attempt lacked conversions, now fetched from the CRD's webhook; a
+    /// conflict once the object kept changing under too many attempts.
+    async fn fetched(&self, rounds: &mut usize) -> Result<bool, ApiError> {
+        let Some(versions) = conversion::of(&self.target.info) else {
+            return Ok(false);
+        };
+        if !self
+            .conversions
+            .fetch(versions, &self.server.webhook_services)
+            .await?
+        {
+            return Ok(false);
+        }
+        *rounds += 1;
+        if *rounds > CONVERSION_ROUNDS {
+            return Err(ApiError::conflict_because(
+                &self.target.info,
+                self.name(),
+                "the object kept changing while it was converted",
+            ));
+        }
+        Ok(true)
+    }
+
+    /// A stored object in the request's version, for the writes that compute on it.
+    fn present_old(&self, stored: &Value) -> Result<Value, ApiError> {
+        let info = &self.target.info;
+        let object = present(info, stored);
+        match conversion::of(info) {
+            Some(versions) => versions.convert_memo(&self.conversions, object, &info.version),
+            None => Ok(object),
+        }
+    }
+
+    /// An object in its stored form: the storage version, the core Event API. A dry run
+    /// keeps custom resources in the request's version, as nothing is stored.
+    fn to_storage(&self, obj: Value) -> Result<Value, ApiError> {
+        let info = &self.target.info;
+        if info.group == "events.k8s.io" {
+            return Ok(events::to_core(&obj));
+        }
+        match conversion::of(info) {
+            Some(_) if self.dry_run() => Ok(obj),
+            Some(versions) => versions.convert_memo(&self.conversions, obj, &versions.storage),
+            None => Ok(obj),
+        }
+    }
+
+    /// Whether a stored object is in an older version than the storage version: a write
+    /// rewrites it even when nothing else changes (storage migration).
+    fn outdated(&self, stored: &Value) -> bool {
+        conversion::of(&self.target.info).is_some_and(|v| v.is_outdated(stored))
     }
 
     fn parse(&self, bytes: &[u8]) -> Result<Value, ApiError> {

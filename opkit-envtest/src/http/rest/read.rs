@@ -1,7 +1,8 @@
 //! Reads: get, list (with pages and selectors) and pod logs.
 
 use super::scale::scale_of;
-use super::{RestRequest, Selectors, needs_conversion, present};
+use super::{RestRequest, Selectors, needs_conversion, present, present_all};
+use crate::conversion;
 use crate::error::ApiError;
 use crate::http::negotiate::{self, Format, respond};
 use crate::resources::ResourceInfo;
@@ -126,7 +127,7 @@ impl RestRequest {
         Ok(response)
     }
 
-    pub(super) fn get(&self, format: Format) -> Result<http::Response<Body>, ApiError> {
+    pub(super) async fn get(&self, format: Format) -> Result<http::Response<Body>, ApiError> {
         let info = &self.target.info;
         let stored = {
             let state = self.server.store.read();
@@ -147,7 +148,10 @@ impl RestRequest {
         if plain && format == Format::Json && !needs_conversion(info, &stored) {
             return Ok(negotiate::respond_json_bytes(200, stored.json().to_vec()));
         }
-        let object = present(info, &stored.value());
+        let object = present_all(&self.server, info, vec![stored.value()])
+            .await?
+            .pop()
+            .unwrap_or_default();
         let body = match self.target.subresource.as_deref() {
             Some("scale") => scale_of(info, &object),
             _ => object,
@@ -169,7 +173,7 @@ impl RestRequest {
         state.contains("/namespaces", "", self.namespace())
     }
 
-    pub(super) fn list(&self, format: Format) -> Result<http::Response<Body>, ApiError> {
+    pub(super) async fn list(&self, format: Format) -> Result<http::Response<Body>, ApiError> {
         let info = &self.target.info;
         let selectors = Selectors::from_query(&self.query)?;
         let limit = self
@@ -221,7 +225,8 @@ impl RestRequest {
         }
         let accept = negotiate::accept(&self.headers);
         if table::wants_table(&accept) {
-            let objects: Vec<Value> = items.iter().map(|o| present(info, &o.value())).collect();
+            let stored = items.iter().map(|o| o.value()).collect();
+            let objects = present_all(&self.server, info, stored).await?;
             let include = self
                 .query
                 .get("includeObject")
@@ -240,6 +245,17 @@ impl RestRequest {
                 "apiVersion": "meta.k8s.io/v1",
                 "metadata": metadata,
                 "items": items,
+            });
+            return Ok(respond(200, format, &list, &[]));
+        }
+        let webhook = conversion::of(info).is_some_and(conversion::Versions::has_webhook);
+        if webhook && items.iter().any(|i| needs_conversion(info, i)) {
+            let stored = items.iter().map(|o| o.value()).collect();
+            let list = json!({
+                "kind": info.list_kind(),
+                "apiVersion": info.api_version(),
+                "metadata": metadata,
+                "items": present_all(&self.server, info, stored).await?,
             });
             return Ok(respond(200, format, &list, &[]));
         }

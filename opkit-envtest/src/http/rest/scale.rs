@@ -1,7 +1,7 @@
 //! The scale subresource.
 
 use super::write::{get_path, set_path};
-use super::{RestRequest, Written, present};
+use super::{RestRequest, Written};
 use crate::error::ApiError;
 use crate::meta;
 use crate::patch;
@@ -27,7 +27,7 @@ impl RestRequest {
                 .state()
                 .get(&storage, self.namespace(), &name)
                 .ok_or_else(|| ApiError::not_found(info, &name))?;
-            let old = present(info, &stored);
+            let old = self.present_old(&stored)?;
             let scale = scale_of(info, &old);
             let new_scale = compute(Some(&scale))?;
             let requested_rv = meta_str(&new_scale, "resourceVersion");
@@ -52,10 +52,23 @@ impl RestRequest {
                 &info.kind,
                 info.schema.as_ref(),
             );
-            let stored = if dry_run { new } else { txn.put(&storage, new) };
+            // The Scale of the request's version, with the resourceVersion the write stamped.
+            let mut scaled = scale_of(info, &new);
+            let stored = self.to_storage(new)?;
+            let stored = if dry_run {
+                stored
+            } else {
+                txn.put(&storage, stored)
+            };
+            if let Some(meta) = scaled.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.insert(
+                    "resourceVersion".into(),
+                    json!(meta_str(&stored, "resourceVersion")),
+                );
+            }
             Ok(Written {
                 code: 200,
-                object: scale_of(info, &present(info, &stored)),
+                object: scaled,
                 warnings: Vec::new(),
             })
         })

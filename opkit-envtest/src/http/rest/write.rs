@@ -1,6 +1,6 @@
 //! Writes: create, update, patch and server-side apply, after admission.
 
-use super::{RestRequest, Validation, Written, present, to_storage};
+use super::{RestRequest, Validation, Written, present};
 use crate::crd;
 use crate::defaults;
 use crate::deletion;
@@ -18,12 +18,12 @@ impl RestRequest {
     /// The stored object a write replaces and the one it would store, computed as a dry run:
     /// what admission webhooks are shown.
     pub(crate) fn preview(&self, bytes: &[u8]) -> Result<(Option<Value>, Option<Value>), ApiError> {
-        let old = self
+        let stored = self
             .server
             .store
             .read()
-            .get(&self.storage(), self.namespace(), self.name())
-            .map(|stored| present(&self.target.info, &stored));
+            .get(&self.storage(), self.namespace(), self.name());
+        let old = stored.map(|stored| self.present_old(&stored)).transpose()?;
         let mut query = self.query.clone();
         query.insert("dryRun".into(), "All".into());
         let dry = RestRequest {
@@ -38,6 +38,7 @@ impl RestRequest {
             headers: self.headers.clone(),
             verb: self.verb,
             admitted: crate::admission::Admitted::default(),
+            conversions: self.conversions.clone(),
         };
         let written = match self.verb {
             "create" => dry.create(bytes)?,
@@ -123,7 +124,19 @@ impl RestRequest {
             }
         }
         if info.group == "apiextensions.k8s.io" && info.kind == "CustomResourceDefinition" {
-            crd::admit(obj, old).map_err(|errors| ApiError::invalid(info, &name, &errors))?;
+            let status_write = self.target.subresource.as_deref() == Some("status");
+            crd::admit(obj, old, status_write)
+                .map_err(|errors| ApiError::invalid(info, &name, &errors))?;
+        }
+        if info.group == "admissionregistration.k8s.io" {
+            let errors = if info.kind.ends_with("WebhookConfiguration") {
+                crate::admission_cel::check_webhooks(obj)
+            } else {
+                crate::admission_policy::check(&info.kind, obj)
+            };
+            if !errors.is_empty() {
+                return Err(ApiError::invalid(info, &name, &errors));
+            }
         }
         // Mutating webhooks' patches, then validation of what they produced.
         if self.admitted.mutates() && self.target.subresource.as_deref() != Some("scale") {
@@ -181,7 +194,7 @@ impl RestRequest {
                 &info.kind,
                 info.schema.as_ref(),
             );
-            let stored = to_storage(info, obj);
+            let stored = self.to_storage(obj)?;
             let stored = if dry_run {
                 stored
             } else {
@@ -333,7 +346,7 @@ impl RestRequest {
                 }
                 return Err(ApiError::not_found(info, &name));
             };
-            let old = present(info, &stored);
+            let old = self.present_old(&stored)?;
             let mut new = compute(Some(&old))?;
             self.check_type(info, &mut new)?;
             self.check_identity(&new)?;
@@ -367,14 +380,14 @@ impl RestRequest {
                     json!(meta_str(&old, "resourceVersion")),
                 );
             }
-            if unchanged == old {
+            if unchanged == old && !self.outdated(&stored) {
                 return Ok(Written {
                     code: 200,
                     object: old,
                     warnings,
                 });
             }
-            let stored = to_storage(info, new);
+            let stored = self.to_storage(new)?;
             let result = if dry_run {
                 stored
             } else {
@@ -422,7 +435,7 @@ impl RestRequest {
         meta::metadata_mut(&mut obj)?.insert("name".into(), json!(name));
         meta::prepare_create(info, self.target.namespace.as_deref(), &mut obj)?;
         let warnings = self.admit(info, None, &mut obj)?;
-        let stored = to_storage(info, obj);
+        let stored = self.to_storage(obj)?;
         let stored = if dry_run {
             stored
         } else {
