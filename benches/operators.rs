@@ -118,7 +118,9 @@ impl Options {
 
     /// A fresh embedded server for `n` WebApps.
     pub async fn env(&self, n: usize) -> Result<TestEnv, BoxError> {
+        // The operator processes reach the server by URL alone.
         let env = TestEnv::builder()
+            .plain_http()
             .watch_history(200_000.max(20 * n))
             .simulation(Simulation::default().pods(self.pods))
             .build()

@@ -155,6 +155,7 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
         info_kind: &info.kind,
         name: &name,
         dry_run: request.query.get("dryRun").is_some_and(|v| v == "All"),
+        user: &request.user,
     };
     for (r#type, configs) in [(Type::Mutating, &mutating), (Type::Validating, &validating)] {
         // Between the two phases: the policies, on the object as mutated.
@@ -313,6 +314,7 @@ struct Call<'a> {
     info_kind: &'a str,
     name: &'a str,
     dry_run: bool,
+    user: &'a crate::authn::UserInfo,
 }
 
 /// Where a webhook is reached.
@@ -412,7 +414,7 @@ impl Call<'_> {
             "requestResource": gvr,
             "name": self.name,
             "operation": a.operation,
-            "userInfo": {"username": "kubernetes-admin", "groups": ["system:masters", "system:authenticated"]},
+            "userInfo": self.user.to_json(),
             "object": object.cloned().unwrap_or(Value::Null),
             "oldObject": old.cloned().unwrap_or(Value::Null),
             "dryRun": self.dry_run,
@@ -695,7 +697,8 @@ fn denied(name: &str, code: u16, reason: &str, message: &str) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::defaults::base64;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as BASE64;
     use proptest::prelude::*;
 
     const UID: &str = "0b6f5e1c-7a4e-4d2b-9c1a-2f3e4d5c6b7a";
@@ -778,9 +781,9 @@ mod tests {
     fn arb_patch_field() -> impl Strategy<Value = Value> {
         let bytes_of = |ops: Vec<Value>| serde_json::to_vec(&ops).unwrap_or_default();
         prop_oneof![
-            arb_ops().prop_map(move |ops| json!(base64(&bytes_of(ops)))),
+            arb_ops().prop_map(move |ops| json!(BASE64.encode(bytes_of(ops)))),
             arb_ops().prop_map(move |ops| json!(bytes_of(ops))),
-            prop::collection::vec(any::<u8>(), 0..32).prop_map(|b| json!(base64(&b))),
+            prop::collection::vec(any::<u8>(), 0..32).prop_map(|b| json!(BASE64.encode(&b))),
             prop::collection::vec(any::<u8>(), 0..32).prop_map(|b| json!(b)),
             // Numbers that are not bytes: negative, too large, fractional.
             prop::collection::vec(
@@ -982,7 +985,7 @@ mod tests {
                 .prop_map(|m| Value::Object(m.into_iter().collect())),
         ) {
             let bytes = serde_json::to_vec(&ops).unwrap_or_default();
-            let patch = if as_base64 { json!(base64(&bytes)) } else { json!(bytes) };
+            let patch = if as_base64 { json!(BASE64.encode(&bytes)) } else { json!(bytes) };
             let review = json!({"response": {"uid": UID, "allowed": true, "patch": patch, "patchType": "JSONPatch"}});
             let decided = decode(&serde_json::to_vec(&review).unwrap_or_default(), &json!(UID));
             // From the same bytes: serde_json's float parsing does not round-trip exactly.

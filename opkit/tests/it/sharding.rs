@@ -240,7 +240,10 @@ async fn three_replicas_split_the_objects_and_move_them_without_overlap() {
         replicas.iter().any(|(_, r)| r.is_sharder()).then_some(())
     })
     .await;
-    replicas.push(("replica-c", sharded(partition.client(), "replica-c", &log)));
+    replicas.push((
+        "replica-c",
+        sharded(partition.client(env.config()), "replica-c", &log),
+    ));
     eventually("every replica to be a member", || async {
         replicas.iter().all(|(_, r)| r.is_leader()).then_some(())
     })
