@@ -35,6 +35,7 @@ mod namespaces;
 mod openapi;
 mod patch;
 mod pki;
+mod pod_security;
 mod protobuf;
 mod rbac;
 mod resources;
@@ -46,6 +47,7 @@ mod store;
 mod table;
 mod tokens;
 pub mod tools;
+mod webhook_client;
 
 pub use env::{TestEnv, TestEnvBuilder};
 pub use error::{ApiError, Error};
