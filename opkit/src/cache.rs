@@ -231,8 +231,15 @@ impl<K: Object> Store<K> {
         }
     }
 
-    /// The object stored under `key`, decoded.
+    /// The object stored under `key`, decoded: the version a relist in progress brought, if it
+    /// brought one, since that is what the reconcile it asked for must see.
     pub(crate) fn get(&self, key: &str) -> Option<K> {
+        {
+            let rebuilding = self.rebuilding.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(entry) = rebuilding.as_ref().and_then(|objects| objects.get(key)) {
+                return self.codec.decode(&entry.packed);
+            }
+        }
         let live = self.live();
         let entry = live.get(key)?;
         self.codec.decode(&entry.packed)
@@ -609,6 +616,13 @@ mod tests {
         assert!(
             store.contains("default/a"),
             "the old view stays until the relist is done"
+        );
+        assert_eq!(
+            store
+                .get("default/b")
+                .and_then(|cm| cm.metadata.resource_version),
+            Some("3".into()),
+            "a reconcile during a relist sees the version the relist brought"
         );
         assert_eq!(
             apply(watcher::Event::InitDone),
