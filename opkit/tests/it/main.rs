@@ -13,5 +13,6 @@ mod manifests;
 mod metrics;
 mod probes;
 mod reconcile;
+mod sharding;
 mod status;
 mod webhook;
