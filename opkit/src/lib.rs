@@ -81,6 +81,8 @@ mod cache;
 pub mod clock;
 pub mod context;
 pub mod controller;
+#[cfg(feature = "webhooks")]
+pub mod delegated_auth;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod ensure;

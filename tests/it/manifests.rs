@@ -83,8 +83,13 @@ fn config(files: &mut Vec<Generated>, op: Operator<'_>) {
     let source = format!("{} rbac --namespace {}", op.name, op.namespace);
     let rbac = op.app.rbac_yaml(op.namespace).expect("RBAC renders");
     for doc in documents(&rbac) {
-        let file = match parse(&doc)["kind"].as_str().unwrap_or_default() {
+        let object = parse(&doc);
+        let metrics_reader = object["metadata"]["name"]
+            .as_str()
+            .is_some_and(|name| name.ends_with("-metrics-reader"));
+        let file = match object["kind"].as_str().unwrap_or_default() {
             "ServiceAccount" => "service_account.yaml",
+            "ClusterRole" if metrics_reader => "metrics_reader_role.yaml",
             "ClusterRole" => "role.yaml",
             "ClusterRoleBinding" => "role_binding.yaml",
             "Role" => "leader_election_role.yaml",
@@ -204,6 +209,7 @@ fn generated_paths_are_distinct_and_rbac_is_complete() {
             "role_binding.yaml",
             "leader_election_role.yaml",
             "leader_election_role_binding.yaml",
+            "metrics_reader_role.yaml",
         ] {
             let path = Path::new(dir).join(file);
             assert!(paths.contains(&path), "{} is not generated", path.display());
