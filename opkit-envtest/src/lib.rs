@@ -37,6 +37,7 @@ mod jsonpath;
 mod meta;
 mod namespaces;
 mod openapi;
+mod openapi_protobuf;
 mod patch;
 mod pki;
 mod pod_security;
