@@ -41,6 +41,8 @@ pub struct ResourceInfo {
     pub storage: bool,
     /// The verbs served on the resource itself.
     pub verbs: &'static [&'static str],
+    /// Field selector labels beyond the kind's own (a CRD version's `selectableFields`).
+    pub selectable_fields: Vec<String>,
     /// Subresources served besides `status` and `scale`.
     pub subresources: &'static [Subresource],
     /// The versions of the CRD this one belongs to, and how objects convert between them.
@@ -348,6 +350,7 @@ pub fn builtins() -> Vec<ResourceInfo> {
             rules: None,
             storage: true,
             verbs: b.verbs,
+            selectable_fields: Vec::new(),
             subresources: b.subresources,
             versions: None,
         })

@@ -17,6 +17,7 @@ mod kubectl;
 mod lifecycle;
 mod namespaces;
 mod rbac;
+mod selectors;
 mod sim;
 mod stats;
 mod status;
