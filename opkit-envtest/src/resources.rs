@@ -97,6 +97,15 @@ const fn sub(
 
 const POD_SUBRESOURCES: &[Subresource] = &[
     sub("attach", "", "v1", "PodAttachOptions", &["create", "get"]),
+    sub("binding", "", "v1", "Binding", &["create"]),
+    sub(
+        "ephemeralcontainers",
+        "",
+        "",
+        "Pod",
+        &["get", "patch", "update"],
+    ),
+    sub("eviction", "policy", "v1", "Eviction", &["create"]),
     sub("exec", "", "v1", "PodExecOptions", &["create", "get"]),
     sub("log", "", "", "Pod", &["get"]),
     sub(

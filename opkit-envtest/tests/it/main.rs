@@ -16,6 +16,7 @@ mod generators;
 mod kubectl;
 mod lifecycle;
 mod namespaces;
+mod pods;
 mod rbac;
 mod selectors;
 mod sim;

@@ -1,7 +1,8 @@
 //! The verbs on resources: get, list, create, update, patch, delete,
-//! deletecollection, and the status and scale subresources.
+//! deletecollection, and the status, scale and Pod subresources.
 
 mod delete;
+mod pods;
 mod read;
 mod review;
 mod scale;
@@ -225,6 +226,13 @@ impl RestRequest {
         let bytes = axum::body::to_bytes(body, BODY_LIMIT)
             .await
             .map_err(|_| ApiError::too_large(BODY_LIMIT))?;
+        if matches!(
+            self.target.subresource.as_deref(),
+            Some("eviction" | "binding")
+        ) {
+            let written = self.pod_action(&bytes)?;
+            return Ok(respond(written.code, format, &written.object, &[]));
+        }
         if self.target.info.is_review() || self.target.subresource.as_deref() == Some("token") {
             let written = self.answer(&bytes)?;
             return Ok(respond(written.code, format, &written.object, &[]));
