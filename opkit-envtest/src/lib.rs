@@ -14,9 +14,12 @@
 mod admission;
 mod admission_cel;
 mod admission_policy;
+mod apiservices;
 mod authn;
 mod authz;
 mod cel;
+mod certificates;
+mod components;
 mod conversion;
 mod crd;
 mod defaults;
