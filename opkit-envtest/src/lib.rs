@@ -31,6 +31,7 @@ mod events;
 mod faults;
 mod fields;
 mod gc;
+mod go_order;
 mod http;
 mod immutable;
 mod jsonpath;
