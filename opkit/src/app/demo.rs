@@ -1,5 +1,5 @@
-//! The embedded demo mode: an in-process API server, the operator's CRDs installed, its
-//! controllers and webhooks running, samples applied and progress printed.
+//! The embedded demo mode: an in-process API server, the operator's CRDs and admission
+//! policies installed, its controllers and webhooks running, samples applied and progress printed.
 
 use std::path::PathBuf;
 
@@ -45,6 +45,10 @@ pub(super) async fn serve(
     let server = Embedded::start().await?;
     for crd in &app.crds {
         server.install(crd).await?;
+    }
+    let policies = app.policies_yaml("default")?;
+    for applied in manifests::apply_yaml(&server.client(), &app.name, &policies).await? {
+        println!("Installed {applied}");
     }
     #[cfg(feature = "webhooks")]
     let webhook_server = app
