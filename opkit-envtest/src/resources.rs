@@ -41,6 +41,8 @@ pub struct ResourceInfo {
     pub storage: bool,
     /// The verbs served on the resource itself.
     pub verbs: &'static [&'static str],
+    /// Field selector labels beyond the kind's own (a CRD version's `selectableFields`).
+    pub selectable_fields: Vec<String>,
     /// Subresources served besides `status` and `scale`.
     pub subresources: &'static [Subresource],
     /// The versions of the CRD this one belongs to, and how objects convert between them.
@@ -95,6 +97,15 @@ const fn sub(
 
 const POD_SUBRESOURCES: &[Subresource] = &[
     sub("attach", "", "v1", "PodAttachOptions", &["create", "get"]),
+    sub("binding", "", "v1", "Binding", &["create"]),
+    sub(
+        "ephemeralcontainers",
+        "",
+        "",
+        "Pod",
+        &["get", "patch", "update"],
+    ),
+    sub("eviction", "policy", "v1", "Eviction", &["create"]),
     sub("exec", "", "v1", "PodExecOptions", &["create", "get"]),
     sub("log", "", "", "Pod", &["get"]),
     sub(
@@ -113,6 +124,17 @@ const SERVICE_ACCOUNT_SUBRESOURCES: &[Subresource] = &[sub(
     "TokenRequest",
     &["create"],
 )];
+
+const CSR_SUBRESOURCES: &[Subresource] = &[sub(
+    "approval",
+    "",
+    "",
+    "CertificateSigningRequest",
+    &["get", "patch", "update"],
+)];
+
+/// Resources computed by the server that clients only read (component statuses).
+const READ_ONLY: &[&str] = &["get", "list"];
 
 const NAMESPACE_SUBRESOURCES: &[Subresource] = &[sub("finalize", "", "", "Namespace", &["update"])];
 
@@ -224,6 +246,10 @@ impl Builtin {
         self.verbs = CREATE_ONLY;
         self
     }
+    const fn read_only(mut self) -> Self {
+        self.verbs = READ_ONLY;
+        self
+    }
     const fn subresources(mut self, subresources: &'static [Subresource]) -> Self {
         self.subresources = subresources;
         self
@@ -249,6 +275,7 @@ const BUILTINS: &[Builtin] = &[
     b("", "v1", "ResourceQuota", "resourcequotas", NS, &["quota"]).status(),
     b("", "v1", "LimitRange", "limitranges", NS, &["limits"]),
     b("", "v1", "Node", "nodes", CLUSTER, &["no"]).status(),
+    b("", "v1", "ComponentStatus", "componentstatuses", CLUSTER, &["cs"]).read_only(),
     b("apps", "v1", "Deployment", "deployments", NS, &["deploy"]).all().status().scale(),
     b("apps", "v1", "StatefulSet", "statefulsets", NS, &["sts"]).all().status().scale(),
     b("apps", "v1", "ReplicaSet", "replicasets", NS, &["rs"]).all().status().scale(),
@@ -272,6 +299,10 @@ const BUILTINS: &[Builtin] = &[
     b("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", CLUSTER, &[]).review(),
     b("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", NS, &[])
         .review(),
+    b("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", CLUSTER, &["csr"])
+        .status()
+        .subresources(CSR_SUBRESOURCES),
+    b("apiregistration.k8s.io", "v1", "APIService", "apiservices", CLUSTER, &[]).status(),
     b("rbac.authorization.k8s.io", "v1", "Role", "roles", NS, &[]),
     b("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", NS, &[]),
     b("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", CLUSTER, &[]),
@@ -348,6 +379,7 @@ pub fn builtins() -> Vec<ResourceInfo> {
             rules: None,
             storage: true,
             verbs: b.verbs,
+            selectable_fields: Vec::new(),
             subresources: b.subresources,
             versions: None,
         })

@@ -74,7 +74,7 @@ pub enum Command {
     Run,
     /// Print the CustomResourceDefinitions.
     Crd,
-    /// Print the ServiceAccount, ClusterRole and ClusterRoleBinding the operator needs.
+    /// Print the ServiceAccount, ClusterRole and ClusterRoleBinding the operator needs, the metrics-reader ClusterRole for scrapers and the leader election Role.
     Rbac {
         /// Namespace of the operator's ServiceAccount.
         #[arg(long, default_value = "default")]
@@ -82,6 +82,12 @@ pub enum Command {
         /// Include what sharding needs (labelling the primaries, watching the ring's Leases).
         #[arg(long)]
         sharding: bool,
+    },
+    /// Print the ValidatingAdmissionPolicies, their bindings and default parameters.
+    Policies {
+        /// Namespace the operator is deployed to (where its policies' parameters live).
+        #[arg(long, default_value = "default")]
+        namespace: String,
     },
     /// Print the Validating/MutatingWebhookConfigurations of the admission webhooks.
     #[cfg(feature = "webhooks")]

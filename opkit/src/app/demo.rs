@@ -1,5 +1,5 @@
-//! The embedded demo mode: an in-process API server, the operator's CRDs installed, its
-//! controllers and webhooks running, samples applied and progress printed.
+//! The embedded demo mode: an in-process API server, the operator's CRDs and admission
+//! policies installed, its controllers and webhooks running, samples applied and progress printed.
 
 use std::path::PathBuf;
 
@@ -46,6 +46,10 @@ pub(super) async fn serve(
     for crd in &app.crds {
         server.install(crd).await?;
     }
+    let policies = app.policies_yaml("default")?;
+    for applied in manifests::apply_yaml(&server.client(), &app.name, &policies).await? {
+        println!("Installed {applied}");
+    }
     #[cfg(feature = "webhooks")]
     let webhook_server = app
         .webhooks
@@ -82,7 +86,16 @@ pub(super) async fn serve(
         println!("Probes at http://{addr}/healthz and http://{addr}/readyz");
     }
     if let Some(addr) = running.metrics_address() {
-        println!("Metrics at http://{addr}/metrics");
+        // Plain HTTP unless asked: a demo is scraped with curl on loopback by whoever runs it.
+        #[cfg(feature = "webhooks")]
+        let scheme = if cli.probes.metrics_secure == Some(true) {
+            "https"
+        } else {
+            "http"
+        };
+        #[cfg(not(feature = "webhooks"))]
+        let scheme = "http";
+        println!("Metrics at {scheme}://{addr}/metrics");
     }
     for sample in &app.demo.samples {
         for applied in manifests::apply_yaml(&client, &app.name, sample).await? {

@@ -15,4 +15,5 @@ mod probes;
 mod reconcile;
 mod sharding;
 mod status;
+mod validation;
 mod webhook;

@@ -177,6 +177,12 @@ impl RestRequest {
         self.check_type(info, &mut obj)?;
         self.check_identity(&obj)?;
         meta::prepare_create(info, self.target.namespace.as_deref(), &mut obj)?;
+        if info.group == "certificates.k8s.io" {
+            let errors = crate::certificates::prepare_create(&self.user, &mut obj)?;
+            if !errors.is_empty() {
+                return Err(ApiError::invalid(info, meta_str(&obj, "name"), &errors));
+            }
+        }
         let manager = self.manager();
         let dry_run = self.dry_run();
         let storage = self.storage();
@@ -362,7 +368,25 @@ impl RestRequest {
                     new["spec"]["finalizers"] = f;
                 }
             }
-            let status_sub = sub.as_deref().filter(|s| *s == "status");
+            if sub.as_deref() == Some("ephemeralcontainers") {
+                new = only(&old, &new, "ephemeralContainers");
+                let errors = super::pods::check_ephemeral(&old, &new);
+                if !errors.is_empty() {
+                    return Err(ApiError::invalid(info, &name, &errors));
+                }
+            }
+            if sub.as_deref() == Some("approval") {
+                new = crate::certificates::approval(&old, &new);
+                let errors = crate::certificates::check_approval(&old, &new);
+                if !errors.is_empty() {
+                    return Err(ApiError::invalid(info, &name, &errors));
+                }
+            }
+            // An approval writes status conditions, as a status write would.
+            let status_sub = match sub.as_deref() {
+                Some("status" | "approval") => Some("status"),
+                _ => None,
+            };
             meta::prepare_update(info, &old, &mut new, status_sub)?;
             let warnings = self.admit(info, Some(&old), &mut new)?;
             rbac::admit(txn.state(), &self.user, info, &new)?;
@@ -417,6 +441,9 @@ impl RestRequest {
         }
         if rbac::affects_aggregation(storage) {
             rbac::reaggregate(txn);
+        }
+        if storage == crd::CRD_STORAGE {
+            crate::apiservices::sync(txn);
         }
     }
 
@@ -582,4 +609,27 @@ pub(super) fn set_path(obj: &mut Value, path: &str, value: Value) {
     if let (Some(map), Some(last)) = (current.as_object_mut(), keys.last()) {
         map.insert(last.to_string(), value);
     }
+}
+
+/// `old` with `new`'s `spec.<field>` and `new`'s resourceVersion precondition: what a
+/// subresource that changes one field writes.
+fn only(old: &Value, new: &Value, field: &str) -> Value {
+    let mut written = old.clone();
+    match new.pointer(&format!("/spec/{field}")) {
+        Some(value) => written["spec"][field] = value.clone(),
+        None => {
+            if let Some(spec) = written.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.remove(field);
+            }
+        }
+    }
+    match new.pointer("/metadata/resourceVersion") {
+        Some(rv) => written["metadata"]["resourceVersion"] = rv.clone(),
+        None => {
+            if let Some(meta) = written.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove("resourceVersion");
+            }
+        }
+    }
+    written
 }
