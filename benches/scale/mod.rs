@@ -319,8 +319,12 @@ pub async fn failover(n: usize, options: &Options) -> Result<(), BoxError> {
             warm,
         };
         let leader = OperatorProcess::spawn(&elected("replica-a"), &env.url())?;
+        // It leads before the standby starts; with no WebApps yet it has nothing to reconcile.
         let lead_deadline = Instant::now() + deadline;
-        while leader.takeover().is_none() && Instant::now() < lead_deadline {
+        while leader.leading().is_none() {
+            if Instant::now() > lead_deadline {
+                return Err("the first replica did not acquire the Lease".into());
+            }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let standby = OperatorProcess::spawn(&elected("replica-b"), &env.url())?;
