@@ -278,8 +278,14 @@ pub fn render(operator: &Operator, layout: &Layout) -> Result<Vec<File>, Error> 
         }
         let rbac_command = format!("{program} rbac --namespace {}", operator.namespace);
         for doc in documents(&operator.printed.rbac) {
-            let file = match kind_of(&rbac_command, &doc)?.as_str() {
+            let object = parse(&rbac_command, &doc)?;
+            // The ClusterRole scrapers are bound to, beside the operator's own.
+            let metrics_reader = object["metadata"]["name"]
+                .as_str()
+                .is_some_and(|name| name.ends_with("-metrics-reader"));
+            let file = match object["kind"].as_str().unwrap_or_default() {
                 "ServiceAccount" => "service_account.yaml",
+                "ClusterRole" if metrics_reader => "metrics_reader_role.yaml",
                 "ClusterRole" => "role.yaml",
                 "ClusterRoleBinding" => "role_binding.yaml",
                 "Role" => "leader_election_role.yaml",
@@ -401,6 +407,7 @@ pub fn render(operator: &Operator, layout: &Layout) -> Result<Vec<File>, Error> 
             "templates/clusterrole.yaml",
             "templates/deployment.yaml",
             "templates/leader-election-role.yaml",
+            "templates/metrics-reader-role.yaml",
             "templates/metrics-service.yaml",
             "templates/policies.yaml",
             "templates/prometheusrule.yaml",
@@ -516,13 +523,6 @@ fn parse(command: &str, doc: &str) -> Result<Value, Error> {
         command: command.to_owned(),
         problem: format!("YAML that does not parse: {e}"),
     })
-}
-
-fn kind_of(command: &str, doc: &str) -> Result<String, Error> {
-    Ok(parse(command, doc)?["kind"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned())
 }
 
 /// A CRD's names; files are named `<group>_<plural>.yaml`, as kubebuilder names them.

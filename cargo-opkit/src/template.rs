@@ -37,6 +37,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "chart/templates/clusterrole.yaml",
     "chart/templates/deployment.yaml",
     "chart/templates/leader-election-role.yaml",
+    "chart/templates/metrics-reader-role.yaml",
     "chart/templates/metrics-service.yaml",
     "chart/templates/policies.yaml",
     "chart/templates/prometheusrule.yaml",

@@ -12,8 +12,8 @@
 //!   (and, for `--dry-run=server`, `dryRun`) query parameter; without it kubectl
 //!   would validate on the client with OpenAPI v2, which it only reads as protobuf.
 //!
-//! `/openapi/v2` is served as JSON for other tools; clients that insist on the
-//! protobuf encoding (kubectl) must be answered 406, see [`v2_serves`].
+//! `/openapi/v2` is served as JSON, and as protobuf to kubectl, which validates
+//! on the client with it (`crate::openapi_protobuf`).
 //!
 //! Built-in schemas come from k8s-openapi and are generated once per process;
 //! each document is generated once per set of served resources and then
@@ -65,7 +65,7 @@ fn build_v2(resources: &[ResourceInfo]) -> Value {
 }
 
 /// Whether `/openapi/v2` can answer a request with this `Accept` header in
-/// JSON; `false` means the client wants only protobuf and should get 406.
+/// JSON; `false` means the client accepts neither JSON nor the protobuf encoding: 406.
 pub fn v2_serves(accept: &str) -> bool {
     accept.trim().is_empty()
         || accept.split(',').any(|media| {

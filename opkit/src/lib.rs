@@ -88,6 +88,8 @@ pub mod cel;
 pub mod clock;
 pub mod context;
 pub mod controller;
+#[cfg(feature = "webhooks")]
+pub mod delegated_auth;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod ensure;

@@ -241,6 +241,20 @@ async fn helm_chart_lints_and_renders_every_option() {
         };
         assert_eq!(rules(&rendered), rules(&printed), "{kind} rules differ");
     }
+    let metrics_reader = |docs: &[serde_json::Value]| {
+        docs.iter()
+            .find(|doc| {
+                doc["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|name| name.ends_with("-metrics-reader"))
+            })
+            .map(|doc| doc["rules"].clone())
+    };
+    assert!(
+        metrics_reader(&printed).is_some(),
+        "no metrics-reader role printed"
+    );
+    assert_eq!(metrics_reader(&rendered), metrics_reader(&printed));
 
     let everything = render(Some(ALL_OPTIONS)).await;
     for kind in ["Issuer", "Certificate", "ServiceMonitor", "PrometheusRule"] {

@@ -123,6 +123,7 @@ fn generated_paths_are_distinct_and_rbac_is_complete() {
             "role_binding.yaml",
             "leader_election_role.yaml",
             "leader_election_role_binding.yaml",
+            "metrics_reader_role.yaml",
         ] {
             let path = Path::new(dir).join(file);
             assert!(paths.contains(&path), "{} is not generated", path.display());

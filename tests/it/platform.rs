@@ -34,9 +34,10 @@ async fn start(env: TestEnv) -> Demo {
         .await
         .expect("CRD installs");
     env.install_crd::<PostgreSQL>().await.expect("CRD installs");
-    Demo::start(env, |m| {
+    Demo::start(env, &app::app(), |m| {
         m.operator::<EcommercePlatform>().operator::<PostgreSQL>()
     })
+    .await
 }
 
 async fn demo() -> Demo {

@@ -38,7 +38,7 @@ spec:
 
 async fn start(env: TestEnv) -> Demo {
     env.install_crd::<PostgreSQL>().await.expect("CRD installs");
-    Demo::start(env, |m| m.operator::<PostgreSQL>())
+    Demo::start(env, &app::app(), |m| m.operator::<PostgreSQL>()).await
 }
 
 async fn demo() -> Demo {
@@ -191,7 +191,7 @@ async fn credentials_are_generated_once_and_never_logged() {
     )
     .await;
     demo.stop().await;
-    let restarted = Demo::start(demo.env, |m| m.operator::<PostgreSQL>());
+    let restarted = Demo::start(demo.env, &app::app(), |m| m.operator::<PostgreSQL>()).await;
     // The restarted operator's reconcile of test-db is complete: it had its chance to regenerate.
     restarted.reconciled("postgresql", 1).await;
     ready(&restarted).await;

@@ -74,7 +74,7 @@ pub enum Command {
     Run,
     /// Print the CustomResourceDefinitions.
     Crd,
-    /// Print the ServiceAccount, ClusterRole and ClusterRoleBinding the operator needs.
+    /// Print the ServiceAccount, ClusterRole and ClusterRoleBinding the operator needs, the metrics-reader ClusterRole for scrapers and the leader election Role.
     Rbac {
         /// Namespace of the operator's ServiceAccount.
         #[arg(long, default_value = "default")]

@@ -458,6 +458,19 @@ fn the_webhooks_subcommand_prints_both_configurations() {
 
 /// One request over TLS, written by hand so that any bytes can be sent; the HTTP status.
 async fn raw(addr: SocketAddr, ca: &str, method: &str, path: &str, body: &[u8]) -> u16 {
+    https(addr, ca, "", method, path, body).await.0
+}
+
+/// One request over TLS to a server `ca` vouches for as `localhost`, with `headers` (each
+/// ending in CRLF); the HTTP status and the whole response.
+pub async fn https(
+    addr: SocketAddr,
+    ca: &str,
+    headers: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> (u16, String) {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca.as_bytes()) {
@@ -477,7 +490,7 @@ async fn raw(addr: SocketAddr, ca: &str, method: &str, path: &str, body: &[u8]) 
         .await
         .expect("TLS handshake");
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n",
         body.len()
     );
     tls.write_all(head.as_bytes()).await.expect("head written");
@@ -485,11 +498,13 @@ async fn raw(addr: SocketAddr, ca: &str, method: &str, path: &str, body: &[u8]) 
     let _ = tls.write_all(body).await;
     let mut answer = Vec::new();
     let _ = tls.read_to_end(&mut answer).await;
-    let text = String::from_utf8_lossy(&answer);
-    text.split(' ')
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split(' ')
         .nth(1)
         .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"))
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+    (status, text)
 }
 
 fn review(uid: &str, size: i32) -> Vec<u8> {
