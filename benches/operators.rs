@@ -510,13 +510,15 @@ impl OperatorProcess {
         self.reports.label_writes.load(Ordering::Relaxed)
     }
 
+    /// When it acquired the leader election Lease, once it reported that.
+    pub fn leading(&self) -> Option<Instant> {
+        *lock(&self.reports.leading)
+    }
+
     /// When it acquired the leader election Lease, and how long after that its first reconcile
     /// completed, once it reported both.
     pub fn takeover(&self) -> Option<(Instant, Duration)> {
-        Some((
-            (*lock(&self.reports.leading))?,
-            (*lock(&self.reports.first_reconcile))?,
-        ))
+        Some((self.leading()?, (*lock(&self.reports.first_reconcile))?))
     }
 
     pub fn cpu(&self) -> std::io::Result<Duration> {
