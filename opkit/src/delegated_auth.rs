@@ -12,9 +12,7 @@
 //! that fails (the API server unreachable, the operator lacking its rules), 500
 //! `Authentication failed` or `Authorization for user <name> failed`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -26,86 +24,6 @@ use k8s_openapi::api::authorization::v1::{
 };
 use kube::Client;
 use kube::api::{Api, PostParams};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
-
-/// A client that opens a connection and sends nothing must not hold a task forever.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Connections whose TLS handshake completed, waiting for the HTTP server to take them.
-const PENDING_CONNECTIONS: usize = 64;
-
-/// A TCP listener whose connections are served over TLS. Handshakes run concurrently, each in
-/// its own task, so a slow or silent client delays no one else.
-pub(crate) struct TlsListener {
-    addr: SocketAddr,
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    acceptor: tokio::task::JoinHandle<()>,
-}
-
-impl TlsListener {
-    pub(crate) fn new(listener: TcpListener, tls: TlsAcceptor) -> std::io::Result<Self> {
-        let addr = listener.local_addr()?;
-        let (sender, ready) = mpsc::channel(PENDING_CONNECTIONS);
-        let acceptor = tokio::spawn(async move {
-            loop {
-                let (stream, peer) = match listener.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of file descriptors and the like: wait instead of spinning.
-                        tracing::warn!(%error, "metrics endpoint: accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let (tls, sender) = (tls.clone(), sender.clone());
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
-                        Ok(Ok(stream)) => {
-                            let _ = sender.send((stream, peer)).await;
-                        }
-                        Ok(Err(error)) => {
-                            tracing::debug!(%peer, %error, "metrics endpoint: TLS handshake failed");
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "metrics endpoint: TLS handshake timed out")
-                        }
-                    }
-                });
-            }
-        });
-        Ok(Self {
-            addr,
-            ready,
-            acceptor,
-        })
-    }
-}
-
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.acceptor.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(accepted) => accepted,
-            // The accepting task only ends when the listener is dropped.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.addr)
-    }
-}
 
 /// The API server that authenticates and authorizes the endpoint's callers.
 #[derive(Clone)]
