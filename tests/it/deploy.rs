@@ -190,6 +190,7 @@ async fn helm_chart_lints_and_renders_every_option() {
         [
             "ClusterRole",
             "ClusterRoleBinding",
+            "ConfigMap",
             "CustomResourceDefinition",
             "Deployment",
             "MutatingWebhookConfiguration",
@@ -198,10 +199,32 @@ async fn helm_chart_lints_and_renders_every_option() {
             "Secret",
             "Service",
             "ServiceAccount",
-            "ValidatingWebhookConfiguration"
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding"
         ]
     );
     assert_operator_accepts_args(&default);
+    // The policies' parameters live in the release's namespace, where their bindings look.
+    let rendered = documents(&default);
+    let binding = rendered
+        .iter()
+        .find(|doc| {
+            doc["kind"] == "ValidatingAdmissionPolicyBinding"
+                && doc["metadata"]["name"] == "webapp-policy"
+        })
+        .expect("the policy's binding");
+    assert_eq!(binding["spec"]["paramRef"]["namespace"], WEBAPP_NAMESPACE);
+    let params = rendered
+        .iter()
+        .find(|doc| doc["kind"] == "ConfigMap")
+        .expect("the policy's parameters");
+    assert_eq!(params["metadata"]["namespace"], WEBAPP_NAMESPACE);
+    assert_eq!(params["data"]["registries"], "docker.io/library");
+    assert!(
+        !kinds(&render(Some("policies.enabled=false")).await)
+            .contains(&"ValidatingAdmissionPolicy".to_string()),
+        "policies.enabled=false still renders the policies"
+    );
     // The templates carry the rules the operator prints, unchanged.
     let printed = documents(
         &opkit_examples::webapp::app()
@@ -320,7 +343,6 @@ async fn helm_chart_is_accepted_becomes_available_and_serves_its_webhooks() {
         opkit::webhook::Certificates::from_dir(certs.path()).expect("the chart's certificate");
     let server = opkit::webhook::Webhooks::new("webapp-operator")
         .mutator::<WebApp>(policy::WebAppDefaults)
-        .validator::<WebApp>(policy::WebAppPolicy::from_env())
         .serve(webhook_addr, &certificates)
         .await
         .expect("the webhook server starts");
@@ -368,7 +390,12 @@ spec:
 ",
         )
         .await;
-    assert!(refused.contains("denied the request"), "{refused}");
+    assert!(
+        refused.contains(
+            "ValidatingAdmissionPolicy 'webapp-policy' with binding 'webapp-policy' denied request: images must come from an approved registry"
+        ),
+        "{refused}"
+    );
 
     // Scraped as the chart's ServiceMonitor scrapes: a ServiceAccount's token over HTTPS without
     // verifying the self-signed certificate; only one bound to the chart's metrics-reader role.
