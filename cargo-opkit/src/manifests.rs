@@ -1,5 +1,5 @@
-//! Deployment artifacts from what an operator binary prints (`crd`, `rbac`, `webhooks`): a
-//! kustomize tree in kubebuilder's layout and a Helm chart.
+//! Deployment artifacts from what an operator binary prints (`crd`, `rbac`, `webhooks`,
+//! `policies`): a kustomize tree in kubebuilder's layout and a Helm chart.
 //!
 //! Every file is one of two kinds ([`Origin`]). *Generated* files restate the operator's own
 //! output — its CRDs, RBAC and webhook configurations, and the kustomizations that list them —
@@ -33,6 +33,12 @@ pub struct Printed {
     pub webhooks: String,
     /// `webhooks`: the configurations the chart points at the release's Service and CA.
     pub chart_webhooks: String,
+    /// `policies --namespace NAMESPACE`: ValidatingAdmissionPolicies, their bindings and
+    /// parameters for kustomize.
+    pub policies: String,
+    /// `policies`: the same for the chart, which moves what is in `default` to the release's
+    /// namespace.
+    pub chart_policies: String,
 }
 
 /// A sample object the manifests ship in `samples/`.
@@ -182,6 +188,7 @@ struct Context<'a> {
     crds: &'a [Crd],
     kinds: Vec<&'a str>,
     webhooks: bool,
+    policies: bool,
     samples: Vec<&'a str>,
     sample: Option<NotesSample>,
 }
@@ -223,6 +230,7 @@ pub fn render(operator: &Operator, layout: &Layout) -> Result<Vec<File>, Error> 
         None => title_of(&operator.name),
     };
     let webhooks = !documents(&operator.printed.webhooks).is_empty();
+    let policies = !documents(&operator.printed.policies).is_empty();
     let context = Context {
         name: &operator.name,
         namespace: &operator.namespace,
@@ -238,6 +246,7 @@ pub fn render(operator: &Operator, layout: &Layout) -> Result<Vec<File>, Error> 
         crds: &crds,
         kinds: crds.iter().map(|c| c.api.as_str()).collect(),
         webhooks,
+        policies,
         samples: operator.samples.iter().map(|s| s.file.as_str()).collect(),
         sample: notes_sample(&crds, &operator.samples),
     };
@@ -305,6 +314,14 @@ pub fn render(operator: &Operator, layout: &Layout) -> Result<Vec<File>, Error> 
                 Origin::Generated,
             );
         }
+        if policies {
+            let source = format!("{program} policies --namespace {}", operator.namespace);
+            add(
+                dir.join("policies/manifests.yaml"),
+                header(&source) + &operator.printed.policies,
+                Origin::Generated,
+            );
+        }
         for sample in &operator.samples {
             if let Some(source) = &sample.copied_from {
                 add(
@@ -317,6 +334,9 @@ pub fn render(operator: &Operator, layout: &Layout) -> Result<Vec<File>, Error> 
         let mut generated = vec!["crd", "rbac", "default"];
         if !operator.samples.is_empty() {
             generated.push("samples");
+        }
+        if policies {
+            generated.push("policies");
         }
         for part in generated {
             let template = format!("config/{part}/kustomization.yaml");
@@ -373,6 +393,11 @@ pub fn render(operator: &Operator, layout: &Layout) -> Result<Vec<File>, Error> 
             header(&format!("{program} webhooks")) + &operator.printed.chart_webhooks,
             Origin::Generated,
         );
+        add(
+            dir.join("files/policies.yaml"),
+            header(&format!("{program} policies")) + &operator.printed.chart_policies,
+            Origin::Generated,
+        );
         for file in [
             ".helmignore",
             "Chart.yaml",
@@ -384,6 +409,7 @@ pub fn render(operator: &Operator, layout: &Layout) -> Result<Vec<File>, Error> 
             "templates/leader-election-role.yaml",
             "templates/metrics-reader-role.yaml",
             "templates/metrics-service.yaml",
+            "templates/policies.yaml",
             "templates/prometheusrule.yaml",
             "templates/serviceaccount.yaml",
             "templates/servicemonitor.yaml",

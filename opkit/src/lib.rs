@@ -113,6 +113,8 @@ pub mod security;
 pub mod shard;
 pub mod status;
 #[cfg(feature = "webhooks")]
+mod tls;
+#[cfg(feature = "webhooks")]
 pub mod webhook;
 
 #[cfg(feature = "cli")]

@@ -372,7 +372,7 @@ impl Manager {
                         delegated,
                         delegated_auth::authenticate_and_authorize,
                     ));
-                    match delegated_auth::TlsListener::new(listener, tls) {
+                    match crate::tls::TlsListener::new(listener, tls, "metrics endpoint") {
                         Ok(listener) => probes::serve(listener, router, servers_stopped.clone()),
                         Err(error) => {
                             tracing::error!(%error, "the metrics endpoint cannot serve");

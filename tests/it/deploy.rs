@@ -190,6 +190,7 @@ async fn helm_chart_lints_and_renders_every_option() {
         [
             "ClusterRole",
             "ClusterRoleBinding",
+            "ConfigMap",
             "CustomResourceDefinition",
             "Deployment",
             "MutatingWebhookConfiguration",
@@ -198,10 +199,32 @@ async fn helm_chart_lints_and_renders_every_option() {
             "Secret",
             "Service",
             "ServiceAccount",
-            "ValidatingWebhookConfiguration"
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding"
         ]
     );
     assert_operator_accepts_args(&default);
+    // The policies' parameters live in the release's namespace, where their bindings look.
+    let rendered = documents(&default);
+    let binding = rendered
+        .iter()
+        .find(|doc| {
+            doc["kind"] == "ValidatingAdmissionPolicyBinding"
+                && doc["metadata"]["name"] == "webapp-policy"
+        })
+        .expect("the policy's binding");
+    assert_eq!(binding["spec"]["paramRef"]["namespace"], WEBAPP_NAMESPACE);
+    let params = rendered
+        .iter()
+        .find(|doc| doc["kind"] == "ConfigMap")
+        .expect("the policy's parameters");
+    assert_eq!(params["metadata"]["namespace"], WEBAPP_NAMESPACE);
+    assert_eq!(params["data"]["registries"], "docker.io/library");
+    assert!(
+        !kinds(&render(Some("policies.enabled=false")).await)
+            .contains(&"ValidatingAdmissionPolicy".to_string()),
+        "policies.enabled=false still renders the policies"
+    );
     // The templates carry the rules the operator prints, unchanged.
     let printed = documents(
         &opkit_examples::webapp::app()
@@ -320,12 +343,22 @@ async fn helm_chart_is_accepted_becomes_available_and_serves_its_webhooks() {
         opkit::webhook::Certificates::from_dir(certs.path()).expect("the chart's certificate");
     let server = opkit::webhook::Webhooks::new("webapp-operator")
         .mutator::<WebApp>(policy::WebAppDefaults)
-        .validator::<WebApp>(policy::WebAppPolicy::from_env())
         .serve(webhook_addr, &certificates)
         .await
         .expect("the webhook server starts");
-    let running = opkit::Manager::new(env.client())
+    // The operator as its pod runs it: as the chart's ServiceAccount, /metrics over HTTPS.
+    let operator = env
+        .service_account_client(WEBAPP_NAMESPACE, "webapp-operator")
+        .expect("the chart's ServiceAccount");
+    let metrics_certificates =
+        opkit::webhook::Certificates::self_signed(&["localhost"]).expect("a certificate");
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let running = opkit::Manager::new(operator)
         .operator::<WebApp>()
+        .secure_metrics_endpoint(metrics, &metrics_certificates)
+        .expect("a TLS configuration")
         .start();
 
     kubectl.ok(&["apply", "-k", &sample]).await;
@@ -357,7 +390,71 @@ spec:
 ",
         )
         .await;
-    assert!(refused.contains("denied the request"), "{refused}");
+    assert!(
+        refused.contains(
+            "ValidatingAdmissionPolicy 'webapp-policy' with binding 'webapp-policy' denied request: images must come from an approved registry"
+        ),
+        "{refused}"
+    );
+
+    // Scraped as the chart's ServiceMonitor scrapes: a ServiceAccount's token over HTTPS without
+    // verifying the self-signed certificate; only one bound to the chart's metrics-reader role.
+    let addr = running.metrics_address().expect("metrics are served");
+    kubectl.ok(&["create", "namespace", "monitoring"]).await;
+    for account in ["prometheus", "nosy"] {
+        kubectl
+            .ok(&["create", "serviceaccount", account, "-n", "monitoring"])
+            .await;
+    }
+    kubectl
+        .ok(&[
+            "create",
+            "clusterrolebinding",
+            "prometheus-reads-webapp-operator",
+            "--clusterrole=webapp-operator-metrics-reader",
+            "--serviceaccount=monitoring:prometheus",
+        ])
+        .await;
+    let scrape = |account: &'static str| {
+        let kubectl = &kubectl;
+        async move {
+            let token = kubectl
+                .ok(&["create", "token", account, "-n", "monitoring"])
+                .await;
+            let server = format!("--server=https://{addr}");
+            let token = format!("--token={}", token.trim());
+            // No cluster, user or CA of its own: what the flags say is all it knows.
+            let scraper = Kubectl::unconfigured();
+            std::fs::write(scraper.kubeconfig(), "apiVersion: v1\nkind: Config\n")
+                .expect("an empty kubeconfig");
+            scraper
+                .run(
+                    &[
+                        &server,
+                        &token,
+                        "--insecure-skip-tls-verify",
+                        "get",
+                        "--raw",
+                        "/metrics",
+                    ],
+                    None,
+                )
+                .await
+        }
+    };
+    let scraped = scrape("prometheus").await;
+    let metrics = String::from_utf8_lossy(&scraped.stdout);
+    assert!(
+        scraped.status.success() && metrics.contains("controller_runtime_reconcile_total"),
+        "{metrics}{}",
+        String::from_utf8_lossy(&scraped.stderr)
+    );
+    let refused = scrape("nosy").await;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("Forbidden"),
+        "{stderr}"
+    );
 
     running.shutdown().await;
     server.shutdown().await;

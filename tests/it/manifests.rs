@@ -19,7 +19,7 @@ pub const PLATFORM_NAMESPACE: &str = "ecommerceplatform-operator-system";
 /// The command the generated files name.
 const COMMAND: &str = "cargo manifests";
 
-/// What `app` prints: `crd`, `rbac`, and `webhooks` for kustomize and for the chart.
+/// What `app` prints: `crd`, `rbac`, and `webhooks` and `policies` for kustomize and for the chart.
 fn printed(app: &opkit::App, namespace: &str) -> Printed {
     Printed {
         crd: app.crd_yaml().expect("CRDs render"),
@@ -30,6 +30,8 @@ fn printed(app: &opkit::App, namespace: &str) -> Printed {
         chart_webhooks: app
             .webhooks_yaml("default", false)
             .expect("webhook configurations render"),
+        policies: app.policies_yaml(namespace).expect("policies render"),
+        chart_policies: app.policies_yaml("default").expect("policies render"),
     }
 }
 

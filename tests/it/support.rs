@@ -266,6 +266,32 @@ impl Kubectl {
         self.ok(&["patch", what, "--type=merge", &patch]).await;
     }
 
+    /// Creates namespace `name` enforcing, and warning about, the `restricted` Pod Security
+    /// level, as a hardened cluster labels its application namespaces.
+    pub async fn restricted_namespace(&self, name: &str) {
+        let namespace = format!(
+            "apiVersion: v1
+kind: Namespace
+metadata:
+  name: {name}
+  labels:
+    pod-security.kubernetes.io/enforce: restricted
+    pod-security.kubernetes.io/warn: restricted
+"
+        );
+        self.apply(&namespace).await;
+    }
+
+    /// Waits until `what` in `namespace` is Ready, then returns the Pods there (`pod/<name>`).
+    pub async fn ready_with_pods(&self, namespace: &str, what: &str) -> Vec<String> {
+        self.wait_jsonpath_in(namespace, what, &condition("Ready", "status"), "True")
+            .await;
+        let pods = self
+            .ok(&["get", "pods", "-n", namespace, "-o", "name"])
+            .await;
+        pods.lines().map(str::to_owned).collect()
+    }
+
     /// `kubectl patch <what> --type=merge` with the JSON `patch`, which must be refused; returns
     /// stderr.
     pub async fn patch_refused(&self, what: &str, patch: &str) -> String {

@@ -87,6 +87,76 @@ async fn pods_run_with_a_restricted_security_context() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_security_admits_its_pods_and_reports_a_template_it_refuses() {
+    let mut demo = demo().await;
+    demo.restricted_namespace("locked").await;
+    // The operator's pods meet `restricted`: admitted, and the WebApp becomes Ready.
+    demo.ok_with(&["apply", "-n", "locked", "-f", "-"], Some(TEST_WEBAPP))
+        .await;
+    let pods = demo.ready_with_pods("locked", "webapp/test-webapp").await;
+    assert_eq!(pods.len(), 2, "{pods:?}");
+
+    // A Deployment whose pod template breaks it: kubectl warns on create, and its ReplicaSet
+    // cannot create pods.
+    let out = demo
+        .run(
+            &[
+                "create",
+                "deployment",
+                "plain",
+                "--image=nginx:1.27",
+                "-n",
+                "locked",
+            ],
+            None,
+        )
+        .await;
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Warning: would violate PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false"),
+        "{stderr}"
+    );
+    demo.wait_jsonpath_in(
+        "locked",
+        "replicasets",
+        "{.items[?(@.metadata.labels.app==\"plain\")].status.conditions[?(@.type==\"ReplicaFailure\")].reason}",
+        "FailedCreate",
+    )
+    .await;
+
+    // A WebApp whose security context breaks it is not Ready, and says why.
+    let escalating = TEST_WEBAPP.replace("test-webapp", "escalating")
+        + "  securityContext:\n    allowPrivilegeEscalation: true\n";
+    demo.ok_with(&["apply", "-n", "locked", "-f", "-"], Some(&escalating))
+        .await;
+    demo.wait_jsonpath_in(
+        "locked",
+        "webapp/escalating",
+        &condition("Degraded", "status"),
+        "True",
+    )
+    .await;
+    let ready = demo
+        .jsonpath_in(
+            "locked",
+            "webapp/escalating",
+            &format!(
+                "{} {}",
+                condition("Ready", "status"),
+                condition("Degraded", "message")
+            ),
+        )
+        .await;
+    assert!(
+        ready.starts_with("False FailedCreate: pods \"escalating-")
+            && ready.contains("is forbidden: violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false"),
+        "{ready}"
+    );
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_is_level_triggered() {
     let mut demo = demo().await;
     demo.apply(TEST_WEBAPP).await;
