@@ -6,7 +6,7 @@ use opkit_examples::webapp::*;
 #[path = "webhooks.rs"]
 mod webhooks;
 
-use crate::support::{Demo, Served, condition, env, operator_client, reconciled};
+use crate::support::{Demo, Served, condition, env, eventually, operator_client, reconciled};
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use opkit::k8s::{ConfigMap, ObjectMeta};
 use opkit::prelude::*;
@@ -411,4 +411,21 @@ async fn a_missing_rbac_rule_is_reported_and_retried_until_granted() {
     )
     .await;
     demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_list_rule_is_counted_for_the_watched_kind() {
+    let env = env().await;
+    env.install_crd::<WebApp>().await.expect("CRD installs");
+    let client = operator_client(&env, &app::app()).await;
+    revoke(env.client(), "webapp-operator", "services", "list").await;
+    let running = opkit::Manager::new(client).operator::<WebApp>().start();
+    let forbidden =
+        "opkit_watch_errors_total{controller=\"webapp\",kind=\"Service\",reason=\"Forbidden\"} ";
+    eventually("the refused list of Services to be counted", || async {
+        running.metrics().encode().contains(forbidden).then_some(())
+    })
+    .await;
+    assert!(!running.is_synced(), "synced without listing Services");
+    running.shutdown().await;
 }
