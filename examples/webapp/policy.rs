@@ -1,4 +1,5 @@
-//! The admission policies for WebApps.
+//! The admission policies for WebApps, on the hub version `v2`; the API server converts a
+//! `v1` request for them (`matchPolicy: Equivalent`).
 //!
 //! Validating: at most `max_production_replicas` (10) replicas in the `production` namespace,
 //! images only from the approved registries, resource limits required in `production`.
@@ -60,18 +61,18 @@ impl WebAppPolicy {
     /// Why `app` may not be stored in `namespace`, if it may not.
     pub fn check(&self, namespace: &str, app: &WebApp) -> Result<(), String> {
         let production = namespace == PRODUCTION;
-        if production && app.spec.replicas > self.max_production_replicas {
+        if production && app.spec.scale.replicas > self.max_production_replicas {
             return Err(format!(
                 "production workloads cannot exceed {} replicas",
                 self.max_production_replicas
             ));
         }
-        let image = normalize(&app.spec.image);
+        let reference = app.spec.image.reference();
+        let image = normalize(&reference);
         if !self.registries.iter().any(|r| image.starts_with(r.as_str())) {
             return Err(format!(
-                "images must come from an approved registry ({}); {} does not",
+                "images must come from an approved registry ({}); {reference} does not",
                 self.registries.join(", "),
-                app.spec.image
             ));
         }
         let limits = app.spec.resources.as_ref().and_then(|r| r.limits.as_ref());
@@ -106,10 +107,10 @@ impl Validator<WebApp> for WebAppPolicy {
         let Some(app) = &request.object else {
             return Verdict::allow();
         };
+        let reference = app.spec.image.reference();
         match self.check(&namespace(request, app), app) {
-            Ok(()) if !pinned(&app.spec.image) => Verdict::allow().warn(format!(
-                "image {} has no tag or digest: pods may run different code after a restart",
-                app.spec.image
+            Ok(()) if !pinned(&reference) => Verdict::allow().warn(format!(
+                "image {reference} has no tag or digest: pods may run different code after a restart"
             )),
             Ok(()) => Verdict::allow(),
             Err(message) => Verdict::deny(message),

@@ -21,7 +21,9 @@
 //! - a command line for every operator binary: `run`, `crd`, `rbac`, `webhooks` ([`App`]), with
 //!   least-privilege RBAC ([`rbac`]);
 //! - admission webhooks typed on the resource, served over HTTPS with generated or cert-manager
-//!   certificates ([`webhook`]).
+//!   certificates ([`webhook`]);
+//! - custom resources in several versions: one CRD, conversions written as `From`/`TryFrom`
+//!   served as a conversion webhook, and storage migration ([`versions`]).
 //!
 //! Cargo features: `cli` ([`App`], clap, logging) and `webhooks` ([`webhook`], rustls, rcgen) are
 //! on by default; `embedded` adds the in-process API server for demos ([`App::embedded`]). An
@@ -99,6 +101,8 @@ pub mod readiness;
 pub mod reconcile;
 pub mod security;
 pub mod status;
+#[cfg(feature = "webhooks")]
+pub mod versions;
 #[cfg(feature = "webhooks")]
 pub mod webhook;
 
