@@ -4,8 +4,8 @@
 //!
 //! As on kube-apiserver: configurations in name order, webhooks in list order, mutating ones
 //! first with their JSON patches applied in turn, then validating ones on the result; rules
-//! (groups, versions, resources and subresources, operations, scope), namespaceSelector and
-//! objectSelector, failurePolicy Fail and Ignore, timeoutSeconds; the caBundle is the only
+//! (groups, versions, resources and subresources, operations, scope), namespaceSelector,
+//! objectSelector and CEL matchConditions, failurePolicy Fail and Ignore, timeoutSeconds; the caBundle is the only
 //! trust root. A `service` clientConfig reaches the address [`TestEnvBuilder::webhook_service`]
 //! maps it to, with the TLS name `<name>.<namespace>.svc`.
 //!
@@ -22,6 +22,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 
+use crate::admission_cel::{self, Matched, Scope};
 use crate::error::ApiError;
 use crate::http::rest::RestRequest;
 use crate::selector::LabelSelector;
@@ -66,15 +67,15 @@ enum Type {
     Validating,
 }
 
-/// The attributes webhooks are matched on.
-struct Attributes<'a> {
-    operation: &'static str,
-    group: &'a str,
-    version: &'a str,
-    resource: &'a str,
-    subresource: &'a str,
-    namespaced: bool,
-    namespace: &'a str,
+/// The attributes webhooks and policies are matched on.
+pub(crate) struct Attributes<'a> {
+    pub(crate) operation: &'static str,
+    pub(crate) group: &'a str,
+    pub(crate) version: &'a str,
+    pub(crate) resource: &'a str,
+    pub(crate) subresource: &'a str,
+    pub(crate) namespaced: bool,
+    pub(crate) namespace: &'a str,
 }
 
 /// Calls the webhooks that match `request` and returns their patches and warnings, or the
@@ -97,7 +98,8 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
         };
         (load(MUTATING), load(VALIDATING))
     };
-    if mutating.is_empty() && validating.is_empty() {
+    let policies = crate::admission_policy::any_bound(&request.server.store.read());
+    if mutating.is_empty() && validating.is_empty() && !policies {
         return Ok(Admitted::default());
     }
     let (old, new) = request.preview(bytes)?;
@@ -117,20 +119,20 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
         namespaced: info.namespaced,
         namespace,
     };
-    let namespace_labels = if info.namespaced {
+    let namespace_object = if info.namespaced {
         request
             .server
             .store
             .read()
             .get("/namespaces", "", namespace)
-            .and_then(|ns| ns.pointer("/metadata/labels").cloned())
     } else if info.group.is_empty() && info.plural == "namespaces" {
-        new.as_ref()
-            .or(old.as_ref())
-            .and_then(|ns| ns.pointer("/metadata/labels").cloned())
+        new.as_ref().or(old.as_ref()).cloned()
     } else {
         None
     };
+    let namespace_labels = namespace_object
+        .as_ref()
+        .and_then(|ns| ns.pointer("/metadata/labels").cloned());
     let selected = |webhook: &Value| {
         matches(webhook, &attributes)
             && selects(
@@ -155,6 +157,23 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
         dry_run: request.query.get("dryRun").is_some_and(|v| v == "All"),
     };
     for (r#type, configs) in [(Type::Mutating, &mutating), (Type::Validating, &validating)] {
+        // Between the two phases: the policies, on the object as mutated.
+        if r#type == Type::Validating && policies {
+            let admission_request = call.admission_request();
+            let policy_request = crate::admission_policy::Request {
+                attributes: &attributes,
+                name: &name,
+                object: object.as_ref(),
+                old: old.as_ref(),
+                request: &admission_request,
+                namespace: namespace_object.as_ref().filter(|_| info.namespaced),
+            };
+            let registry = request.server.store.registry();
+            let state = request.server.store.read();
+            let warnings =
+                crate::admission_policy::validate(&state, info, &registry, &policy_request)?;
+            admitted.warnings.extend(warnings);
+        }
         for config in configs {
             for webhook in config
                 .get("webhooks")
@@ -164,6 +183,15 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
             {
                 if !selected(webhook) {
                     continue;
+                }
+                match call.conditions(webhook, object.as_ref(), old.as_ref()) {
+                    Matched::Yes => {}
+                    Matched::No(_) => continue,
+                    Matched::Error(error) if ignores_failures(webhook) => {
+                        tracing::warn!(webhook = webhook_name(webhook), %error, "matchConditions failed; failurePolicy Ignore");
+                        continue;
+                    }
+                    Matched::Error(error) => return Err(ApiError::forbidden(info, &name, &error)),
                 }
                 let Some(response) = call.call(webhook, object.as_ref(), old.as_ref()).await?
                 else {
@@ -200,6 +228,11 @@ fn apply_patch(obj: &mut Value, patch: &json_patch::Patch) -> Result<(), json_pa
     Ok(())
 }
 
+/// Whether the webhook's `failurePolicy` is Ignore (it is Fail by default).
+fn ignores_failures(webhook: &Value) -> bool {
+    webhook.get("failurePolicy").and_then(Value::as_str) == Some("Ignore")
+}
+
 fn webhook_name(webhook: &Value) -> &str {
     webhook.get("name").and_then(Value::as_str).unwrap_or("")
 }
@@ -215,35 +248,40 @@ fn strings<'a>(rule: &'a Value, field: &str) -> impl Iterator<Item = &'a str> {
 /// Whether one of the webhook's rules covers the request.
 fn matches(webhook: &Value, a: &Attributes<'_>) -> bool {
     let rules = webhook.get("rules").and_then(Value::as_array);
-    rules.into_iter().flatten().any(|rule| {
-        let listed =
-            |field: &str, value: &str| strings(rule, field).any(|s| s == "*" || s == value);
-        let resource_ok = strings(rule, "resources").any(|r| {
-            let (res, sub) = r.split_once('/').unwrap_or((r, ""));
-            let res_ok = res == "*" || res == a.resource;
-            let sub_ok = match (sub, a.subresource) {
-                ("", "") => true,
-                ("", _) => false,
-                ("*", _) => true,
-                (s, requested) => s == requested,
-            };
-            res_ok && sub_ok
-        });
-        let scope_ok = match rule.get("scope").and_then(Value::as_str).unwrap_or("*") {
-            "Cluster" => !a.namespaced,
-            "Namespaced" => a.namespaced,
-            _ => true,
+    rules
+        .into_iter()
+        .flatten()
+        .any(|rule| rule_matches(rule, a))
+}
+
+/// Whether a rule (`apiGroups`, `apiVersions`, `resources`, `operations`, `scope`) covers the request.
+pub(crate) fn rule_matches(rule: &Value, a: &Attributes<'_>) -> bool {
+    let listed = |field: &str, value: &str| strings(rule, field).any(|s| s == "*" || s == value);
+    let resource_ok = strings(rule, "resources").any(|r| {
+        let (res, sub) = r.split_once('/').unwrap_or((r, ""));
+        let res_ok = res == "*" || res == a.resource;
+        let sub_ok = match (sub, a.subresource) {
+            ("", "") => true,
+            ("", _) => false,
+            ("*", _) => true,
+            (s, requested) => s == requested,
         };
-        listed("operations", a.operation)
-            && listed("apiGroups", a.group)
-            && listed("apiVersions", a.version)
-            && resource_ok
-            && scope_ok
-    })
+        res_ok && sub_ok
+    });
+    let scope_ok = match rule.get("scope").and_then(Value::as_str).unwrap_or("*") {
+        "Cluster" => !a.namespaced,
+        "Namespaced" => a.namespaced,
+        _ => true,
+    };
+    listed("operations", a.operation)
+        && listed("apiGroups", a.group)
+        && listed("apiVersions", a.version)
+        && resource_ok
+        && scope_ok
 }
 
 /// A label selector that is absent selects everything; one that cannot be parsed nothing.
-fn selects(selector: Option<&Value>, labels: Option<&Value>, applies: bool) -> bool {
+pub(crate) fn selects(selector: Option<&Value>, labels: Option<&Value>, applies: bool) -> bool {
     let Some(selector) = selector.filter(|s| !s.is_null()) else {
         return true;
     };
@@ -319,8 +357,7 @@ impl Call<'_> {
                 message,
             }) => Err(denied(name, code, &reason, &message)),
             Err(error) => {
-                let ignore = webhook.get("failurePolicy").and_then(Value::as_str) == Some("Ignore");
-                if ignore {
+                if ignores_failures(webhook) {
                     tracing::warn!(webhook = name, %error, "admission webhook failed; failurePolicy Ignore");
                     Ok(None)
                 } else {
@@ -330,6 +367,32 @@ impl Call<'_> {
                 }
             }
         }
+    }
+
+    /// Whether the webhook's `matchConditions` (CEL) select the request.
+    fn conditions(&self, webhook: &Value, object: Option<&Value>, old: Option<&Value>) -> Matched {
+        let Some(conditions) = webhook.get("matchConditions").and_then(Value::as_array) else {
+            return Matched::Yes;
+        };
+        let request = self.admission_request();
+        let inputs = admission_cel::Inputs {
+            object,
+            old_object: old,
+            request: &request,
+            params: None,
+            namespace: None,
+        };
+        admission_cel::match_conditions(conditions, &Scope::webhook(), &inputs.bindings(None))
+    }
+
+    /// The AdmissionRequest CEL expressions see as `request`: without the objects.
+    fn admission_request(&self) -> Value {
+        let mut request = self.review(None, None)["request"].take();
+        if let Some(fields) = request.as_object_mut() {
+            fields.remove("object");
+            fields.remove("oldObject");
+        }
+        request
     }
 
     fn review(&self, object: Option<&Value>, old: Option<&Value>) -> Value {

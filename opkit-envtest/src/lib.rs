@@ -12,6 +12,8 @@
 //! ```
 
 mod admission;
+mod admission_cel;
+mod admission_policy;
 mod cel;
 mod conversion;
 mod crd;

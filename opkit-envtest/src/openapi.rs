@@ -779,6 +779,8 @@ fn generate_builtins() -> BuiltinSchemas {
         ("", "PersistentVolume", add::<core::PersistentVolume>(g)),
         ("", "Event", add::<core::Event>(g)),
         ("", "Endpoints", add::<core::Endpoints>(g)),
+        ("", "ResourceQuota", add::<core::ResourceQuota>(g)),
+        ("", "LimitRange", add::<core::LimitRange>(g)),
         ("", "Node", add::<core::Node>(g)),
         ("apps", "Deployment", add::<apps::Deployment>(g)),
         ("apps", "StatefulSet", add::<apps::StatefulSet>(g)),
@@ -837,6 +839,16 @@ fn generate_builtins() -> BuiltinSchemas {
             "admissionregistration.k8s.io",
             "MutatingWebhookConfiguration",
             add::<admission::MutatingWebhookConfiguration>(g),
+        ),
+        (
+            "admissionregistration.k8s.io",
+            "ValidatingAdmissionPolicy",
+            add::<admission::ValidatingAdmissionPolicy>(g),
+        ),
+        (
+            "admissionregistration.k8s.io",
+            "ValidatingAdmissionPolicyBinding",
+            add::<admission::ValidatingAdmissionPolicyBinding>(g),
         ),
         (
             "apiextensions.k8s.io",

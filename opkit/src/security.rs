@@ -3,7 +3,7 @@
 //! Containers run as non-root, without privilege escalation, with every capability dropped, a
 //! read-only root filesystem and the runtime's default seccomp profile, which is what the
 //! `restricted` profile of Pod Security Admission demands (the read-only root filesystem goes
-//! further, as the seed recommends).
+//! further: nothing in an operator's pods should write to its image).
 
 use k8s_openapi::api::core::v1::{
     Capabilities, PodSecurityContext, SeccompProfile, SecurityContext,

@@ -4,12 +4,11 @@
 use opkit_examples::appconfig::*;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use opkit_envtest::TestEnv;
 use types::{AppConfig, AppConfigSpec, Environment};
 
-use super::support::{Kubectl, PATIENCE, Served};
+use super::support::{Kubectl, Served, eventually, reconciled};
 
 fn app_config(config: &str) -> String {
     format!(
@@ -221,12 +220,12 @@ async fn deployments_roll_when_the_data_changes_and_only_then() {
     demo.kubectl.apply(&app_config(&hidden)).await;
     demo.observed().await;
     demo.stop().await;
-    demo.running = Some(
-        opkit::Manager::new(demo.env.client())
-            .operator::<AppConfig>()
-            .start(),
-    );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let restarted = opkit::Manager::new(demo.env.client())
+        .operator::<AppConfig>()
+        .start();
+    // The restarted operator's first reconcile of shop is complete (it would have rolled first).
+    reconciled(&restarted, "appconfig", 1).await;
+    demo.running = Some(restarted);
     for name in ["web", "worker", "static", "other"] {
         assert_eq!(
             demo.stamp(name).await,
@@ -244,11 +243,11 @@ async fn deployments_roll_when_the_data_changes_and_only_then() {
         .jsonpath("appconfig/shop", "{.status.configHash}")
         .await;
     for name in ["web", "worker", "static"] {
-        let deadline = Instant::now() + PATIENCE;
-        while demo.stamp(name).await != (hash.clone(), "2".to_owned()) {
-            assert!(Instant::now() < deadline, "{name} was not rolled to {hash}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let want = (hash.clone(), "2".to_owned());
+        eventually(&format!("{name} to be rolled to {hash}"), || async {
+            (demo.stamp(name).await == want).then_some(())
+        })
+        .await;
     }
     assert_eq!(demo.stamp("other").await, (String::new(), "1".to_owned()));
     let level = demo
@@ -272,23 +271,13 @@ async fn deployments_roll_when_the_data_changes_and_only_then() {
         .await;
     assert_eq!(events.lines().count(), 3, "{events}");
 
-    // Resyncs after the roll change nothing.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    demo.env.reset_stats();
+    // A restart after the roll changes nothing.
     demo.stop().await;
+    demo.env.reset_stats();
     let running = opkit::Manager::new(demo.env.client())
         .operator::<AppConfig>()
         .start();
-    let deadline = Instant::now() + PATIENCE;
-    while !running
-        .metrics()
-        .encode()
-        .contains("controller_runtime_reconcile_total{controller=\"appconfig\"")
-    {
-        assert!(Instant::now() < deadline, "the operator never reconciled");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    reconciled(&running, "appconfig", 1).await;
     let stats = demo.env.stats();
     assert_eq!(stats.writes(), 0, "the restarted operator wrote: {stats:?}");
     assert_eq!(demo.stamp("web").await, (hash, "2".to_owned()));

@@ -1,6 +1,6 @@
 //! The deploy artifacts with the real tools on an embedded API server: the Helm chart (`helm lint`,
 //! `helm template`) and the kustomize trees `config/<operator>/default`, each accepted by a
-//! server-side dry run and a real apply, then the seed's deployment step
+//! server-side dry run and a real apply, then the deployment guide's check
 //! `kubectl wait --for=condition=Available deployment/<operator> -n <namespace>`.
 //!
 //! A cluster that runs these manifests has cert-manager and the Prometheus Operator installed; the

@@ -8,4 +8,5 @@ mod manifests;
 mod platform;
 mod postgresql;
 mod support;
+mod tenants;
 mod webapp;

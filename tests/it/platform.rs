@@ -1,10 +1,8 @@
 //! The EcommercePlatform and PostgreSQL operators in one process with the real kubectl: the
-//! seed's production-store, ordering behind readiness gates, environment defaults, the cache
+//! `production-store` sample, ordering behind readiness gates, environment defaults, the cache
 //! toggle, monitoring with and without the Prometheus Operator's CRDs, refusal and deletion.
 
 use opkit_examples::platform::*;
-
-use std::time::Duration;
 
 use monitoring::{PrometheusRule, ServiceMonitor};
 use opkit_envtest::TestEnv;
@@ -50,7 +48,7 @@ async fn ready(demo: &Demo, name: &str) {
         .await;
 }
 
-/// Everything the seed's production-store owns, as `kubectl get all` lists it.
+/// Everything the `production-store` sample owns, as `kubectl get all` lists it.
 async fn production_store_objects(kubectl: &Kubectl) -> String {
     kubectl
         .ok(&[
@@ -65,7 +63,7 @@ async fn production_store_objects(kubectl: &Kubectl) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_seed_production_store_converges() {
+async fn the_production_store_sample_converges() {
     let mut demo = demo().await;
     demo.apply(PRODUCTION_STORE).await;
     demo.ok(&[
@@ -160,7 +158,7 @@ async fn the_backend_waits_for_the_database() {
         "True",
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The reconcile that wrote Cache=True had decided on the backend with the database unready.
     assert!(
         !demo.exists("deployment/shop-backend").await,
         "the backend started before the database"

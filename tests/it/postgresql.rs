@@ -1,10 +1,8 @@
-//! The PostgreSQL operator with the real kubectl: the seed's `test-db` script, credentials that
+//! The PostgreSQL operator with the real kubectl: the `test-db` walkthrough, credentials that
 //! survive every reconcile, backups only once the database is ready, rolling changes, refusal of
 //! invalid specs and deletion of everything it created.
 
 use opkit_examples::postgresql::*;
-
-use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Secret;
@@ -66,7 +64,7 @@ async fn password(demo: &Demo) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_seed_test_db_becomes_ready() {
+async fn the_test_db_walkthrough_becomes_ready() {
     let mut demo = demo().await;
     demo.apply(TEST_DB).await;
     ready(&demo).await;
@@ -166,8 +164,9 @@ async fn credentials_are_generated_once_and_never_logged() {
     .await;
     demo.stop().await;
     let restarted = Demo::start(demo.env, |m| m.operator::<PostgreSQL>());
+    // The restarted operator's reconcile of test-db is complete: it had its chance to regenerate.
+    restarted.reconciled("postgresql", 1).await;
     ready(&restarted).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(password(&restarted).await, first, "the password changed");
 
     let text = String::from_utf8(first.clone()).expect("alphanumeric");
@@ -216,14 +215,13 @@ async fn backups_are_scheduled_only_once_the_database_is_ready() {
     demo.apply(WITH_BACKUPS).await;
     // The simulation settles the held StatefulSet as unready; the operator sees that change.
     demo.hold_unready("test-db").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let reason = demo
-        .jsonpath(
-            "postgresql/test-db",
-            &condition("BackupScheduled", "reason"),
-        )
-        .await;
-    assert_eq!(reason, "WaitingForDatabase");
+    // The reconcile that saw the unready StatefulSet wrote this reason after deciding on backups.
+    demo.wait_jsonpath(
+        "postgresql/test-db",
+        &condition("BackupScheduled", "reason"),
+        "WaitingForDatabase",
+    )
+    .await;
     assert!(
         !demo.exists("cronjob/test-db-backup").await,
         "a backup CronJob exists before the database is ready"

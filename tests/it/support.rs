@@ -44,6 +44,55 @@ impl Patience {
     }
 }
 
+/// Polls `check` until it returns `Some`, failing the test after [`PATIENCE`]: the one wait of
+/// these tests (kubectl's waits below use it too).
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let patience = Patience::start();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        patience
+            .pause(|| format!("timed out waiting for {what}"))
+            .await;
+    }
+}
+
+/// Successful reconciles of `controller` that `running` counted (each after its status write).
+pub fn succeeded(running: &opkit::Running, controller: &str) -> u64 {
+    let prefix = format!(
+        "controller_runtime_reconcile_total{{controller=\"{controller}\",result=\"success\"}} "
+    );
+    running
+        .metrics()
+        .encode()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(prefix.as_str())
+                .and_then(|n| n.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Waits until `running` has completed `n` successful reconciles of `controller`.
+pub async fn reconciled(running: &opkit::Running, controller: &str, n: u64) {
+    eventually(&format!("{n} reconciles of {controller}"), || async {
+        (succeeded(running, controller) >= n).then_some(())
+    })
+    .await;
+}
+
+/// `kubectl get` arguments for `what`, which may hold several words.
+fn get(what: &str) -> Vec<&str> {
+    std::iter::once("get")
+        .chain(what.split_whitespace())
+        .collect()
+}
+
 /// The real kubectl, configured for one embedded API server, with assertions for tests.
 pub struct Kubectl(opkit_envtest::tools::Kubectl);
 
@@ -135,6 +184,13 @@ impl Kubectl {
             .await
     }
 
+    /// Polls [`Kubectl::jsonpath_in`] until it prints `want`.
+    pub async fn wait_jsonpath_in(&self, namespace: &str, what: &str, path: &str, want: &str) {
+        let template = format!("jsonpath={path}");
+        self.wait_for(&["get", what, "-n", namespace, "-o", &template], want)
+            .await
+    }
+
     /// Polls [`Kubectl::jsonpath`] until it prints `want`.
     pub async fn wait_jsonpath(&self, what: &str, path: &str, want: &str) {
         let template = format!("jsonpath={path}");
@@ -147,12 +203,13 @@ impl Kubectl {
             .await
     }
 
-    /// Polls until the kubeconfig exists and `kubectl get <what>` succeeds.
+    /// Polls until the kubeconfig exists and `kubectl get <what>` succeeds (`what` may hold
+    /// several words, like `-n shop configmap/settings`).
     pub async fn wait_exists(&self, what: &str) {
         let patience = Patience::start();
+        let get = get(what);
         // Errors are expected until a served example has written its kubeconfig and CRDs.
-        while !(self.kubeconfig().exists() && self.run(&["get", what], None).await.status.success())
-        {
+        while !(self.kubeconfig().exists() && self.run(&get, None).await.status.success()) {
             patience.pause(|| format!("{what} never appeared")).await;
         }
     }
@@ -160,8 +217,9 @@ impl Kubectl {
     /// Polls until `kubectl get <what>` answers NotFound.
     pub async fn wait_gone(&self, what: &str) {
         let patience = Patience::start();
+        let get = get(what);
         loop {
-            let out = self.run(&["get", what], None).await;
+            let out = self.run(&get, None).await;
             if String::from_utf8_lossy(&out.stderr).contains("NotFound") {
                 return;
             }
@@ -239,6 +297,16 @@ impl Demo {
 
     pub fn client(&self) -> kube::Client {
         self.env.client()
+    }
+
+    /// The running operators.
+    pub fn running(&self) -> &opkit::Running {
+        self.running.as_ref().expect("the operators run")
+    }
+
+    /// Waits until the running operators completed `n` successful reconciles of `controller`.
+    pub async fn reconciled(&self, controller: &str, n: u64) {
+        reconciled(self.running(), controller, n).await;
     }
 
     /// Stops the operators, waiting for in-flight reconciles.

@@ -1,4 +1,4 @@
-//! The seed's part 5 integration script for the WebApp operator, run with the real kubectl
+//! The WebApp operator's integration script, run with the real kubectl
 //! against an embedded API server, plus the level-triggered cases.
 
 use opkit_examples::webapp::*;
@@ -6,9 +6,9 @@ use opkit_examples::webapp::*;
 #[path = "webhooks.rs"]
 mod webhooks;
 
-use std::time::{Duration, Instant};
-
-use crate::support::{Demo, Served, condition, env};
+use crate::support::{Demo, Served, condition, env, reconciled};
+use opkit::k8s::{ConfigMap, ObjectMeta};
+use opkit::prelude::*;
 use types::WebApp;
 
 /// The WebApp operator on an embedded API server, and kubectl for it.
@@ -29,7 +29,7 @@ spec:
 ";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_seed_integration_script_passes() {
+async fn the_integration_script_passes() {
     let mut demo = demo().await;
     demo.apply(TEST_WEBAPP).await;
     demo.wait_until("deployment/test-webapp", "condition=Available")
@@ -102,25 +102,12 @@ async fn the_operator_is_level_triggered() {
 
     demo.wait_until("webapp/test-webapp", "condition=Ready")
         .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     demo.stop().await;
     demo.env.reset_stats();
     let running = opkit::Manager::new(demo.env.client())
         .operator::<WebApp>()
         .start();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !running
-        .metrics()
-        .encode()
-        .contains("controller_runtime_reconcile_total{controller=\"webapp\"")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the restarted operator never reconciled"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    reconciled(&running, "webapp", 1).await;
     let stats = demo.env.stats();
     assert_eq!(stats.writes(), 0, "the restarted operator wrote: {stats:?}");
     running.shutdown().await;
@@ -193,4 +180,97 @@ async fn cargo_run_example_webapp_serves_the_sample_until_stopped() {
         "3"
     );
     served.stop().await;
+}
+
+/// A second controller on WebApp, in the same process as the operator's own: it records each
+/// WebApp's image in a ConfigMap `<name>-audit`, labelled with its team.
+struct Auditor {
+    team: String,
+}
+
+struct Audit<'a>(&'a WebApp, &'a str);
+
+impl Ensure for Audit<'_> {
+    type Object = ConfigMap;
+
+    fn desired(&self) -> ConfigMap {
+        ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(format!("{}-audit", self.0.name_any())),
+                labels: Some([("team".to_string(), self.1.to_string())].into()),
+                ..Default::default()
+            },
+            data: Some([("image".to_string(), self.0.spec.image.clone())].into()),
+            ..Default::default()
+        }
+    }
+}
+
+impl Reconcile<Auditor> for WebApp {
+    async fn reconcile(&self, ctx: &Context<Self, Auditor>) -> opkit::Result<Action> {
+        ctx.ensure(Audit(self, &ctx.data().team)).await?;
+        Ok(Action::done())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_controllers_on_webapp_each_under_its_own_name() {
+    let env = env().await;
+    env.install_crd::<WebApp>().await.expect("CRD installs");
+    let auditor = opkit::Controller::<WebApp, _>::new(
+        "webapp-auditor",
+        Auditor {
+            team: "security".into(),
+        },
+    )
+    .owns::<ConfigMap>();
+    let mut demo = Demo::start(env, |m| m.operator::<WebApp>().controller(auditor));
+    demo.apply(TEST_WEBAPP).await;
+    demo.wait_until("webapp/test-webapp", "condition=Ready")
+        .await;
+    demo.wait_jsonpath(
+        "configmap/test-webapp-audit",
+        "{.data.image}",
+        "nginx:alpine",
+    )
+    .await;
+    demo.patch("webapp/test-webapp", r#"{"spec":{"image":"nginx:1.27"}}"#)
+        .await;
+    demo.wait_jsonpath("configmap/test-webapp-audit", "{.data.image}", "nginx:1.27")
+        .await;
+    let audit = demo
+        .jsonpath(
+            "configmap/test-webapp-audit",
+            "{.metadata.managedFields[*].manager}",
+        )
+        .await;
+    assert_eq!(audit, "webapp-auditor-operator");
+    let deployment = demo
+        .jsonpath(
+            "deployment/test-webapp",
+            "{.metadata.managedFields[*].manager}",
+        )
+        .await;
+    assert!(
+        deployment.contains("webapp-operator") && !deployment.contains("auditor"),
+        "{deployment}"
+    );
+    let owner = demo
+        .jsonpath(
+            "configmap/test-webapp-audit",
+            "{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}",
+        )
+        .await;
+    assert_eq!(owner, "WebApp/test-webapp");
+    let metrics = demo.running().metrics().encode();
+    for controller in ["webapp", "webapp-auditor"] {
+        let total = format!(
+            "controller_runtime_reconcile_total{{controller=\"{controller}\",result=\"success\"}}"
+        );
+        assert!(
+            metrics.contains(&total),
+            "no reconciles of {controller}:\n{metrics}"
+        );
+    }
+    demo.stop().await;
 }

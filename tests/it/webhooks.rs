@@ -1,4 +1,4 @@
-//! The WebApp example's admission policies (seed part 4) through the real kubectl: each
+//! The WebApp example's admission policies through the real kubectl: each
 //! validating policy denies with its message, the mutating one's changes are stored, warnings
 //! are printed.
 

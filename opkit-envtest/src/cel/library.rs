@@ -4,9 +4,12 @@
 
 use kube::core::cel::KubeCelExt;
 use kube::core::cel::cel::common::ast::Expr;
-use kube::core::cel::cel::extractors::This;
+use kube::core::cel::cel::extractors::{Arguments, This};
 use kube::core::cel::cel::objects::{Key, OptionalValue};
 use kube::core::cel::cel::{Context, ExecutionError, FunctionContext, Value};
+use regex::Regex;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Global functions rules may call, beyond operators.
@@ -199,7 +202,78 @@ fn base() -> Context<'static> {
     ctx.add_function("optMap", opt_map);
     ctx.add_function("optFlatMap", opt_flat_map);
     ctx.add_function(OPTIONAL_SELECT, optional_select);
+    ctx.add_function("matches", matches);
+    ctx.add_function("find", find);
+    ctx.add_function("findAll", find_all);
     ctx
+}
+
+thread_local! {
+    /// Compiled patterns: rules match the same few patterns on every write.
+    static REGEXES: RefCell<HashMap<String, Regex>> = RefCell::new(HashMap::new());
+}
+
+/// Runs `f` with the compiled `pattern`, compiling it once per thread.
+fn with_regex<R>(pattern: &str, f: impl FnOnce(&Regex) -> R) -> Result<R, regex::Error> {
+    REGEXES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(re) = cache.get(pattern) {
+            return Ok(f(re));
+        }
+        let re = Regex::new(pattern)?;
+        // Bounded: patterns built from object data must not grow it forever.
+        if cache.len() >= 256 {
+            cache.clear();
+        }
+        let result = f(&re);
+        cache.insert(pattern.to_string(), re);
+        Ok(result)
+    })
+}
+
+/// `s.matches(re)`.
+fn matches(
+    ftx: &FunctionContext,
+    This(this): This<Arc<String>>,
+    pattern: Arc<String>,
+) -> Result<bool, ExecutionError> {
+    with_regex(&pattern, |re| re.is_match(&this))
+        .map_err(|e| ftx.error(format!("'{pattern}' not a valid regex:\n{e}")))
+}
+
+/// `s.find(re)`: the first match, or `''`.
+fn find(This(this): This<Arc<String>>, pattern: Arc<String>) -> Result<Value, ExecutionError> {
+    with_regex(&pattern, |re| {
+        let found = re.find(&this).map(|m| m.as_str()).unwrap_or_default();
+        Value::String(Arc::new(found.to_string()))
+    })
+    .map_err(|e| ExecutionError::function_error("find", format!("invalid regex: {e}")))
+}
+
+/// `s.findAll(re)` and `s.findAll(re, limit)`: the matches, at most `limit` when it is not negative.
+fn find_all(
+    This(this): This<Arc<String>>,
+    Arguments(args): Arguments,
+) -> Result<Value, ExecutionError> {
+    let Some(Value::String(pattern)) = args.first() else {
+        return Err(ExecutionError::function_error(
+            "findAll",
+            "expected string pattern",
+        ));
+    };
+    let limit = match args.get(1) {
+        Some(Value::Int(n)) => usize::try_from(*n).unwrap_or(usize::MAX),
+        _ => usize::MAX,
+    };
+    with_regex(pattern, |re| {
+        let found: Vec<Value> = re
+            .find_iter(&this)
+            .take(limit)
+            .map(|m| Value::String(Arc::new(m.as_str().to_string())))
+            .collect();
+        Value::List(Arc::new(found))
+    })
+    .map_err(|e| ExecutionError::function_error("findAll", format!("invalid regex: {e}")))
 }
 
 /// Runs `f` with the shared context every evaluation on this thread starts from.

@@ -31,6 +31,8 @@ pub(crate) const COST_LIMIT_EXCEEDED: &str = "operation cancelled: actual cost l
 pub(crate) struct Program {
     expr: IdedExpr,
     source: String,
+    /// Its worst-case cost over values within the declared bounds.
+    bound: u64,
 }
 
 /// What compiling an expression found out.
@@ -95,6 +97,7 @@ fn compile_here(source: &str, vars: &[(&str, Decl)]) -> Result<Compiled, String>
         program: Program {
             expr,
             source: source.to_string(),
+            bound: analysis.cost,
         },
         result: analysis.decl,
         cost: analysis.cost,
@@ -184,10 +187,13 @@ fn rewrite_optional_selects(expr: &mut IdedExpr) {
     }
 }
 
-/// Values bound to an expression's variables, with their sizes for costing.
+/// Values bound to an expression's variables.
 #[derive(Default)]
 pub(crate) struct Bindings {
-    vars: Vec<(String, CelValue, Decl)>,
+    vars: Vec<(String, CelValue)>,
+    /// Their types and actual sizes, computed when a cost needs them.
+    decls: std::sync::OnceLock<Vec<(String, Decl)>>,
+    within_bounds: bool,
 }
 
 impl Bindings {
@@ -197,9 +203,24 @@ impl Bindings {
 
     /// Binds `name` to `value`.
     pub(crate) fn bind(mut self, name: &str, value: CelValue) -> Self {
-        let decl = Decl::of(&value);
-        self.vars.push((name.to_string(), value, decl));
+        self.vars.push((name.to_string(), value));
         self
+    }
+
+    /// Declares the values within the bounds the expressions were compiled
+    /// with (validated, not ratcheted), so their estimate bounds the cost.
+    pub(crate) fn within_bounds(mut self) -> Self {
+        self.within_bounds = true;
+        self
+    }
+
+    fn decls(&self) -> &[(String, Decl)] {
+        self.decls.get_or_init(|| {
+            self.vars
+                .iter()
+                .map(|(n, v)| (n.clone(), Decl::of(v)))
+                .collect()
+        })
     }
 }
 
@@ -236,12 +257,22 @@ impl Program {
         walk(&self.expr, name)
     }
 
+    /// Whether it reads `variable.field`.
+    pub(crate) fn uses_field(&self, variable: &str, field: &str) -> bool {
+        fn walk(e: &IdedExpr, variable: &str, field: &str) -> bool {
+            let here = matches!(&e.expr, Expr::Select(s)
+                if s.field == field && matches!(&s.operand.expr, Expr::Ident(v) if v == variable));
+            here || children(e).into_iter().any(|c| walk(c, variable, field))
+        }
+        walk(&self.expr, variable, field)
+    }
+
     /// The most evaluating it over these values can cost.
     pub(crate) fn cost(&self, bindings: &Bindings) -> u64 {
         let vars: Vec<(&str, Decl)> = bindings
-            .vars
+            .decls()
             .iter()
-            .map(|(n, _, d)| (n.as_str(), d.clone()))
+            .map(|(n, d)| (n.as_str(), d.clone()))
             .collect();
         catch_unwind(AssertUnwindSafe(|| {
             analyze(&self.expr, &self.source, &vars, false).cost
@@ -250,20 +281,24 @@ impl Program {
     }
 
     /// Evaluates it, unless it could cost more than `limit`; returns the
-    /// value and the cost charged.
+    /// value and the cost charged, the least upper bound at hand.
     pub(crate) fn eval(
         &self,
         bindings: &Bindings,
         limit: u64,
     ) -> (Result<CelValue, EvalError>, u64) {
-        let cost = self.cost(bindings);
+        let cost = if bindings.within_bounds && self.bound <= limit {
+            self.bound
+        } else {
+            self.cost(bindings)
+        };
         if cost > limit {
             return (Err(EvalError::CostLimit), cost);
         }
         let result = catch_unwind(AssertUnwindSafe(|| {
             library::with_base(|base| {
                 let mut scope = base.new_inner_scope();
-                for (name, value, _) in &bindings.vars {
+                for (name, value) in &bindings.vars {
                     scope.add_variable_from_value(name.clone(), value.clone());
                 }
                 scope.resolve(&self.expr)

@@ -22,7 +22,7 @@ impl fmt::Display for FieldError {
 }
 
 /// The bad value of a field error, printed as apimachinery's `ErrorBody` does.
-pub(super) enum Bad<'a> {
+pub(crate) enum Bad<'a> {
     Json(&'a Value),
     Str(&'a str),
     Int(i64),
@@ -31,11 +31,11 @@ pub(super) enum Bad<'a> {
 }
 
 impl FieldError {
-    pub(super) fn required(field: &str, detail: &str) -> Self {
+    pub(crate) fn required(field: &str, detail: &str) -> Self {
         Self::new(field, "FieldValueRequired", "Required value".into(), detail)
     }
 
-    pub(super) fn invalid(field: &str, value: Bad<'_>, detail: &str) -> Self {
+    pub(crate) fn invalid(field: &str, value: Bad<'_>, detail: &str) -> Self {
         Self::new(
             field,
             "FieldValueInvalid",
@@ -44,36 +44,36 @@ impl FieldError {
         )
     }
 
-    pub(super) fn type_invalid(field: &str, value: Bad<'_>, detail: &str) -> Self {
+    pub(crate) fn type_invalid(field: &str, value: Bad<'_>, detail: &str) -> Self {
         let body = with_value("Invalid value", value);
         Self::new(field, "FieldValueTypeInvalid", body, detail)
     }
 
-    pub(super) fn not_supported(field: &str, value: &Value, supported: &[String]) -> Self {
+    pub(crate) fn not_supported(field: &str, value: &Value, supported: &[String]) -> Self {
         let quoted: Vec<String> = supported.iter().map(|s| go_quote(s)).collect();
         let detail = format!("supported values: {}", quoted.join(", "));
         let body = with_value("Unsupported value", Bad::Json(value));
         Self::new(field, "FieldValueNotSupported", body, &detail)
     }
 
-    pub(super) fn too_long(field: &str, max: usize) -> Self {
+    pub(crate) fn too_long(field: &str, max: usize) -> Self {
         let unit = if max == 1 { "byte" } else { "bytes" };
         let detail = format!("may not be more than {max} {unit}");
         Self::new(field, "FieldValueTooLong", "Too long".into(), &detail)
     }
 
-    pub(super) fn too_many(field: &str, actual: usize, max: u64) -> Self {
+    pub(crate) fn too_many(field: &str, actual: usize, max: u64) -> Self {
         let unit = if max == 1 { "item" } else { "items" };
         let detail = format!("must have at most {max} {unit}");
         let body = with_value("Too many", Bad::Int(actual as i64));
         Self::new(field, "FieldValueTooMany", body, &detail)
     }
 
-    pub(super) fn forbidden(field: &str, detail: &str) -> Self {
+    pub(crate) fn forbidden(field: &str, detail: &str) -> Self {
         Self::new(field, "FieldValueForbidden", "Forbidden".into(), detail)
     }
 
-    pub(super) fn duplicate(field: &str, value: &Value) -> Self {
+    pub(crate) fn duplicate(field: &str, value: &Value) -> Self {
         let body = with_value("Duplicate value", Bad::Json(value));
         Self::new(field, "FieldValueDuplicate", body, "")
     }

@@ -16,6 +16,7 @@ mod structural;
 mod validation;
 
 pub use defaulting::apply_defaults;
+pub(crate) use field_error::Bad;
 pub use field_error::FieldError;
 pub(crate) use go_format::go_quote;
 pub use pruning::prune;

@@ -659,31 +659,33 @@ impl Run {
     ) {
         let this = cel::values::from_schema(value, &node.schema, node.resource_root);
         let old_value = old.map(|o| cel::values::from_schema(o, &node.schema, node.resource_root));
-        let plain = Bindings::new().bind("self", this.clone());
-        let with_old = match &old_value {
-            Some(o) => Bindings::new()
-                .bind("self", this.clone())
-                .bind("oldSelf", o.clone()),
-            None => Bindings::new().bind("self", this.clone()),
-        };
-        let optional_old = Bindings::new().bind("self", this).bind(
-            "oldSelf",
-            CelValue::Opaque(Arc::new(match &old_value {
-                Some(o) => OptionalValue::of(o.clone()),
-                None => OptionalValue::none(),
-            })),
-        );
+        // Declared bounds hold on creates: every value was validated against them.
+        let bound = |b: Bindings| if old.is_none() { b.within_bounds() } else { b };
+        let mut plain = None;
+        let mut with_old = None;
+        let mut optional_old = None;
         for rule in &node.rules {
             let optional = rule.spec.optional_old_self == Some(true);
             if rule.uses_old_self && old.is_none() && !optional {
                 continue;
             }
             let bindings = if optional {
-                &optional_old
-            } else if rule.uses_old_self {
-                &with_old
+                optional_old.get_or_insert_with(|| {
+                    let old = match &old_value {
+                        Some(o) => OptionalValue::of(o.clone()),
+                        None => OptionalValue::none(),
+                    };
+                    bound(Bindings::new().bind("self", this.clone()))
+                        .bind("oldSelf", CelValue::Opaque(Arc::new(old)))
+                })
+            } else if let (true, Some(o)) = (rule.uses_old_self, &old_value) {
+                with_old.get_or_insert_with(|| {
+                    Bindings::new()
+                        .bind("self", this.clone())
+                        .bind("oldSelf", o.clone())
+                })
             } else {
-                &plain
+                plain.get_or_insert_with(|| bound(Bindings::new().bind("self", this.clone())))
             };
             if !self.rule(node, rule, bindings, correlation, path) {
                 self.stopped = true;

@@ -257,6 +257,24 @@ pub(super) fn builtin_columns(group: &str, kind: &str) -> Option<Vec<Column>> {
         ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration") => {
             vec![col("Webhooks", "integer", 0, |o| json!(len(o, "/webhooks"))), age()]
         }
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy") => vec![
+            col("Validations", "integer", 0, |o| json!(len(o, "/spec/validations"))),
+            col("ParamKind", "string", 0, |o| match o.pointer("/spec/paramKind") {
+                Some(kind) if !kind.is_null() => {
+                    json!(format!("{}/{}", text(kind, "/apiVersion"), text(kind, "/kind")))
+                }
+                _ => json!("<unset>"),
+            }),
+            age(),
+        ],
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding") => vec![
+            col("PolicyName", "string", 0, |o| json!(text(o, "/spec/policyName"))),
+            col("ParamRef", "string", 0, |o| match o.pointer("/spec/paramRef") {
+                Some(r) if !r.is_null() => json!(format!("{}/{}", text(r, "/namespace"), text(r, "/name"))),
+                _ => json!("<unset>"),
+            }),
+            age(),
+        ],
         ("apiextensions.k8s.io", "CustomResourceDefinition") => vec![Column {
             name: "Created At".into(),
             type_: "date",

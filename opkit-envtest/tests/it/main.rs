@@ -1,6 +1,7 @@
 //! Integration tests: a real server driven through kube::Client,
 //! kube-runtime and kubectl.
 
+mod admission;
 mod bad_input;
 mod binary;
 mod cel;

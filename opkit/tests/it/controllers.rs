@@ -96,7 +96,7 @@ async fn caches_report_synced_only_after_their_first_list() {
     let running = opkit::Manager::new(env.client())
         .controller(widget_controller(&probe))
         .start();
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    failed_lists(&env, "configmaps", 2).await;
     assert!(
         !running.is_synced(),
         "synced although the ConfigMap cache could not list"
@@ -128,8 +128,14 @@ async fn shutdown_does_not_wait_for_a_cache_that_never_lists() {
     let running = opkit::Manager::new(env.client())
         .controller(widget_controller(&probe))
         .start();
-    // The Widget's reconcile is queued behind the ConfigMap cache, which cannot list.
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    // The Widget's reconcile is queued behind the ConfigMap cache, which cannot list: once the
+    // widgets were listed and the ConfigMaps' list failed twice (the second after the watcher's
+    // backoff), a reconcile that did not wait would have run.
+    eventually("the widgets to be listed", || async {
+        (env.stats().count_code("list", "widgets", 200) >= 1).then_some(())
+    })
+    .await;
+    failed_lists(&env, "configmaps", 2).await;
     assert!(
         probe.attempts().is_empty(),
         "reconciled before the caches synced"
@@ -139,4 +145,12 @@ async fn shutdown_does_not_wait_for_a_cache_that_never_lists() {
         .await
         .expect("shutdown within 10 s, not the 30 s drain deadline");
     assert!(began.elapsed() < std::time::Duration::from_secs(10));
+}
+
+/// Waits until the server has answered `n` lists of `resource` with an error.
+async fn failed_lists(env: &opkit_envtest::TestEnv, resource: &str, n: u64) {
+    eventually(&format!("{n} failed lists of {resource}"), || async {
+        (env.stats().count_code("list", resource, 500) >= n).then_some(())
+    })
+    .await;
 }

@@ -67,12 +67,18 @@ async fn converged_operator_makes_zero_writes_on_resync() {
     let mut h = Harness::start_with(|d| d.requeue(Duration::from_millis(200))).await;
     h.create("calm", spec(1)).await;
     ready(&h, "calm").await;
-    // Let the status write of the first Ready settle before counting.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // One resync after the first Ready: whatever the first reconciles wrote is done.
+    let first = h.probe.reconciles_of("calm");
+    eventually("a resync", || async {
+        (h.probe.reconciles_of("calm") > first).then_some(())
+    })
+    .await;
     h.env.reset_stats();
-    let before = h.probe.reconciles();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(h.probe.reconciles() >= before + 3, "resyncs happened");
+    let before = h.probe.reconciles_of("calm");
+    eventually("three more resyncs", || async {
+        (h.probe.reconciles_of("calm") >= before + 3).then_some(())
+    })
+    .await;
     let stats = h.env.stats();
     assert_eq!(stats.writes(), 0, "writes while converged: {stats:?}");
     h.stop().await;
@@ -236,4 +242,145 @@ async fn a_cross_namespace_dependent_carries_owner_labels_and_is_deleted_on_clea
     })
     .await;
     h.stop().await;
+}
+
+/// A primary running one Deployment, its readiness read with no override of `Ensure::readiness`.
+#[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "test.opkit.dev",
+    version = "v1",
+    kind = "Server",
+    namespaced,
+    status = "ServerStatus"
+)]
+#[operator(owns(Deployment))]
+pub struct ServerSpec {
+    /// Keeps the Deployment's pods unready (the embedded server's simulation honours it).
+    pub hold: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ServerStatus {
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+struct ServerDeployment<'a>(&'a Server);
+
+impl Ensure for ServerDeployment<'_> {
+    type Object = Deployment;
+
+    fn desired(&self) -> Deployment {
+        let labels: std::collections::BTreeMap<String, String> =
+            [("server".to_string(), self.0.name_any())].into();
+        let annotations = self.0.spec.hold.then(|| {
+            [(
+                opkit_envtest::sim::NEVER_READY.to_string(),
+                "true".to_string(),
+            )]
+            .into()
+        });
+        Deployment {
+            metadata: ObjectMeta {
+                name: Some(self.0.name_any()),
+                annotations,
+                ..Default::default()
+            },
+            spec: Some(DeploymentSpec {
+                selector: LabelSelector {
+                    match_labels: Some(labels.clone()),
+                    ..Default::default()
+                },
+                template: PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(labels),
+                        ..Default::default()
+                    }),
+                    spec: Some(PodSpec {
+                        containers: vec![Container {
+                            name: "server".into(),
+                            image: Some("nginx:1.27".into()),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }),
+                },
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+impl Reconcile for Server {
+    async fn reconcile(&self, ctx: &Context<Self>) -> opkit::Result<Action> {
+        let deployment = ctx.ensure(ServerDeployment(self)).await?;
+        ctx.status().ready(
+            deployment.is_ready(),
+            "Deployment",
+            &deployment.readiness().message,
+        );
+        Ok(Action::done())
+    }
+}
+
+#[tokio::test]
+async fn a_deployment_is_not_ready_until_rolled_out_without_an_override() {
+    let env = opkit_envtest::TestEnv::start().await.expect("server");
+    env.install_crd::<Server>().await.expect("crd");
+    let running = opkit::Manager::new(env.client())
+        .operator::<Server>()
+        .start();
+    let servers: Api<Server> = Api::namespaced(env.client(), "default");
+    servers
+        .create(
+            &Default::default(),
+            &Server::new("web", ServerSpec { hold: true }),
+        )
+        .await
+        .expect("create");
+    let deployments: Api<Deployment> = Api::namespaced(env.client(), "default");
+    // The simulation ran the held pods (unready): the Deployment exists and reports them.
+    eventually("the held Deployment to report its unready pod", || async {
+        let d = deployments.get_opt("web").await.ok()??;
+        (d.status?.replicas? == 1).then_some(())
+    })
+    .await;
+    let ready = |servers: Api<Server>| async move {
+        let s = servers.get("web").await.ok()?;
+        let c = s
+            .status?
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Ready")?;
+        Some((c.status, c.message))
+    };
+    let (status, message) = eventually("Ready=False with the Deployment's count", || {
+        let servers = servers.clone();
+        async move {
+            let (status, message) = ready(servers).await?;
+            (message == "0/1 replicas ready").then_some((status, message))
+        }
+    })
+    .await;
+    assert_eq!(status, "False", "{message}");
+
+    let release = serde_json::json!({"spec": {"hold": false}});
+    servers
+        .patch(
+            "web",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&release),
+        )
+        .await
+        .expect("release");
+    eventually("Ready=True once the Deployment rolled out", || {
+        let servers = servers.clone();
+        async move {
+            let (status, message) = ready(servers).await?;
+            (status == "True" && message == "1/1 replicas ready").then_some(())
+        }
+    })
+    .await;
+    running.shutdown().await;
 }

@@ -88,10 +88,18 @@ async fn permanent_errors_report_and_do_not_hot_loop() {
         (ready.status.as_str(), ready.message.as_str()),
         ("False", "invalid spec: size must be even")
     );
-    let attempts = h.probe.reconciles();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A widget failing transiently retries on the same backoff; once it retried three times, a
+    // permanent error retried with backoff would have been retried too.
+    let attempts = h.probe.reconciles_of("broken");
+    let mut flaky = spec(1);
+    flaky.fail = Some("transient".into());
+    h.create("flaky", flaky).await;
+    eventually("three retries of the transient failure", || async {
+        (h.probe.reconciles_of("flaky") >= 4).then_some(())
+    })
+    .await;
     assert_eq!(
-        h.probe.reconciles(),
+        h.probe.reconciles_of("broken"),
         attempts,
         "a permanent error was retried"
     );

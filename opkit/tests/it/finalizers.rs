@@ -106,10 +106,21 @@ async fn an_object_deleted_before_the_finalizer_was_added_is_never_stuck() {
     let running = opkit::Manager::new(env.client())
         .controller(widget_controller(&probe))
         .start();
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    // A widget created now is reconciled after the one in the initial list would have been.
+    api.create(&Default::default(), &Widget::new(BARRIER, spec(1)))
+        .await
+        .expect("create");
+    eventually("the barrier widget to be reconciled", || async {
+        (probe.reconciles_of(BARRIER) > 0).then_some(())
+    })
+    .await;
     let w = api.get("early").await.expect("held by the other finalizer");
     assert_eq!(w.finalizers(), ["test.opkit.dev/hold".to_string()]);
-    assert_eq!(probe.reconciles(), 0, "no reconcile of a deleting object");
+    assert_eq!(
+        probe.reconciles_of("early"),
+        0,
+        "no reconcile of a deleting object"
+    );
 
     let release = serde_json::json!({"metadata": {"finalizers": null}});
     api.patch("early", &PatchParams::default(), &Patch::Merge(&release))

@@ -91,11 +91,21 @@ pub struct Spy {
     pub max_in_flight: AtomicUsize,
     /// Names of the widgets of the same size, as the `size` index saw them at the last reconcile.
     pub same_size: Mutex<Vec<String>>,
+    /// Reconciles by widget name.
+    pub per_widget: Mutex<std::collections::HashMap<String, usize>>,
 }
 
 impl Spy {
     pub fn reconciles(&self) -> usize {
         self.reconciles.load(Ordering::SeqCst)
+    }
+
+    /// Reconciles of the widget `name` so far.
+    pub fn reconciles_of(&self, name: &str) -> usize {
+        self.per_widget
+            .lock()
+            .map(|m| m.get(name).copied().unwrap_or(0))
+            .unwrap_or(0)
     }
 
     /// Reconciles running right now.
@@ -134,6 +144,9 @@ impl Reconcile<Arc<Spy>> for Widget {
     async fn reconcile(&self, ctx: &Context<Self, Arc<Spy>>) -> opkit::Result<Action> {
         let probe = ctx.data();
         probe.reconciles.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut counts) = probe.per_widget.lock() {
+            *counts.entry(self.name_any()).or_default() += 1;
+        }
         if let Ok(mut attempts) = probe.attempts.lock() {
             attempts.push(Instant::now());
         }
@@ -203,10 +216,22 @@ impl Harness {
     }
 
     pub async fn start_with(adjust: impl FnOnce(WidgetController) -> WidgetController) -> Harness {
+        Self::launch(adjust, |m| m).await
+    }
+
+    /// The operator with `clock` for the times it writes.
+    pub async fn start_with_clock(clock: Arc<opkit::clock::ManualClock>) -> Harness {
+        Self::launch(|c| c, move |m| m.clock(clock)).await
+    }
+
+    async fn launch(
+        adjust: impl FnOnce(WidgetController) -> WidgetController,
+        manager: impl FnOnce(opkit::Manager) -> opkit::Manager,
+    ) -> Harness {
         let env = TestEnv::start().await.expect("embedded API server starts");
         env.install_crd::<Widget>().await.expect("CRD installs");
         let probe = Arc::new(Spy::default());
-        let running = opkit::Manager::new(env.client())
+        let running = manager(opkit::Manager::new(env.client()))
             .controller(adjust(widget_controller(&probe)))
             .start();
         Harness {
@@ -292,6 +317,49 @@ pub fn is_true(w: &Widget, type_: &str) -> bool {
     condition(w, type_).is_some_and(|c| c.status == "True")
 }
 
+/// The widget every barrier goes through.
+pub const BARRIER: &str = "barrier";
+
+impl Harness {
+    /// A barrier through the primaries' watch: changes the spec of the widget [`BARRIER`] (created
+    /// on first use) and waits until its reconcile of that spec wrote its status. Every widget event
+    /// the server sent before has then been seen by the controller.
+    pub async fn barrier(&self) {
+        let api = self.widgets();
+        match api.get_opt(BARRIER).await.ok().flatten() {
+            None => {
+                self.create(BARRIER, spec(1)).await;
+            }
+            Some(widget) => {
+                // The delay changes nothing the reconcile writes but the status, so a barrier
+                // leaves the dependents' write counts alone.
+                let delay = 1 - widget.spec.delay_ms.unwrap_or(0).min(1);
+                let patch = serde_json::json!({"spec": {"delayMs": delay}});
+                api.patch(
+                    BARRIER,
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(&patch),
+                )
+                .await
+                .expect("barrier widget patched");
+            }
+        }
+        ready(self, BARRIER).await;
+    }
+
+    /// Waits until the widget `name` is reconciled no more: its reconcile count does not move
+    /// across a whole [`Harness::barrier`]. Returns the count.
+    pub async fn quiet(&self, name: &str) -> usize {
+        loop {
+            let before = self.probe.reconciles_of(name);
+            self.barrier().await;
+            if self.probe.reconciles_of(name) == before {
+                return before;
+            }
+        }
+    }
+}
+
 /// Waits until the widget has Ready=True for its current generation.
 pub async fn ready(h: &Harness, name: &str) -> Widget {
     let api = h.widgets();
@@ -349,4 +417,17 @@ impl Reconcile for Gadget {
             .ready(true, "Configured", "the ConfigMap exists");
         Ok(Action::done())
     }
+}
+
+/// Successful reconciles `running` counted (after their status write).
+pub fn succeeded(running: &opkit::Running) -> u64 {
+    let text = running.metrics().encode();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "controller_runtime_reconcile_total{controller=\"widget\",result=\"success\"} ",
+            )
+        })
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
 }

@@ -1,7 +1,6 @@
 //! Point 11: watched kinds, secondary indexes, event filters and the concurrency limit.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use kube::api::{Patch, PatchParams};
 use opkit::k8s::*;
@@ -14,23 +13,33 @@ async fn a_watched_kind_triggers_the_primaries_its_mapper_names() {
     let mut h = Harness::start().await;
     h.create("watcher", spec(1)).await;
     ready(&h, "watcher").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = h.probe.reconciles();
-    let unrelated = Secret {
+    let before = h.quiet("watcher").await;
+    let secret = |name: &str, widget: &str| Secret {
         metadata: ObjectMeta {
-            name: Some("other".into()),
+            name: Some(name.into()),
+            labels: Some([("widget".to_string(), widget.to_string())].into()),
             ..Default::default()
         },
         ..Default::default()
     };
     let secrets: Api<Secret> = Api::namespaced(h.env.client(), "default");
     secrets
-        .create(&Default::default(), &unrelated)
+        .create(&Default::default(), &secret("other", "nobody"))
         .await
         .expect("secret");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The Secrets' watch delivers in order: once the barrier's Secret reconciled its widget, the
+    // unrelated one was mapped too.
+    let barrier = h.probe.reconciles_of(BARRIER);
+    secrets
+        .create(&Default::default(), &secret("barrier-credentials", BARRIER))
+        .await
+        .expect("secret");
+    eventually("the barrier's Secret to trigger its widget", || async {
+        (h.probe.reconciles_of(BARRIER) > barrier).then_some(())
+    })
+    .await;
     assert_eq!(
-        h.probe.reconciles(),
+        h.probe.reconciles_of("watcher"),
         before,
         "an unrelated Secret triggered a reconcile"
     );
@@ -47,7 +56,7 @@ async fn a_watched_kind_triggers_the_primaries_its_mapper_names() {
         .await
         .expect("secret");
     eventually("the labelled Secret to trigger its widget", || async {
-        (h.probe.reconciles() > before).then_some(())
+        (h.probe.reconciles_of("watcher") > before).then_some(())
     })
     .await;
     h.stop().await;
@@ -107,8 +116,7 @@ async fn label_changes_trigger_only_when_asked() {
         .await;
         h.create("labelled", spec(1)).await;
         ready(&h, "labelled").await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let before = h.probe.reconciles();
+        let before = h.quiet("labelled").await;
         let patch = serde_json::json!({"metadata": {"labels": {"tier": "gold"}}});
         h.widgets()
             .patch("labelled", &PatchParams::default(), &Patch::Merge(&patch))
@@ -116,15 +124,16 @@ async fn label_changes_trigger_only_when_asked() {
             .expect("label");
         if filter_labels {
             eventually("a label change to trigger a reconcile", || async {
-                (h.probe.reconciles() > before).then_some(())
+                (h.probe.reconciles_of("labelled") > before).then_some(())
             })
             .await;
         } else {
-            tokio::time::sleep(Duration::from_millis(700)).await;
+            // The barrier's change follows the label change on the same watch.
+            h.barrier().await;
             assert_eq!(
-                h.probe.reconciles(),
+                h.probe.reconciles_of("labelled"),
                 before,
-                "a label change triggered without filter(labels)"
+                "a label change triggered without reconcile_on(labels)"
             );
         }
         h.stop().await;

@@ -1,7 +1,5 @@
 //! Point 3: the reconcile contract is level-triggered: drift is repaired, restarts change nothing.
 
-use std::time::Duration;
-
 use kube::api::{Patch, PatchParams};
 
 use crate::fixture::*;
@@ -55,18 +53,18 @@ async fn a_restarted_operator_changes_nothing() {
     let mut h = Harness::start().await;
     h.create("steady", spec(2)).await;
     ready(&h, "steady").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    h.quiet("steady").await;
     h.stop().await;
     h.env.reset_stats();
     let running = opkit::Manager::new(h.env.client())
         .controller(widget_controller(&h.probe))
         .start();
-    let before = h.probe.reconciles();
-    eventually("the restarted operator to reconcile", || async {
-        (h.probe.reconciles() > before).then_some(())
-    })
+    // Two widgets listed (steady and the barrier): both reconciled and their status flushed.
+    eventually(
+        "the restarted operator to reconcile both widgets",
+        || async { (succeeded(&running) >= 2).then_some(()) },
+    )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let stats = h.env.stats();
     assert_eq!(stats.writes(), 0, "writes after restart: {stats:?}");
     // Reconciles wait for the caches, so dependents are read from them, never fetched.
@@ -77,10 +75,12 @@ async fn a_restarted_operator_changes_nothing() {
 #[tokio::test]
 async fn a_new_primarys_dependents_are_written_once_and_never_fetched() {
     let mut h = Harness::start().await;
+    h.barrier().await;
     h.env.reset_stats();
     h.create("fresh", spec(3)).await;
     ready(&h, "fresh").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The ConfigMap's own watch event reconciles again; it must neither fetch nor write it.
+    h.quiet("fresh").await;
     let stats = h.env.stats();
     // The synced cache answers "absent" and, until its watch catches up, the write itself.
     assert_eq!(stats.count("get", "configmaps"), 0, "{stats:?}");

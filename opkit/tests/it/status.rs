@@ -1,14 +1,17 @@
 //! Point 5: status conditions, observedGeneration, transitions and the generation filter.
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use kube::api::{Patch, PatchParams};
+use opkit::clock::ManualClock;
 
 use crate::fixture::*;
 
 #[tokio::test]
 async fn conditions_follow_generation_and_transition_times_move_only_on_change() {
-    let mut h = Harness::start().await;
+    let start: jiff::Timestamp = "2030-01-01T00:00:00Z".parse().expect("a timestamp");
+    let clock = Arc::new(ManualClock::new(start));
+    let mut h = Harness::start_with_clock(clock.clone()).await;
     h.create("cond", spec(1)).await;
     let first = ready(&h, "cond").await;
     let status = first.status.clone().expect("status");
@@ -18,10 +21,14 @@ async fn conditions_follow_generation_and_transition_times_move_only_on_change()
         .expect("Ready")
         .last_transition_time
         .clone();
+    assert_eq!(
+        ready_since.0, start,
+        "the transition is stamped by the clock"
+    );
     assert!(!is_true(&first, "Progressing"));
     assert!(!is_true(&first, "Degraded"));
 
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(jiff::SignedDuration::from_secs(60));
     let patch = serde_json::json!({"spec": {"size": 2}});
     h.widgets()
         .patch("cond", &PatchParams::default(), &Patch::Merge(&patch))
@@ -37,6 +44,7 @@ async fn conditions_follow_generation_and_transition_times_move_only_on_change()
         "Ready stayed True: no transition"
     );
 
+    clock.advance(jiff::SignedDuration::from_secs(60));
     let patch = serde_json::json!({"spec": {"fail": "permanent"}});
     h.widgets()
         .patch("cond", &PatchParams::default(), &Patch::Merge(&patch))
@@ -54,9 +62,10 @@ async fn conditions_follow_generation_and_transition_times_move_only_on_change()
     .await;
     let c = condition(&failed, "Ready").expect("Ready");
     assert_eq!(c.reason, "InvalidSpec");
-    assert!(
-        c.last_transition_time.0 > ready_since.0,
-        "Ready flipped: transition time moved"
+    assert_eq!(
+        c.last_transition_time.0,
+        start + jiff::SignedDuration::from_secs(120),
+        "Ready flipped: the transition time is the clock's"
     );
     h.stop().await;
 }
@@ -66,16 +75,15 @@ async fn status_only_changes_do_not_trigger_but_dependent_changes_do() {
     let mut h = Harness::start().await;
     h.create("quiet", spec(1)).await;
     ready(&h, "quiet").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = h.probe.reconciles();
+    let before = h.quiet("quiet").await;
     let patch = serde_json::json!({"status": {"phase": "Poked"}});
     h.widgets()
         .patch_status("quiet", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("status patch");
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    h.barrier().await;
     assert_eq!(
-        h.probe.reconciles(),
+        h.probe.reconciles_of("quiet"),
         before,
         "a status-only change triggered a reconcile"
     );
@@ -91,7 +99,7 @@ async fn status_only_changes_do_not_trigger_but_dependent_changes_do() {
         .expect("touch dependent");
     eventually(
         "a change of the dependent to trigger a reconcile",
-        || async { (h.probe.reconciles() > before).then_some(()) },
+        || async { (h.probe.reconciles_of("quiet") > before).then_some(()) },
     )
     .await;
     h.stop().await;

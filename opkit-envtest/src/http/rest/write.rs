@@ -128,6 +128,16 @@ impl RestRequest {
             crd::admit(obj, old, status_write)
                 .map_err(|errors| ApiError::invalid(info, &name, &errors))?;
         }
+        if info.group == "admissionregistration.k8s.io" {
+            let errors = if info.kind.ends_with("WebhookConfiguration") {
+                crate::admission_cel::check_webhooks(obj)
+            } else {
+                crate::admission_policy::check(&info.kind, obj)
+            };
+            if !errors.is_empty() {
+                return Err(ApiError::invalid(info, &name, &errors));
+            }
+        }
         // Mutating webhooks' patches, then validation of what they produced.
         if self.admitted.mutates() && self.target.subresource.as_deref() != Some("scale") {
             self.admitted.apply(obj)?;
