@@ -30,7 +30,7 @@ use opkit_envtest::{Stats, TestEnv};
 use serde_json::json;
 
 use child::Operator;
-use opkit_examples::webapp::types::{WebApp, WebAppSpec};
+use opkit_examples::webapp::types::{Image, Scale, WebApp, WebAppSpec};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -195,7 +195,7 @@ async fn measure(operator: Operator, n: usize) -> Result<Figures, BoxError> {
     stream::iter(changed.clone())
         .map(|name| {
             let apps = apps.clone();
-            let patch = json!({"spec": {"replicas": 3}});
+            let patch = json!({"spec": {"scale": {"replicas": 3}}});
             async move {
                 apps.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await
@@ -232,8 +232,8 @@ fn webapp(i: usize) -> WebApp {
     WebApp::new(
         &name(i),
         WebAppSpec {
-            replicas: 2,
-            image: "nginx:alpine".into(),
+            scale: Scale { replicas: 2 },
+            image: Image::parse("nginx:alpine"),
             port: 8080,
             resources: None,
             security_context: None,
@@ -502,7 +502,7 @@ fn record(ready: &Mutex<HashMap<String, Option<i32>>>, app: &WebApp) {
     let current = app.status.as_ref().filter(|s| {
         s.phase.as_deref() == Some("Running")
             && s.observed_generation == app.meta().generation
-            && s.ready_replicas == app.spec.replicas
+            && s.ready_replicas == app.spec.scale.replicas
     });
     lock(ready).insert(app.name_any(), current.map(|s| s.ready_replicas));
 }

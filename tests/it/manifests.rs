@@ -47,7 +47,11 @@ fn generated() -> Vec<Generated> {
         },
     );
     let chart = Path::new("charts/webapp-operator");
-    files.extend(crds(&chart.join("crds"), "webapp crd", &webapp));
+    files.extend(crds(
+        &chart.join("crds"),
+        "webapp crd",
+        &webapp.crd_yaml().expect("CRDs render"),
+    ));
     files.push(Generated {
         path: chart.join("files/rules.yaml"),
         content: header("webapp rbac") + &rules(&webapp, "ClusterRole"),
@@ -77,8 +81,13 @@ fn config(files: &mut Vec<Generated>, op: Operator<'_>) {
     let root = Path::new("config").join(op.name);
     files.extend(crds(
         &root.join("crd/bases"),
-        &format!("{} crd", op.name),
-        op.app,
+        &format!(
+            "{} crd --namespace {} --cert-manager",
+            op.name, op.namespace
+        ),
+        &op.app
+            .crd_yaml_for(op.namespace, true)
+            .expect("CRDs render"),
     ));
     let source = format!("{} rbac --namespace {}", op.name, op.namespace);
     let rbac = op.app.rbac_yaml(op.namespace).expect("RBAC renders");
@@ -117,10 +126,9 @@ fn config(files: &mut Vec<Generated>, op: Operator<'_>) {
     });
 }
 
-/// One file per CRD, named `<group>_<plural>.yaml` as kubebuilder names them.
-fn crds(dir: &Path, source: &str, app: &opkit::App) -> Vec<Generated> {
-    let yaml = app.crd_yaml().expect("CRDs render");
-    documents(&yaml)
+/// One file per CRD of `yaml`, named `<group>_<plural>.yaml` as kubebuilder names them.
+fn crds(dir: &Path, source: &str, yaml: &str) -> Vec<Generated> {
+    documents(yaml)
         .into_iter()
         .map(|doc| {
             let crd = parse(&doc);

@@ -117,7 +117,7 @@ async fn kubectl_apply_meets_the_webapp_admission_policies() {
         .run(
             &[
                 "patch",
-                "webapp/good",
+                "webapps.v1.example.com/good",
                 "-n",
                 "production",
                 "--type=merge",
@@ -136,7 +136,7 @@ async fn kubectl_apply_meets_the_webapp_admission_policies() {
         kubectl
             .ok(&[
                 "get",
-                "webapp/good",
+                "webapps.v1.example.com/good",
                 "-n",
                 "production",
                 "-o",
@@ -154,7 +154,8 @@ async fn the_webhooks_subcommand_prints_the_webapp_configurations() {
     let yaml = app.webhooks_yaml("webapp-system", true).expect("YAML");
     assert!(yaml.contains("kind: MutatingWebhookConfiguration"));
     assert!(yaml.contains("kind: ValidatingWebhookConfiguration"));
-    assert!(yaml.contains("path: /validate-example-com-v1-webapp"));
-    assert!(yaml.contains("path: /mutate-example-com-v1-webapp"));
+    assert!(yaml.contains("path: /validate-example-com-v2-webapp"));
+    assert!(yaml.contains("path: /mutate-example-com-v2-webapp"));
+    assert!(yaml.contains("# webapps.example.com at /convert-example-com-webapp"));
     assert!(yaml.contains("cert-manager.io/inject-ca-from: webapp-system/webapp-operator-webhook"));
 }

@@ -40,6 +40,9 @@ pub struct Cli {
     /// Use the current kubeconfig context (or in-cluster config) even when the binary defaults to an embedded API server.
     #[arg(long)]
     pub cluster: bool,
+    /// Use this kubeconfig's current context instead of the in-cluster config or $KUBECONFIG (implies --cluster).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub kubeconfig: Option<PathBuf>,
     /// Where to write the embedded API server's kubeconfig.
     #[arg(long, value_name = "PATH")]
     pub write_kubeconfig: Option<PathBuf>,

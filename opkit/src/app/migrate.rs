@@ -1,16 +1,22 @@
 //! `migrate`: the storage migration of every kind the operator serves in several versions,
-//! against the in-cluster config or the current kubeconfig context.
+//! against `--kubeconfig`, the in-cluster config or the current kubeconfig context.
 
-use super::{App, Cli, logging, serve};
+use std::path::Path;
+
+use super::{LogFormat, logging, serve};
 use crate::error::{Error, Result};
 
-/// Migrates the CRD `only`, or every CRD with several versions, printing progress.
-pub(super) async fn run(app: &App, cli: &Cli, only: Option<&str>) -> Result<()> {
-    logging::init(cli.log_format, "warn");
-    let names: Vec<String> = app
-        .versions
-        .iter()
-        .map(|c| c.crd_name())
+/// Migrates the CRD `only`, or every one of `crds` (those with several versions), printing
+/// progress.
+pub(super) async fn run(
+    crds: Vec<String>,
+    log_format: LogFormat,
+    kubeconfig: Option<&Path>,
+    only: Option<&str>,
+) -> Result<()> {
+    logging::init(log_format, "warn");
+    let names: Vec<String> = crds
+        .into_iter()
         .filter(|name| only.is_none_or(|only| only == name))
         .collect();
     if names.is_empty() {
@@ -21,7 +27,7 @@ pub(super) async fn run(app: &App, cli: &Cli, only: Option<&str>) -> Result<()> 
             None => "this operator serves no custom resource in several versions".to_owned(),
         }));
     }
-    let client = serve::cluster_client().await?;
+    let client = serve::cluster_client(kubeconfig).await?;
     for name in names {
         crate::versions::migrate(&client, &name, |p| println!("{p}"))
             .await

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! With the `embedded` feature an [`App`] can default to an embedded API server instead
-//! ([`App::embedded`], the examples do): `--cluster` then selects the current kubeconfig context,
+//! ([`App::embedded`], the examples do): `--cluster` (or `--kubeconfig PATH`) then selects a cluster,
 //! and `--write-kubeconfig PATH` says where to write the embedded server's kubeconfig.
 
 mod cli;
@@ -528,7 +528,16 @@ impl App {
                 Ok(())
             }
             #[cfg(feature = "webhooks")]
-            Some(Command::Migrate { crd }) => migrate::run(&self, &cli, crd.as_deref()).await,
+            Some(Command::Migrate { crd }) => {
+                let crds = self.versions.iter().map(|c| c.crd_name()).collect();
+                migrate::run(
+                    crds,
+                    cli.log_format,
+                    cli.kubeconfig.as_deref(),
+                    crd.as_deref(),
+                )
+                .await
+            }
             Some(Command::Rbac { namespace }) => {
                 print!("{}", self.rbac_yaml(namespace)?);
                 Ok(())
@@ -543,7 +552,7 @@ impl App {
             }
             Some(Command::Run) | None => {
                 #[cfg(feature = "embedded")]
-                if self.demo.enabled && !cli.cluster {
+                if self.demo.enabled && !cli.cluster && cli.kubeconfig.is_none() {
                     return demo::serve(self, cli, shutdown).await;
                 }
                 serve::serve(self, cli, shutdown).await

@@ -162,8 +162,8 @@ impl Catalog {
                     from: &from_api_version,
                     to: desired_api_version,
                 };
-                let hub = self.to_hub(object, from, &job)?;
-                self.from_hub(hub, to, &job)
+                let hub = self.up(object, from, &job)?;
+                self.down(hub, to, &job)
             })
             .collect()
     }
@@ -175,7 +175,7 @@ impl Catalog {
     }
 
     /// A spoke's object as the hub, with what an earlier conversion kept restored.
-    fn to_hub(&self, object: Value, from: &str, job: &Job<'_>) -> Result<Value, ConversionError> {
+    fn up(&self, object: Value, from: &str, job: &Job<'_>) -> Result<Value, ConversionError> {
         if from == self.hub {
             return Ok(object);
         }
@@ -205,7 +205,7 @@ impl Catalog {
     }
 
     /// The hub's object as a spoke, keeping what the spoke cannot hold in the annotation.
-    fn from_hub(&self, hub: Value, to: &str, job: &Job<'_>) -> Result<Value, ConversionError> {
+    fn down(&self, hub: Value, to: &str, job: &Job<'_>) -> Result<Value, ConversionError> {
         if to == self.hub {
             return Ok(hub);
         }
@@ -289,7 +289,8 @@ fn merge_diff(from: &Value, to: &Value, root: bool) -> Option<Value> {
                 }
             }
             for key in from.keys() {
-                if !to.contains_key(key) && !(root && ENVELOPE.contains(&key.as_str())) {
+                let envelope = root && ENVELOPE.contains(&key.as_str());
+                if !envelope && !to.contains_key(key) {
                     patch.insert(key.clone(), Value::Null);
                 }
             }

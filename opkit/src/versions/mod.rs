@@ -78,7 +78,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use convert::ConversionError;
-pub use migrate::{MigrationError, Progress, migrate};
+pub use migrate::{MigrationError, PROGRESS_ANNOTATION, Progress, migrate};
 
 use crate::webhook::Endpoint;
 

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use futures::FutureExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams};
-use kube::core::Status;
 use kube::core::conversion::{ConversionRequest, ConversionResponse, ConversionReview};
+use kube::core::{Status, TypeMeta};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::review::{Handler, ReviewError};
@@ -73,16 +74,17 @@ impl Conversion {
 
 /// The answer to one ConversionReview body; an error for a body that is not one.
 fn answer(catalog: &Catalog, body: &[u8]) -> Result<Vec<u8>, ReviewError> {
-    let review: ConversionReview =
+    let value: serde_json::Value =
         serde_json::from_slice(body).map_err(ReviewError::NotConversionReview)?;
-    if !REVIEW_VERSIONS.contains(&review.types.api_version.as_str())
-        || review.types.kind != "ConversionReview"
-    {
+    let types = TypeMeta::deserialize(&value).map_err(ReviewError::NotConversionReview)?;
+    if !REVIEW_VERSIONS.contains(&types.api_version.as_str()) || types.kind != "ConversionReview" {
         return Err(ReviewError::ConversionVersion(format!(
             "{} {}",
-            review.types.api_version, review.types.kind
+            types.api_version, types.kind
         )));
     }
+    let review: ConversionReview =
+        serde_json::from_value(value).map_err(ReviewError::NotConversionReview)?;
     let request =
         ConversionRequest::try_from(review).map_err(|_| ReviewError::NoConversionRequest)?;
     let objects = request.objects.clone();

@@ -14,4 +14,5 @@ mod metrics;
 mod probes;
 mod reconcile;
 mod status;
+mod versions;
 mod webhook;

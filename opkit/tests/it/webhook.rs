@@ -458,6 +458,18 @@ fn the_webhooks_subcommand_prints_both_configurations() {
 
 /// One request over TLS, written by hand so that any bytes can be sent; the HTTP status.
 async fn raw(addr: SocketAddr, ca: &str, method: &str, path: &str, body: &[u8]) -> u16 {
+    exchange(addr, ca, method, path, body).await.0
+}
+
+/// One request over TLS, written by hand so that any bytes can be sent; the HTTP status and
+/// the response body.
+pub async fn exchange(
+    addr: SocketAddr,
+    ca: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> (u16, String) {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca.as_bytes()) {
@@ -486,10 +498,16 @@ async fn raw(addr: SocketAddr, ca: &str, method: &str, path: &str, body: &[u8]) 
     let mut answer = Vec::new();
     let _ = tls.read_to_end(&mut answer).await;
     let text = String::from_utf8_lossy(&answer);
-    text.split(' ')
+    let status = text
+        .split(' ')
         .nth(1)
         .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"))
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }
 
 fn review(uid: &str, size: i32) -> Vec<u8> {
