@@ -10,7 +10,7 @@
 //! | `watches(Secret = crate::secret_users)` | other kinds and the function mapping one to the primaries to reconcile |
 //! | `index(image = crate::webapp_image)` | a secondary index over the cache, keyed by `fn(&Primary) -> Vec<String>` |
 //! | `finalizer = "webapp.example.com/finalizer"` | the operator has cleanup; the finalizer guards it |
-//! | `concurrency = 4` | at most that many reconciles at once (default 16; 0 for unbounded) |
+//! | `concurrency = 4` | at most that many reconciles at once (default 16; for no limit, `Kind::controller(data).concurrency(0)`) |
 //! | `requeue = "5m"` | resync interval when nothing changes (`ms`, `s`, `m`, `h`) |
 //! | `field_manager = "webapp-operator"` | server-side apply field manager |
 //! | `name = "webapp"` | controller name in metrics, events and logs (default: the kind, lowercase) |
@@ -268,7 +268,7 @@ fn parse_operator(stream: ParseStream, attrs: &mut Attrs) -> syn::Result<()> {
                 if n == 0 {
                     return Err(Error::new(
                         lit.span(),
-                        "concurrency = 0 would mean unbounded; leave the attribute out for that, or give a limit",
+                        "concurrency = 0 would mean unbounded: give a limit here, or call `.concurrency(0)` on `Kind::controller(data)`",
                     ));
                 }
                 attrs.concurrency = Some(n);

@@ -98,8 +98,21 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
         };
         (load(MUTATING), load(VALIDATING))
     };
+    let namespace = request.target.namespace.as_deref().unwrap_or("");
+    let stored_namespace = info
+        .namespaced
+        .then(|| {
+            request
+                .server
+                .store
+                .read()
+                .get("/namespaces", "", namespace)
+        })
+        .flatten();
     let policies = crate::admission_policy::any_bound(&request.server.store.read());
-    if mutating.is_empty() && validating.is_empty() && !policies {
+    // The built-in validating plugins: Pod Security, then the policies.
+    let plugins = policies || crate::pod_security::applies(info, stored_namespace.as_ref());
+    if mutating.is_empty() && validating.is_empty() && !plugins {
         return Ok(Admitted::default());
     }
     let (old, new) = request.preview(bytes)?;
@@ -109,7 +122,6 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
         _ => "UPDATE",
     };
     let subresource = request.target.subresource.as_deref().unwrap_or("");
-    let namespace = request.target.namespace.as_deref().unwrap_or("");
     let attributes = Attributes {
         operation,
         group: &info.group,
@@ -120,11 +132,7 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
         namespace,
     };
     let namespace_object = if info.namespaced {
-        request
-            .server
-            .store
-            .read()
-            .get("/namespaces", "", namespace)
+        stored_namespace
     } else if info.group.is_empty() && info.plural == "namespaces" {
         new.as_ref().or(old.as_ref()).cloned()
     } else {
@@ -172,9 +180,25 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
         request_version: &info.version,
         name: &name,
         dry_run: request.query.get("dryRun").is_some_and(|v| v == "All"),
+        user: &request.user,
     };
     for (r#type, configs) in [(Type::Mutating, &mutating), (Type::Validating, &validating)] {
-        // Between the two phases: the policies, on the object as mutated.
+        // Between the two phases: Pod Security and the policies, on the object as mutated.
+        if r#type == Type::Validating && plugins {
+            let pod_security = crate::pod_security::Request {
+                info,
+                operation,
+                subresource,
+                name: &name,
+                object: object.as_ref(),
+                old: old.as_ref(),
+                namespace: namespace_object.as_ref().filter(|_| info.namespaced),
+            };
+            let state = request.server.store.read();
+            admitted
+                .warnings
+                .extend(crate::pod_security::review(&state, &pod_security)?);
+        }
         if r#type == Type::Validating && policies {
             let admission_request = call.admission_request();
             let policy_request = crate::admission_policy::Request {
@@ -351,6 +375,7 @@ struct Call<'a> {
     request_version: &'a str,
     name: &'a str,
     dry_run: bool,
+    user: &'a crate::authn::UserInfo,
 }
 
 /// The request's objects in another version of their CRD, for a webhook whose rules name only
@@ -526,7 +551,7 @@ impl Call<'_> {
             "requestResource": request_gvr,
             "name": self.name,
             "operation": a.operation,
-            "userInfo": {"username": "kubernetes-admin", "groups": ["system:masters", "system:authenticated"]},
+            "userInfo": self.user.to_json(),
             "object": object.cloned().unwrap_or(Value::Null),
             "oldObject": old.cloned().unwrap_or(Value::Null),
             "dryRun": self.dry_run,
@@ -809,7 +834,8 @@ fn denied(name: &str, code: u16, reason: &str, message: &str) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::defaults::base64;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as BASE64;
     use proptest::prelude::*;
 
     const UID: &str = "0b6f5e1c-7a4e-4d2b-9c1a-2f3e4d5c6b7a";
@@ -892,9 +918,9 @@ mod tests {
     fn arb_patch_field() -> impl Strategy<Value = Value> {
         let bytes_of = |ops: Vec<Value>| serde_json::to_vec(&ops).unwrap_or_default();
         prop_oneof![
-            arb_ops().prop_map(move |ops| json!(base64(&bytes_of(ops)))),
+            arb_ops().prop_map(move |ops| json!(BASE64.encode(bytes_of(ops)))),
             arb_ops().prop_map(move |ops| json!(bytes_of(ops))),
-            prop::collection::vec(any::<u8>(), 0..32).prop_map(|b| json!(base64(&b))),
+            prop::collection::vec(any::<u8>(), 0..32).prop_map(|b| json!(BASE64.encode(&b))),
             prop::collection::vec(any::<u8>(), 0..32).prop_map(|b| json!(b)),
             // Numbers that are not bytes: negative, too large, fractional.
             prop::collection::vec(
@@ -1096,7 +1122,7 @@ mod tests {
                 .prop_map(|m| Value::Object(m.into_iter().collect())),
         ) {
             let bytes = serde_json::to_vec(&ops).unwrap_or_default();
-            let patch = if as_base64 { json!(base64(&bytes)) } else { json!(bytes) };
+            let patch = if as_base64 { json!(BASE64.encode(&bytes)) } else { json!(bytes) };
             let review = json!({"response": {"uid": UID, "allowed": true, "patch": patch, "patchType": "JSONPatch"}});
             let decided = decode(&serde_json::to_vec(&review).unwrap_or_default(), &json!(UID));
             // From the same bytes: serde_json's float parsing does not round-trip exactly.

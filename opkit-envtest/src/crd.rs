@@ -2,7 +2,7 @@
 //! their status conditions, and deleting their objects when they go.
 
 use crate::deletion::{self, Preconditions, Propagation};
-use crate::meta;
+use crate::meta::{self, strings};
 use crate::resources::{self, PrinterColumn, ResourceInfo, ScaleSubresource};
 use crate::schema::{self, FieldError};
 use crate::store::{Definitions, State, Txn, meta_str};
@@ -17,16 +17,6 @@ const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
 
 fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
     v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn required(field: &str) -> FieldError {
@@ -274,6 +264,8 @@ pub(crate) fn resources(crd: &Value) -> Vec<ResourceInfo> {
                 rules: schema::compile_rules(&schema).map(Arc::new),
                 schema: Some(schema),
                 storage: v.get("storage").and_then(Value::as_bool) == Some(true),
+                verbs: resources::ALL_VERBS,
+                subresources: &[],
                 versions: Some(conversion.clone()),
             }
         })

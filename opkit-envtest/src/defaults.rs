@@ -3,6 +3,8 @@
 //! template fields, Secret stringData, Namespace phase...).
 
 use crate::resources::ResourceInfo;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -22,6 +24,30 @@ fn obj_mut<'a>(
         *entry = json!({});
     }
     entry.as_object_mut()
+}
+
+/// A workload's update strategy: `RollingUpdate` when no type is set (an empty
+/// `strategy: {}` too, as from protobuf), and the rolling update's defaults.
+fn rolling_update(spec: &mut Map<String, Value>, key: &str, defaults: &[(&str, Value)]) {
+    let Some(strategy) = obj_mut(spec, key) else {
+        return;
+    };
+    if strategy
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .is_empty()
+    {
+        strategy.insert("type".into(), json!("RollingUpdate"));
+    }
+    if strategy.get("type").and_then(Value::as_str) != Some("RollingUpdate") {
+        return;
+    }
+    if let Some(rolling) = obj_mut(strategy, "rollingUpdate") {
+        for (field, value) in defaults {
+            set_default(rolling, field, value.clone());
+        }
+    }
 }
 
 fn set_default(map: &mut Map<String, Value>, key: &str, value: Value) {
@@ -80,10 +106,10 @@ pub(crate) fn apply(info: &ResourceInfo, old: Option<&Value>, obj: &mut Value) {
                 set_default(spec, "replicas", json!(1));
                 set_default(spec, "revisionHistoryLimit", json!(10));
                 set_default(spec, "progressDeadlineSeconds", json!(600));
-                set_default(
+                rolling_update(
                     spec,
                     "strategy",
-                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
+                    &[("maxUnavailable", json!("25%")), ("maxSurge", json!("25%"))],
                 );
                 template(spec);
             }
@@ -93,11 +119,7 @@ pub(crate) fn apply(info: &ResourceInfo, old: Option<&Value>, obj: &mut Value) {
                 set_default(spec, "replicas", json!(1));
                 set_default(spec, "revisionHistoryLimit", json!(10));
                 set_default(spec, "podManagementPolicy", json!("OrderedReady"));
-                set_default(
-                    spec,
-                    "updateStrategy",
-                    json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
-                );
+                rolling_update(spec, "updateStrategy", &[("partition", json!(0))]);
                 set_default(
                     spec,
                     "persistentVolumeClaimRetentionPolicy",
@@ -115,10 +137,10 @@ pub(crate) fn apply(info: &ResourceInfo, old: Option<&Value>, obj: &mut Value) {
         ("apps", "DaemonSet") => {
             if let Some(spec) = obj_mut(root, "spec") {
                 set_default(spec, "revisionHistoryLimit", json!(10));
-                set_default(
+                rolling_update(
                     spec,
                     "updateStrategy",
-                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
+                    &[("maxUnavailable", json!(1)), ("maxSurge", json!(0))],
                 );
                 template(spec);
             }
@@ -237,7 +259,7 @@ fn secret(root: &mut Map<String, Value>) {
     if let Some(data) = obj_mut(root, "data") {
         for (key, value) in string_data {
             if let Some(text) = value.as_str() {
-                data.insert(key, json!(base64(text.as_bytes())));
+                data.insert(key, json!(BASE64.encode(text.as_bytes())));
             }
         }
     }
@@ -277,41 +299,5 @@ fn job_spec(spec: &mut Map<String, Value>, name: &str, uid: &str, creating: bool
     {
         set_default(pod, "restartPolicy", json!("Never"));
         pod_spec(pod);
-    }
-}
-
-/// Standard base64 with padding, as Secret `data` values are encoded.
-pub(crate) fn base64(bytes: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::base64;
-
-    #[test]
-    fn base64_matches_the_standard_alphabet_and_padding() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"hunter2"), "aHVudGVyMg==");
     }
 }

@@ -92,7 +92,7 @@ pub fn resource_list(resources: &[ResourceInfo], group: &str, version: &str) -> 
             "singularName": r.singular,
             "namespaced": r.namespaced,
             "kind": r.kind,
-            "verbs": r.verbs(),
+            "verbs": r.verbs,
             "shortNames": r.short_names,
             "categories": r.categories,
         }));
@@ -102,7 +102,7 @@ pub fn resource_list(resources: &[ResourceInfo], group: &str, version: &str) -> 
                 "singularName": "",
                 "namespaced": r.namespaced,
                 "kind": kind.kind,
-                "verbs": SUBRESOURCE_VERBS,
+                "verbs": kind.verbs,
             });
             if !kind.group.is_empty() || !kind.version.is_empty() {
                 entry["group"] = json!(kind.group);
@@ -183,7 +183,7 @@ fn aggregated_resource(r: &ResourceInfo) -> Value {
             json!({
                 "subresource": name,
                 "responseKind": {"group": kind.group, "version": kind.version, "kind": kind.kind},
-                "verbs": SUBRESOURCE_VERBS,
+                "verbs": kind.verbs,
             })
         })
         .collect();
@@ -192,7 +192,7 @@ fn aggregated_resource(r: &ResourceInfo) -> Value {
         "responseKind": {"group": "", "version": "", "kind": r.kind},
         "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
         "singularResource": r.singular,
-        "verbs": r.verbs(),
+        "verbs": r.verbs,
     });
     if !r.short_names.is_empty() {
         entry["shortNames"] = json!(r.short_names);
@@ -212,6 +212,7 @@ struct SubresourceKind {
     group: &'static str,
     version: &'static str,
     kind: String,
+    verbs: &'static [&'static str],
 }
 
 fn subresources(r: &ResourceInfo) -> Vec<(&'static str, SubresourceKind)> {
@@ -223,6 +224,7 @@ fn subresources(r: &ResourceInfo) -> Vec<(&'static str, SubresourceKind)> {
                 group: "autoscaling",
                 version: "v1",
                 kind: "Scale".to_string(),
+                verbs: &SUBRESOURCE_VERBS,
             },
         ));
     }
@@ -233,9 +235,22 @@ fn subresources(r: &ResourceInfo) -> Vec<(&'static str, SubresourceKind)> {
                 group: "",
                 version: "",
                 kind: r.kind.clone(),
+                verbs: &SUBRESOURCE_VERBS,
             },
         ));
     }
+    for s in r.subresources {
+        out.push((
+            s.name,
+            SubresourceKind {
+                group: s.group,
+                version: s.version,
+                kind: s.kind.to_string(),
+                verbs: s.verbs,
+            },
+        ));
+    }
+    out.sort_by_key(|(name, _)| *name);
     out
 }
 

@@ -1,23 +1,33 @@
 //! [`TestEnv`]: starting the server, clients and kubeconfigs for it, CRD
 //! installation, statistics, faults, and shutdown on drop.
 
+use crate::authn;
 use crate::crd;
 use crate::error::Error;
 use crate::faults::Faults;
 use crate::gc;
-use crate::http::{self, INTERNAL_HEADER, Server};
+use crate::http::{self, INTERNAL_HEADER, Server, TlsListener};
 use crate::namespaces;
+use crate::pki::{Authority, KeyedCert};
+use crate::rbac;
 use crate::stats::{Recorder, Stats};
 use crate::store::Store;
+use crate::tokens::TokenIssuer;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, PostParams};
-use kube::config::Kubeconfig;
+use kube::config::{AuthInfo, Kubeconfig};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
+
+/// How long the tokens of [`TestEnv::service_account_client`] last: a year, as kubelets'
+/// extended tokens do, so no test outlives them.
+const SERVICE_ACCOUNT_TOKEN_SECONDS: i64 = 365 * 24 * 3600;
 
 /// What a background controller that works through the API (the workload
 /// simulation) gets. Controllers that write the store itself, like garbage
@@ -45,6 +55,7 @@ pub(crate) struct ControllerContext {
 /// ```
 pub struct TestEnvBuilder {
     port: u16,
+    plain_http: bool,
     watch_history: usize,
     bookmark_interval: Duration,
     pub(crate) simulation: Option<crate::sim::Simulation>,
@@ -55,6 +66,7 @@ impl std::fmt::Debug for TestEnvBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TestEnvBuilder")
             .field("port", &self.port)
+            .field("plain_http", &self.plain_http)
             .field("watch_history", &self.watch_history)
             .field("bookmark_interval", &self.bookmark_interval)
             .field("simulation", &self.simulation)
@@ -67,6 +79,7 @@ impl Default for TestEnvBuilder {
     fn default() -> Self {
         TestEnvBuilder {
             port: 0,
+            plain_http: false,
             watch_history: 10_000,
             bookmark_interval: Duration::from_secs(5),
             simulation: Some(crate::sim::Simulation::default()),
@@ -79,6 +92,22 @@ impl TestEnvBuilder {
     /// The port on 127.0.0.1; 0 (the default) picks a free one.
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
+        self
+    }
+
+    /// Serves plain HTTP instead of HTTPS. Requests without credentials then act as the
+    /// admin (`admin` in `system:masters`), like kube-apiserver's old insecure port;
+    /// ServiceAccount tokens and impersonation still work. Clients that inspect the
+    /// server's TLS need the default, HTTPS.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), opkit_envtest::Error> {
+    /// let env = opkit_envtest::TestEnv::builder().plain_http().build().await?;
+    /// assert!(env.url().starts_with("http://"));
+    /// # Ok(()) }
+    /// ```
+    pub fn plain_http(mut self) -> Self {
+        self.plain_http = true;
         self
     }
 
@@ -114,8 +143,13 @@ impl TestEnvBuilder {
 
     /// Starts the server and its background controllers.
     pub async fn build(self) -> Result<TestEnv, Error> {
+        let authority = Authority::new()?;
+        let tokens = TokenIssuer::new()?;
         let (store, work) = Store::new(crd::DEFINITIONS, self.watch_history);
-        store.write(namespaces::bootstrap);
+        store.write(|txn| {
+            namespaces::bootstrap(txn);
+            rbac::bootstrap(txn);
+        });
         let bind = format!("127.0.0.1:{}", self.port);
         let listener = tokio::net::TcpListener::bind(&bind)
             .await
@@ -127,10 +161,13 @@ impl TestEnvBuilder {
             addr: bind.clone(),
             source,
         })?;
-        let url = format!("http://{addr}");
-        let config = client_config(&url, false)?;
+        let scheme = if self.plain_http { "http" } else { "https" };
+        let url = format!("{scheme}://{addr}");
+        let admin = self.credentials(&authority, authn::ADMIN)?;
+        let config = client_config(&url, &authority, &admin, false)?;
         let client = make_client(config.clone())?;
-        let internal_client = make_client(client_config(&url, true)?)?;
+        let internal = self.credentials(&authority, "system:kube-controller-manager")?;
+        let internal_client = make_client(client_config(&url, &authority, &internal, true)?)?;
         let stats = Arc::new(Recorder::default());
         let faults = Faults::new(store.clone());
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -141,17 +178,23 @@ impl TestEnvBuilder {
             bookmark_interval: self.bookmark_interval,
             shutdown: shutdown_rx.clone(),
             webhook_services: self.webhook_services.clone(),
+            tokens,
         });
-        let router = http::router(server);
-        let mut stop = shutdown_rx.clone();
-        let mut tasks = vec![tokio::spawn(async move {
-            let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|stopped| *stopped).await;
-            });
-            if let Err(error) = serve.await {
-                tracing::error!(%error, "the API server stopped");
-            }
-        })];
+        let router = http::router(server.clone());
+        let stop = shutdown_rx.clone();
+        let serving = if self.plain_http {
+            tokio::spawn(serve(listener, router, stop))
+        } else {
+            let listener =
+                TlsListener::new(listener, authority.server_config()).map_err(|source| {
+                    Error::Bind {
+                        addr: bind.clone(),
+                        source,
+                    }
+                })?;
+            tokio::spawn(serve(listener, router, stop))
+        };
+        let mut tasks = vec![serving];
         tasks.push(tokio::spawn(gc::run(store.clone(), work)));
         if let Some(simulation) = self.simulation {
             let context = ControllerContext {
@@ -163,6 +206,10 @@ impl TestEnvBuilder {
         Ok(TestEnv {
             addr,
             url,
+            plain_http: self.plain_http,
+            authority,
+            admin,
+            server,
             store,
             stats,
             faults,
@@ -175,14 +222,72 @@ impl TestEnvBuilder {
     }
 }
 
-fn client_config(url: &str, internal: bool) -> Result<kube::Config, Error> {
-    let uri: ::http::Uri = url
-        .parse()
-        .map_err(|e: ::http::uri::InvalidUri| Error::Client {
-            url: url.to_string(),
-            source: Box::new(e),
-        })?;
+impl TestEnvBuilder {
+    /// How the server's own clients authenticate as `user` in `system:masters`: a
+    /// client certificate over HTTPS; none over plain HTTP, where that makes the admin.
+    fn credentials(&self, authority: &Authority, user: &str) -> Result<Credentials, Error> {
+        Ok(match self.plain_http {
+            false => Credentials::Certificate(authority.client_cert(user, authn::MASTERS)?),
+            true => Credentials::None,
+        })
+    }
+}
+
+async fn serve<L>(listener: L, router: axum::Router, mut stop: tokio::sync::watch::Receiver<bool>)
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+    authn::Peer: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
+    let service = router.into_make_service_with_connect_info::<authn::Peer>();
+    let serve = axum::serve(listener, service).with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    });
+    if let Err(error) = serve.await {
+        tracing::error!(%error, "the API server stopped");
+    }
+}
+
+/// How a client proves who it is.
+#[derive(Clone, Debug)]
+enum Credentials {
+    Certificate(KeyedCert),
+    Token(String),
+    /// None: over plain HTTP, that is the admin.
+    None,
+}
+
+impl Credentials {
+    /// The kubeconfig `user` entry.
+    fn auth_info(&self) -> Value {
+        match self {
+            Credentials::Certificate(cert) => json!({
+                "client-certificate-data": BASE64.encode(&cert.cert_pem),
+                "client-key-data": BASE64.encode(&cert.key_pem),
+            }),
+            Credentials::Token(token) => json!({"token": token}),
+            Credentials::None => json!({}),
+        }
+    }
+}
+
+fn client_config(
+    url: &str,
+    authority: &Authority,
+    credentials: &Credentials,
+    internal: bool,
+) -> Result<kube::Config, Error> {
+    let client_error = |source: Box<dyn std::error::Error + Send + Sync>| Error::Client {
+        url: url.to_string(),
+        source,
+    };
+    let uri: ::http::Uri = url.parse().map_err(|e| client_error(Box::new(e)))?;
     let mut config = kube::Config::new(uri);
+    if url.starts_with("https") {
+        config.root_cert = Some(vec![authority.ca_der().to_vec()]);
+    }
+    config.auth_info = serde_json::from_value::<AuthInfo>(credentials.auth_info())
+        .map_err(|e| client_error(Box::new(e)))?;
     if internal {
         config.headers.push((
             ::http::HeaderName::from_static(INTERNAL_HEADER),
@@ -222,6 +327,10 @@ fn make_client(config: kube::Config) -> Result<kube::Client, Error> {
 pub struct TestEnv {
     addr: SocketAddr,
     url: String,
+    plain_http: bool,
+    authority: Authority,
+    admin: Credentials,
+    server: Arc<Server>,
     store: Arc<Store>,
     stats: Arc<Recorder>,
     faults: Faults,
@@ -249,9 +358,148 @@ impl TestEnv {
         TestEnvBuilder::default()
     }
 
-    /// A client for the server (no authentication, `default` namespace).
+    /// A client for the server, authenticated as `admin` in `system:masters` (which
+    /// may do anything), namespace `default`.
     pub fn client(&self) -> kube::Client {
         self.client.clone()
+    }
+
+    /// A client acting as the ServiceAccount `namespace/name`, with a token from the
+    /// server's TokenRequest (valid for a year): it may do exactly what RBAC grants
+    /// the ServiceAccount. The ServiceAccount must exist.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+    /// use kube::api::{Api, PostParams};
+    ///
+    /// let env = opkit_envtest::TestEnv::start().await?;
+    /// let accounts: Api<ServiceAccount> = Api::namespaced(env.client(), "default");
+    /// let mut robot = ServiceAccount::default();
+    /// robot.metadata.name = Some("robot".into());
+    /// accounts.create(&PostParams::default(), &robot).await?;
+    ///
+    /// let as_robot = env.service_account_client("default", "robot")?;
+    /// let cms: Api<ConfigMap> = Api::namespaced(as_robot, "default");
+    /// let refused = cms.list(&Default::default()).await.unwrap_err();
+    /// assert!(refused.to_string().contains(
+    ///     r#"User "system:serviceaccount:default:robot" cannot list resource "configmaps""#));
+    /// # Ok(()) }
+    /// ```
+    pub fn service_account_client(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<kube::Client, Error> {
+        make_client(self.config_with(&self.service_account_credentials(namespace, name)?)?)
+    }
+
+    /// A client acting as `user` in `groups` (plus `system:authenticated`), with a
+    /// bearer token the server issued for them (as from a token file): it may do what
+    /// RBAC grants them.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use k8s_openapi::api::core::v1::Pod;
+    /// let env = opkit_envtest::TestEnv::start().await?;
+    /// let jane = env.user_client("jane", &["developers"])?;
+    /// let pods: kube::Api<Pod> = kube::Api::namespaced(jane, "default");
+    /// assert!(pods.list(&Default::default()).await.is_err()); // no RoleBinding yet
+    /// # Ok(()) }
+    /// ```
+    pub fn user_client(&self, user: &str, groups: &[&str]) -> Result<kube::Client, Error> {
+        make_client(self.config_with(&self.user_credentials(user, groups)?)?)
+    }
+
+    /// A kubeconfig acting as the ServiceAccount `namespace/name` (see
+    /// [`TestEnv::service_account_client`]), for kubectl or an operator run as its own process.
+    ///
+    /// ```no_run
+    /// # async fn demo(env: &opkit_envtest::TestEnv) -> Result<(), opkit_envtest::Error> {
+    /// let kubeconfig = env.service_account_kubeconfig("ops", "webapp-operator")?;
+    /// std::fs::write("operator.kubeconfig", serde_yaml_ng::to_string(&kubeconfig)?)
+    ///     .map_err(|source| opkit_envtest::Error::WriteKubeconfig { path: "operator.kubeconfig".into(), source })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn service_account_kubeconfig(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Kubeconfig, Error> {
+        Ok(self.kubeconfig_with(&self.service_account_credentials(namespace, name)?))
+    }
+
+    /// A kubeconfig acting as `user` in `groups` (see [`TestEnv::user_client`]).
+    ///
+    /// ```no_run
+    /// # async fn demo(env: &opkit_envtest::TestEnv) -> Result<(), opkit_envtest::Error> {
+    /// let kubeconfig = env.user_kubeconfig("jane", &["developers"])?;
+    /// assert_eq!(kubeconfig.contexts.len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn user_kubeconfig(&self, user: &str, groups: &[&str]) -> Result<Kubeconfig, Error> {
+        Ok(self.kubeconfig_with(&self.user_credentials(user, groups)?))
+    }
+
+    /// The server's CA certificate (PEM): what clients verify its serving certificate
+    /// with, and what signs the client certificates it accepts.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), opkit_envtest::Error> {
+    /// let env = opkit_envtest::TestEnv::start().await?;
+    /// assert!(env.ca_pem().starts_with("-----BEGIN CERTIFICATE-----"));
+    /// # Ok(()) }
+    /// ```
+    pub fn ca_pem(&self) -> &str {
+        self.authority.ca_pem()
+    }
+
+    fn user_credentials(&self, user: &str, groups: &[&str]) -> Result<Credentials, Error> {
+        let groups = groups.iter().map(|g| g.to_string()).collect();
+        let token = self
+            .server
+            .tokens
+            .user_token(authn::UserInfo::new(user, groups))?;
+        Ok(Credentials::Token(token))
+    }
+
+    fn service_account_credentials(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Credentials, Error> {
+        let request = json!({"spec": {"expirationSeconds": SERVICE_ACCOUNT_TOKEN_SECONDS}});
+        let state = self.store.read();
+        let answer = self
+            .server
+            .tokens
+            .request(&state, namespace, name, request)?;
+        let token = answer
+            .pointer("/status/token")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        Ok(Credentials::Token(token.to_string()))
+    }
+
+    fn config_with(&self, credentials: &Credentials) -> Result<kube::Config, Error> {
+        client_config(&self.url, &self.authority, credentials, false)
+    }
+
+    fn kubeconfig_with(&self, credentials: &Credentials) -> Kubeconfig {
+        let mut cluster = json!({"server": self.url});
+        if !self.plain_http {
+            cluster["certificate-authority-data"] = json!(BASE64.encode(self.authority.ca_pem()));
+        }
+        serde_json::from_value(json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "opkit-envtest", "cluster": cluster}],
+            "users": [{"name": "opkit-envtest", "user": credentials.auth_info()}],
+            "contexts": [{"name": "opkit-envtest", "context": {
+                "cluster": "opkit-envtest", "user": "opkit-envtest", "namespace": "default"}}],
+            "current-context": "opkit-envtest",
+        }))
+        .unwrap_or_default()
     }
 
     /// The configuration behind [`TestEnv::client`], to build clients with
@@ -270,7 +518,7 @@ impl TestEnv {
         self.config.clone()
     }
 
-    /// The server URL, `http://127.0.0.1:PORT`.
+    /// The server URL, `https://127.0.0.1:PORT` (`http://` with [`TestEnvBuilder::plain_http`]).
     pub fn url(&self) -> String {
         self.url.clone()
     }
@@ -280,18 +528,10 @@ impl TestEnv {
         self.addr
     }
 
-    /// A kubeconfig with one context, `opkit-envtest`, pointing at the server.
+    /// A kubeconfig with one context, `opkit-envtest`, pointing at the server with its
+    /// CA and authenticating as the admin, as [`TestEnv::client`] does.
     pub fn kubeconfig(&self) -> Kubeconfig {
-        serde_json::from_value(json!({
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "opkit-envtest", "cluster": {"server": self.url}}],
-            "users": [{"name": "opkit-envtest", "user": {}}],
-            "contexts": [{"name": "opkit-envtest", "context": {
-                "cluster": "opkit-envtest", "user": "opkit-envtest", "namespace": "default"}}],
-            "current-context": "opkit-envtest",
-        }))
-        .unwrap_or_default()
+        self.kubeconfig_with(&self.admin)
     }
 
     /// Writes [`TestEnv::kubeconfig`] to `path` (YAML), for kubectl or helm.

@@ -38,6 +38,9 @@ pub enum Error {
     /// A CRD given as YAML could not be parsed.
     #[error("invalid CRD document: {0}")]
     CrdDocument(String),
+    /// The server's certificates or token signing key could not be made.
+    #[error("cannot create the server's credentials: {0}")]
+    Certificate(String),
     /// The server refused a request made on behalf of the caller (for example a CRD install).
     #[error("the API server refused the request: {0}")]
     Api(#[from] ApiError),
@@ -78,6 +81,15 @@ pub fn qualified_kind(info: &ResourceInfo) -> String {
     }
 }
 
+/// `resource.group`, or `resource` for the core group.
+fn group_resource(group: &str, resource: &str) -> String {
+    if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    }
+}
+
 fn resource_details(info: &ResourceInfo, name: &str) -> Value {
     json!({"name": name, "group": info.group, "kind": info.plural})
 }
@@ -106,6 +118,16 @@ impl ApiError {
             format!("{} \"{}\" not found", qualified_resource(info), name),
         )
         .with_details(resource_details(info, name))
+    }
+
+    /// 404 for an object named by its resource: `serviceaccounts "x" not found`.
+    pub fn not_found_resource(resource: &str, group: &str, name: &str) -> Self {
+        Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", group_resource(group, resource)),
+        )
+        .with_details(json!({"name": name, "group": group, "kind": resource}))
     }
 
     /// 404 for a namespace that does not exist: `namespaces "x" not found`.
@@ -204,6 +226,61 @@ impl ApiError {
     /// 400 BadRequest.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
+    }
+
+    /// 403 Forbidden as apimachinery's `NewForbidden` words it: `pods "x" is forbidden: why`,
+    /// `pods is forbidden: why` without a name, `forbidden: why` without a resource.
+    pub fn forbidden_for(group: &str, resource: &str, name: &str, why: &str) -> Self {
+        let message = match (resource.is_empty(), name.is_empty()) {
+            (true, _) => format!("forbidden: {why}"),
+            (false, true) => format!("{} is forbidden: {why}", group_resource(group, resource)),
+            (false, false) => format!(
+                "{} \"{name}\" is forbidden: {why}",
+                group_resource(group, resource)
+            ),
+        };
+        Self::new(403, "Forbidden", message)
+            .with_details(json!({"name": name, "group": group, "kind": resource}))
+    }
+
+    /// 401 for credentials that do not authenticate.
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
+    }
+
+    /// 409 Conflict on `resource.group "name"` with an explanation.
+    pub fn conflict_message(group: &str, resource: &str, name: &str, why: &str) -> Self {
+        Self::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {why}",
+                group_resource(group, resource)
+            ),
+        )
+        .with_details(json!({"name": name, "group": group, "kind": resource}))
+    }
+
+    /// 422 Invalid with one `FieldValueInvalid` cause, for kinds outside the
+    /// registry: `TokenRequest.authentication.k8s.io "x" is invalid: spec.f: Invalid value: 5: why`.
+    pub fn invalid_kind(kind: &str, name: &str, field: &str, value: &Value, why: &str) -> Self {
+        let value = match value {
+            Value::String(s) => format!("{s:?}"),
+            other => other.to_string(),
+        };
+        let message = format!("Invalid value: {value}: {why}");
+        let (bare_kind, group) = kind.split_once('.').unwrap_or((kind, ""));
+        Self::new(
+            422,
+            "Invalid",
+            format!("{kind} \"{name}\" is invalid: {field}: {message}"),
+        )
+        .with_details(json!({
+            "name": name,
+            "group": group,
+            "kind": bare_kind,
+            "causes": [{"reason": "FieldValueInvalid", "message": message, "field": field}],
+        }))
     }
 
     /// 403 Forbidden.

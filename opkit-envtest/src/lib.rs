@@ -14,6 +14,8 @@
 mod admission;
 mod admission_cel;
 mod admission_policy;
+mod authn;
+mod authz;
 mod cel;
 mod conversion;
 mod crd;
@@ -32,7 +34,10 @@ mod meta;
 mod namespaces;
 mod openapi;
 mod patch;
+mod pki;
+mod pod_security;
 mod protobuf;
+mod rbac;
 mod resources;
 mod schema;
 mod selector;
@@ -40,6 +45,7 @@ pub mod sim;
 mod stats;
 mod store;
 mod table;
+mod tokens;
 pub mod tools;
 
 pub use env::{TestEnv, TestEnvBuilder};

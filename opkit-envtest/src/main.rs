@@ -14,6 +14,9 @@ struct Args {
     /// The port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     port: u16,
+    /// Serve plain HTTP instead of HTTPS; requests without credentials act as the admin.
+    #[arg(long)]
+    plain_http: bool,
 }
 
 #[tokio::main]
@@ -35,11 +38,11 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let env = match opkit_envtest::TestEnv::builder()
-        .port(args.port)
-        .build()
-        .await
-    {
+    let mut builder = opkit_envtest::TestEnv::builder().port(args.port);
+    if args.plain_http {
+        builder = builder.plain_http();
+    }
+    let env = match builder.build().await {
         Ok(env) => env,
         Err(error) => {
             eprintln!("opkit-envtest: {error}");

@@ -327,3 +327,14 @@ pub(crate) fn set_type(info: &ResourceInfo, obj: &mut Value) {
         map.insert("kind".into(), Value::String(info.kind.clone()));
     }
 }
+
+/// The strings of a JSON array (an absent or malformed one is empty).
+pub(crate) fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -10,7 +10,30 @@ use serde_json::json;
 /// Namespaces every cluster has; they cannot be deleted.
 pub(crate) const PROTECTED: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
 
-/// Creates the initial namespaces and the `kubernetes` Service in `default`.
+/// What the ServiceAccount controller puts in every namespace: the `default` ServiceAccount.
+pub(crate) fn populate(txn: &mut Txn<'_>, namespace: &str) {
+    let created = meta::now();
+    if !txn
+        .state()
+        .contains("/serviceaccounts", namespace, "default")
+    {
+        txn.put(
+            "/serviceaccounts",
+            json!({
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {
+                    "name": "default",
+                    "namespace": namespace,
+                    "uid": uuid::Uuid::new_v4().to_string(),
+                    "creationTimestamp": created,
+                },
+            }),
+        );
+    }
+}
+
+/// Creates the initial namespaces, their contents, and the `kubernetes` Service in `default`.
 pub(crate) fn bootstrap(txn: &mut Txn<'_>) {
     let created = meta::now();
     for name in PROTECTED {
@@ -29,6 +52,7 @@ pub(crate) fn bootstrap(txn: &mut Txn<'_>) {
                 "status": {"phase": "Active"},
             }),
         );
+        populate(txn, name);
     }
     txn.put(
         "/services",

@@ -750,9 +750,11 @@ static BUILTIN_SCHEMAS: LazyLock<BuiltinSchemas> = LazyLock::new(generate_builti
 
 fn generate_builtins() -> BuiltinSchemas {
     use k8s_openapi::api::{
-        admissionregistration::v1 as admission, apps::v1 as apps, autoscaling::v2 as autoscaling,
-        batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
-        events::v1 as events, networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
+        admissionregistration::v1 as admission, apps::v1 as apps,
+        authentication::v1 as authentication, authorization::v1 as authorization,
+        autoscaling::v2 as autoscaling, batch::v1 as batch, coordination::v1 as coordination,
+        core::v1 as core, events::v1 as events, networking::v1 as networking, policy::v1 as policy,
+        rbac::v1 as rbac,
     };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
@@ -814,6 +816,36 @@ fn generate_builtins() -> BuiltinSchemas {
             add::<coordination::Lease>(g),
         ),
         ("events.k8s.io", "Event", add::<events::Event>(g)),
+        (
+            "authentication.k8s.io",
+            "TokenReview",
+            add::<authentication::TokenReview>(g),
+        ),
+        (
+            "authentication.k8s.io",
+            "SelfSubjectReview",
+            add::<authentication::SelfSubjectReview>(g),
+        ),
+        (
+            "authorization.k8s.io",
+            "SelfSubjectAccessReview",
+            add::<authorization::SelfSubjectAccessReview>(g),
+        ),
+        (
+            "authorization.k8s.io",
+            "SelfSubjectRulesReview",
+            add::<authorization::SelfSubjectRulesReview>(g),
+        ),
+        (
+            "authorization.k8s.io",
+            "SubjectAccessReview",
+            add::<authorization::SubjectAccessReview>(g),
+        ),
+        (
+            "authorization.k8s.io",
+            "LocalSubjectAccessReview",
+            add::<authorization::LocalSubjectAccessReview>(g),
+        ),
         ("rbac.authorization.k8s.io", "Role", add::<rbac::Role>(g)),
         (
             "rbac.authorization.k8s.io",

@@ -39,9 +39,82 @@ pub struct ResourceInfo {
     pub(crate) rules: Option<Arc<Rules>>,
     /// Whether this version is the storage version (custom resources).
     pub storage: bool,
+    /// The verbs served on the resource itself.
+    pub verbs: &'static [&'static str],
+    /// Subresources served besides `status` and `scale`.
+    pub subresources: &'static [Subresource],
     /// The versions of the CRD this one belongs to, and how objects convert between them.
     pub(crate) versions: Option<Arc<crate::conversion::Versions>>,
 }
+
+/// A subresource with its own verbs and kind (`pods/log`, `serviceaccounts/token`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Subresource {
+    /// The path segment, e.g. `token`.
+    pub name: &'static str,
+    /// The group of the kind it answers with; empty with `version` for the resource's own.
+    pub group: &'static str,
+    /// The version of that kind.
+    pub version: &'static str,
+    /// The kind it answers with, e.g. `TokenRequest`.
+    pub kind: &'static str,
+    /// The verbs it serves.
+    pub verbs: &'static [&'static str],
+}
+
+/// Every verb of an ordinary resource.
+pub const ALL_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+/// Resources that only answer a question (reviews): they store nothing.
+const CREATE_ONLY: &[&str] = &["create"];
+
+const fn sub(
+    name: &'static str,
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    verbs: &'static [&'static str],
+) -> Subresource {
+    Subresource {
+        name,
+        group,
+        version,
+        kind,
+        verbs,
+    }
+}
+
+const POD_SUBRESOURCES: &[Subresource] = &[
+    sub("attach", "", "v1", "PodAttachOptions", &["create", "get"]),
+    sub("exec", "", "v1", "PodExecOptions", &["create", "get"]),
+    sub("log", "", "", "Pod", &["get"]),
+    sub(
+        "portforward",
+        "",
+        "v1",
+        "PodPortForwardOptions",
+        &["create", "get"],
+    ),
+];
+
+const SERVICE_ACCOUNT_SUBRESOURCES: &[Subresource] = &[sub(
+    "token",
+    "authentication.k8s.io",
+    "v1",
+    "TokenRequest",
+    &["create"],
+)];
+
+const NAMESPACE_SUBRESOURCES: &[Subresource] = &[sub("finalize", "", "", "Namespace", &["update"])];
 
 /// Where the scale subresource reads and writes replica counts.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,18 +159,14 @@ impl ResourceInfo {
         format!("{}List", self.kind)
     }
 
-    /// Verbs served for the main resource, as discovery reports them.
-    pub fn verbs(&self) -> &'static [&'static str] {
-        &[
-            "create",
-            "delete",
-            "deletecollection",
-            "get",
-            "list",
-            "patch",
-            "update",
-            "watch",
-        ]
+    /// The extra subresource `name`, if served.
+    pub fn subresource(&self, name: &str) -> Option<&'static Subresource> {
+        self.subresources.iter().find(|s| s.name == name)
+    }
+
+    /// Whether the resource only answers questions (reviews) and stores nothing.
+    pub fn is_review(&self) -> bool {
+        self.verbs == CREATE_ONLY
     }
 }
 
@@ -111,6 +180,8 @@ struct Builtin {
     in_all: bool,
     status: bool,
     scale: bool,
+    verbs: &'static [&'static str],
+    subresources: &'static [Subresource],
 }
 
 const fn b(
@@ -131,6 +202,8 @@ const fn b(
         in_all: false,
         status: false,
         scale: false,
+        verbs: ALL_VERBS,
+        subresources: &[],
     }
 }
 
@@ -147,6 +220,14 @@ impl Builtin {
         self.scale = true;
         self
     }
+    const fn review(mut self) -> Self {
+        self.verbs = CREATE_ONLY;
+        self
+    }
+    const fn subresources(mut self, subresources: &'static [Subresource]) -> Self {
+        self.subresources = subresources;
+        self
+    }
 }
 
 const NS: bool = true;
@@ -155,12 +236,12 @@ const CLUSTER: bool = false;
 /// The built-in kinds, with the names and subresources a real kube-apiserver serves.
 #[rustfmt::skip]
 const BUILTINS: &[Builtin] = &[
-    b("", "v1", "Namespace", "namespaces", CLUSTER, &["ns"]).status(),
+    b("", "v1", "Namespace", "namespaces", CLUSTER, &["ns"]).status().subresources(NAMESPACE_SUBRESOURCES),
     b("", "v1", "ConfigMap", "configmaps", NS, &["cm"]),
     b("", "v1", "Secret", "secrets", NS, &[]),
     b("", "v1", "Service", "services", NS, &["svc"]).all().status(),
-    b("", "v1", "ServiceAccount", "serviceaccounts", NS, &["sa"]),
-    b("", "v1", "Pod", "pods", NS, &["po"]).all().status(),
+    b("", "v1", "ServiceAccount", "serviceaccounts", NS, &["sa"]).subresources(SERVICE_ACCOUNT_SUBRESOURCES),
+    b("", "v1", "Pod", "pods", NS, &["po"]).all().status().subresources(POD_SUBRESOURCES),
     b("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", NS, &["pvc"]).status(),
     b("", "v1", "PersistentVolume", "persistentvolumes", CLUSTER, &["pv"]).status(),
     b("", "v1", "Event", "events", NS, &["ev"]),
@@ -182,6 +263,15 @@ const BUILTINS: &[Builtin] = &[
         .status(),
     b("coordination.k8s.io", "v1", "Lease", "leases", NS, &[]),
     b("events.k8s.io", "v1", "Event", "events", NS, &["ev"]),
+    b("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", CLUSTER, &[]).review(),
+    b("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", CLUSTER, &[]).review(),
+    b("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", CLUSTER, &[])
+        .review(),
+    b("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", CLUSTER, &[])
+        .review(),
+    b("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", CLUSTER, &[]).review(),
+    b("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", NS, &[])
+        .review(),
     b("rbac.authorization.k8s.io", "v1", "Role", "roles", NS, &[]),
     b("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", NS, &[]),
     b("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", CLUSTER, &[]),
@@ -257,6 +347,8 @@ pub fn builtins() -> Vec<ResourceInfo> {
             schema: None,
             rules: None,
             storage: true,
+            verbs: b.verbs,
+            subresources: b.subresources,
             versions: None,
         })
         .collect()

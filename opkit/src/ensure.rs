@@ -9,15 +9,20 @@
 //!   the garbage collector deletes the dependent with its primary and changes to the dependent
 //!   reconcile the primary (when the controller [`owns`](crate::Controller::owns) its kind).
 //!   Owner references cannot cross namespaces, and a namespaced primary cannot own a
-//!   cluster-scoped object: such dependents carry `opkit.dev/owner-*` labels instead, and opkit
-//!   deletes them before the controller's cleanup (the controller must declare a finalizer).
+//!   cluster-scoped object: such dependents carry `opkit.dev/owner-*` labels instead; for the
+//!   kinds the controller owns, their changes are mapped back to the primary through those labels
+//!   and opkit deletes them before the controller's cleanup (the controller must declare a
+//!   finalizer).
 //! - An object of the same name controlled by someone else is never adopted: the reconcile fails
-//!   with [`Error::NotOwned`](crate::Error::NotOwned), a permanent error shown as a condition.
+//!   with [`Error::NotOwned`](crate::Error::NotOwned), a permanent error shown as a condition. An
+//!   existing object with no controller at all is adopted (it gets this primary's owner reference
+//!   or labels), as controller-runtime's `SetControllerReference` does.
 //! - The write happens only when the desired object **differs** from the live one (see
-//!   [`Ensure::desired`] for the rules), so a converged operator makes zero writes. The live
-//!   object is read from the controller's cache of the owned kind, never with a GET once the
-//!   cache synced; an object this process just wrote is read back from memory until the watch
-//!   shows it, so the next reconcile does not write it again.
+//!   [`Ensure::desired`] for the rules), so a converged operator makes zero writes. For kinds the
+//!   controller owns or watches, the live object is read from the controller's cache, never with
+//!   a GET once the cache synced; an object this process just wrote is read back from memory until
+//!   the watch shows it, so the next reconcile does not write it again. Other kinds are read with
+//!   a GET on every `ensure`: own the kinds you ensure.
 //! - Writes are counted (`opkit_dependent_writes_total`) and logged; putting back a dependent
 //!   someone else changed (drift) and deleting one are also published as Events on the primary,
 //!   while creating dependents and following the primary's own spec changes are not (they are
@@ -387,17 +392,11 @@ pub(crate) async fn ensure<D: Ensure>(
         .uid
         .clone()
         .ok_or(Error::MissingField("metadata.uid"))?;
-    if let Some(live) = &live {
-        check_not_foreign(live, &uid, &kind, &qualified)?;
-    }
-
     if !dependent.enabled() {
-        let Some(live) = live else {
+        // An object of that name this primary does not control is someone else's: left alone.
+        let Some(live) = live.filter(|live| controlled_by(live, &uid)) else {
             return Ok(Ensured::absent());
         };
-        if !controlled_by(&live, &uid) {
-            return Ok(Ensured::absent());
-        }
         match api.delete(&name, &DeleteParams::background()).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Ensured::absent()),
@@ -415,6 +414,9 @@ pub(crate) async fn ensure<D: Ensure>(
         return Ok(Ensured::gone(Operation::Deleted));
     }
 
+    if let Some(live) = &live {
+        check_not_foreign(live, &uid, &kind, &qualified)?;
+    }
     claim(owner, &mut desired, namespace.as_deref())?;
     let mut desired_json = serde_json::to_value(&desired)
         .map_err(|e| Error::serialization(format!("encoding {display}"), e))?;

@@ -134,6 +134,7 @@ pub mod __private {
 
 pub use k8s_openapi;
 pub use kube;
+pub use prometheus_client;
 pub use schemars;
 pub use serde;
 pub use serde_json;

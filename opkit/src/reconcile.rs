@@ -75,19 +75,24 @@ impl Action {
 /// - Never two reconciles of the same object at once; different objects reconcile concurrently up
 ///   to the controller's concurrency.
 /// - An `Err` is retried: transient errors with per-object exponential backoff and jitter,
-///   permanent ones after a long interval or at the next change; both are reported as the
-///   `Degraded` condition and a Warning event (custom resources only). A panic is caught and
-///   retried like a transient error.
+///   permanent ones after a long interval or at the next change. Both are reported as a Warning
+///   event and, on custom resources, as the `Degraded` condition; conflicts (409) are retried
+///   quietly and reported only from the third in a row. A panic is caught and retried like a
+///   transient error.
 /// - The status described through [`Context::status`] is written once the reconcile returns,
-///   whether it succeeded or failed, and only when it differs from the live status.
+///   whether it succeeded or failed, and only when it differs from the live status — except
+///   after the first two consecutive conflicts (nothing is written) and after a successful
+///   cleanup (the object is going); see [`crate::status`].
 ///
 /// `cleanup` runs when the object is being deleted, if the controller declared a finalizer: the
 /// finalizer is added before the first `reconcile` (so no side effect can escape cleanup) and
 /// removed only after `cleanup` returns `Ok`. An `Err` keeps the object (and its finalizer) and
-/// retries as above. `cleanup` may run more than once (a crash after it succeeded but before the
-/// finalizer was removed), so it must be idempotent. Dependents with owner references are deleted
-/// by the garbage collector; cleanup is for what it cannot reach (external resources, dependents
-/// in other namespaces, which opkit deletes itself before calling `cleanup`).
+/// retries as above. `cleanup` may run more than once — after a crash between its success and the
+/// finalizer's removal, or when removing the finalizer fails — so it must be idempotent.
+/// Dependents with owner references are deleted by the garbage collector; cleanup is for what it
+/// cannot reach: external resources, and dependents outside the primary's namespace or
+/// cluster-scoped, which carry opkit's owner labels and which opkit deletes itself before calling
+/// `cleanup` (for the kinds the controller [`owns`](crate::Controller::owns)).
 ///
 /// ```
 /// use opkit::prelude::*;

@@ -14,18 +14,24 @@
 //! - Fields the status schema does not declare are left out, so the API server's pruning cannot
 //!   make opkit write the same status forever.
 //! - On custom resources, after a failed reconcile opkit itself sets `Degraded=True` (and
-//!   `Ready=False` for a permanent error) with the error's reason and message — for conflicts only
-//!   from the third in a row — and after a successful one `Degraded=False`, unless the reconcile
-//!   set `Degraded` itself. Built-in kinds' status is never written automatically.
-//! - The write is a merge patch of what changed, based on the status as the reconcile saw it
-//!   (or as this process last wrote it), without a resourceVersion precondition: fields the
-//!   operator does not touch are kept, and a status written by another writer in between is
-//!   overwritten only in the fields this draft sets. If the write fails, the reconcile is retried
-//!   soon (the reconcile runs again; the draft is not kept).
+//!   `Ready=False` for a permanent error) with the error's reason and message; conflicts (409) are
+//!   retried quietly, and the first two in a row write nothing at all, the reconcile's draft
+//!   included. After a successful reconcile opkit sets `Degraded=False` when the reconcile set any
+//!   condition or the live status has a `Degraded` condition, unless the reconcile set `Degraded`
+//!   itself. Built-in kinds' status is never written automatically.
+//! - The write is a JSON merge patch holding the top-level status fields whose computed value
+//!   differs from the status the reconcile started from (as the cache showed it, or as this
+//!   process last wrote it), and `null` for fields the draft removed; there is no resourceVersion
+//!   precondition. Fields the draft leaves as they were are not sent, so another writer's change
+//!   to them in between is kept; a list such as `conditions` is sent whole whenever one of its
+//!   entries changes. If the write fails, the reconcile is retried soon (the reconcile runs again;
+//!   the draft is not kept).
+//! - While the object is being deleted, a draft made by `cleanup` is written only when the
+//!   cleanup fails (after a successful cleanup the finalizer goes and the object with it).
 //! - A draft with neither fields nor conditions writes nothing at all, not even
 //!   `observedGeneration` (which would claim an observation that reported nothing).
 //! - [`StatusWriter::apply`] writes immediately (a long reconcile reporting progress); the final
-//!   write then only sends what changed since.
+//!   write then happens only if the draft changed since, and sends only the fields that did.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
@@ -572,16 +578,18 @@ pub(crate) fn compute(
 
 /// The `status` of a merge patch turning `old` into `new` (removed keys become `null`).
 pub(crate) fn merge_patch(old: &Value, new: &Value) -> Value {
-    let mut patch = match new {
-        Value::Object(map) => map.clone(),
-        _ => Map::new(),
-    };
-    if let Value::Object(old) = old {
-        for key in old.keys() {
-            if !patch.contains_key(key) {
-                patch.insert(key.clone(), Value::Null);
-            }
-        }
+    let empty = Map::new();
+    let old = old.as_object().unwrap_or(&empty);
+    let mut patch: Map<String, Value> = new
+        .as_object()
+        .unwrap_or(&empty)
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let new = new.as_object().unwrap_or(&empty);
+    for key in old.keys().filter(|k| !new.contains_key(*k)) {
+        patch.insert(key.clone(), Value::Null);
     }
     Value::Object(patch)
 }
@@ -675,5 +683,14 @@ mod tests {
     fn merge_patch_nulls_removed_keys() {
         let patch = merge_patch(&json!({"a": 1, "b": 2}), &json!({"a": 3}));
         assert_eq!(patch, json!({"a": 3, "b": null}));
+    }
+
+    #[test]
+    fn merge_patch_leaves_unchanged_fields_to_other_writers() {
+        let patch = merge_patch(
+            &json!({"phase": "Running", "url": "a", "conditions": [1]}),
+            &json!({"phase": "Running", "url": "b", "conditions": [1]}),
+        );
+        assert_eq!(patch, json!({"url": "b"}));
     }
 }

@@ -465,8 +465,7 @@ impl Killable {
         let running = {
             let _inside = runtime.enter();
             // The client's connections belong to this runtime and die with it.
-            let config = kube::Config::new(env.url().parse().expect("server URL"));
-            let client = Client::try_from(config).expect("client");
+            let client = Client::try_from(env.config()).expect("client");
             adjust(manager(client, ledger)).start()
         };
         Killable {

@@ -33,13 +33,7 @@ async fn tenant_namespaces_get_a_policy_and_a_quota_until_the_label_goes() {
     demo.ok(&["create", "namespace", "tools"]).await;
     demo.wait_exists("-n shop networkpolicy/default-deny-ingress")
         .await;
-    demo.wait_jsonpath_in(
-        "shop",
-        "resourcequota/tenant-quota",
-        "{.spec.hard.pods}",
-        "10",
-    )
-    .await;
+    pods_allowed(&demo, "10").await;
     let owner = demo
         .jsonpath_in(
             "shop",
@@ -80,13 +74,7 @@ async fn tenant_namespaces_get_a_policy_and_a_quota_until_the_label_goes() {
         r#"-p={"spec":{"hard":{"pods":"99"}}}"#,
     ])
     .await;
-    demo.wait_jsonpath_in(
-        "shop",
-        "resourcequota/tenant-quota",
-        "{.spec.hard.pods}",
-        "10",
-    )
-    .await;
+    pods_allowed(&demo, "10").await;
 
     // The label goes: so do the policy and the quota; it comes back: so do they.
     demo.ok(&["label", "namespace", "shop", "opkit.dev/tenant-"])
@@ -132,6 +120,17 @@ async fn a_converged_tenant_operator_writes_nothing_on_resync() {
         "dependents are read from the caches: {stats:?}"
     );
     demo.stop().await;
+}
+
+/// Waits until the shop's quota allows `pods`.
+async fn pods_allowed(demo: &Demo, pods: &str) {
+    demo.wait_jsonpath_in(
+        "shop",
+        "resourcequota/tenant-quota",
+        "{.spec.hard.pods}",
+        pods,
+    )
+    .await;
 }
 
 /// Waits until the controller reconciled the namespace `name` at least once, seen from the

@@ -3,8 +3,13 @@
 
 mod negotiate;
 pub(crate) mod rest;
+mod tls;
 mod watch;
 
+pub(crate) use tls::TlsListener;
+
+use crate::authn::{self, Peer, UserInfo};
+use crate::authz::{self, Attributes, Decision};
 use crate::discovery;
 use crate::error::ApiError;
 use crate::faults::Faults;
@@ -14,7 +19,7 @@ use crate::stats::Recorder;
 use crate::store::Store;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use futures::FutureExt;
 use http::{HeaderValue, Method, header};
 use negotiate::{error_response, respond, respond_typed};
@@ -36,6 +41,7 @@ pub(crate) struct Server {
     pub bookmark_interval: Duration,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     pub webhook_services: crate::admission::Services,
+    pub tokens: crate::tokens::TokenIssuer,
 }
 
 pub(crate) fn router(server: Arc<Server>) -> Router {
@@ -115,11 +121,7 @@ fn parse_target(
         let served = match sub.as_str() {
             "status" => info.status_subresource,
             "scale" => info.scale.is_some(),
-            "finalize" => info.group.is_empty() && info.plural == "namespaces",
-            "log" | "exec" | "attach" | "portforward" => {
-                info.group.is_empty() && info.plural == "pods"
-            }
-            _ => false,
+            other => info.subresource(other).is_some(),
         };
         if !served {
             return None;
@@ -137,7 +139,7 @@ fn parse_target(
 }
 
 /// Decodes `%XX` escapes of one path segment (clients may escape `:` in RBAC names).
-fn percent_decode(segment: &str) -> String {
+pub(crate) fn percent_decode(segment: &str) -> String {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -181,13 +183,101 @@ fn verb(method: &Method, target: &Target, query: &HashMap<String, String>) -> Op
         Method::GET => "list",
         Method::POST if !item => "create",
         Method::POST if target.subresource.as_deref() == Some("finalize") => "update",
-        Method::POST if rest::is_stream(target) => "create",
+        Method::POST if target.subresource.is_some() => "create",
         Method::PUT if item => "update",
         Method::PATCH if item => "patch",
         Method::DELETE if item => "delete",
         Method::DELETE => "deletecollection",
         _ => return None,
     })
+}
+
+/// The attributes authorization judges a request by, as kube-apiserver's
+/// `RequestInfoFactory` reads them from the method, path and query.
+fn request_attributes(
+    method: &Method,
+    path: &str,
+    segments: &[&str],
+    query: &HashMap<String, String>,
+) -> Attributes {
+    let (group, rest) = match segments {
+        ["api", version, rest @ ..] if !rest.is_empty() => (("", *version), rest),
+        ["apis", group, version, rest @ ..] if !rest.is_empty() => ((*group, *version), rest),
+        _ => return Attributes::non_resource(&method.as_str().to_lowercase(), path),
+    };
+    let mut namespace = "";
+    let mut parts = rest;
+    if let ["namespaces", ns, tail @ ..] = rest {
+        namespace = ns;
+        if !tail.is_empty() && !matches!(tail[0], "status" | "finalize") {
+            parts = tail;
+        }
+    }
+    let resource = parts.first().copied().unwrap_or_default();
+    let mut name = parts.get(1).copied().unwrap_or_default().to_string();
+    let subresource = parts.get(2).copied().unwrap_or_default();
+    let mut verb = match *method {
+        Method::POST => "create",
+        Method::GET | Method::HEAD => "get",
+        Method::PUT => "update",
+        Method::PATCH => "patch",
+        Method::DELETE => "delete",
+        _ => "",
+    };
+    if name.is_empty() && verb == "get" {
+        verb = if is_true(query, "watch") {
+            "watch"
+        } else {
+            "list"
+        };
+        let exact = query.get("fieldSelector").and_then(|selector| {
+            let mut names = selector.split(',').filter_map(|term| {
+                let (key, value) = term.split_once("==").or_else(|| term.split_once('='))?;
+                (key.trim() == "metadata.name").then(|| value.trim())
+            });
+            names.next()
+        });
+        if let Some(exact) = exact.filter(|n| !n.is_empty() && !n.contains('/') && !n.contains('%'))
+        {
+            name = exact.to_string();
+        }
+    }
+    if name.is_empty() && verb == "delete" {
+        verb = "deletecollection";
+    }
+    Attributes::resource(
+        verb,
+        group.0,
+        group.1,
+        resource,
+        subresource,
+        namespace,
+        &name,
+    )
+}
+
+/// The user a request acts as, once authenticated, impersonation allowed, and authorized.
+fn authorize(
+    server: &Server,
+    parts: &http::request::Parts,
+    segments: &[&str],
+    query: &HashMap<String, String>,
+) -> Result<UserInfo, ApiError> {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<Peer>>()
+        .map(|c| c.0.clone())
+        .unwrap_or(Peer::Plain);
+    let state = server.store.read();
+    let user = authn::authenticate(&peer, &parts.headers, &server.tokens, &state)?;
+    let user = authn::impersonate(user, &parts.headers, |user, attributes| {
+        authz::authorize(&state, user, attributes)
+    })?;
+    let attributes = request_attributes(&parts.method, parts.uri.path(), segments, query);
+    match authz::authorize(&state, &user, &attributes) {
+        Decision::Allow(_) => Ok(user),
+        Decision::Deny(reason) => Err(authz::forbidden(&user, &attributes, &reason)),
+    }
 }
 
 async fn dispatch(server: Arc<Server>, request: Request) -> http::Response<Body> {
@@ -199,6 +289,11 @@ async fn dispatch(server: Arc<Server>, request: Request) -> http::Response<Body>
         .map(percent_decode)
         .collect();
     let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
+    let query = query_map(&parts.uri);
+    let user = match authorize(&server, &parts, &segments, &query) {
+        Ok(user) => user,
+        Err(error) => return error_response(&error),
+    };
     let accept = negotiate::accept(&parts.headers);
     let registry = server.store.registry();
     let ok = |v: &Value| respond(200, negotiate::Format::Json, v, &[]);
@@ -289,10 +384,19 @@ async fn dispatch(server: Arc<Server>, request: Request) -> http::Response<Body>
     let Some(target) = target else {
         return error_response(&ApiError::unknown_resource());
     };
-    let query = query_map(&parts.uri);
     let Some(verb) = verb(&parts.method, &target, &query) else {
         return error_response(&ApiError::method_not_allowed());
     };
+    let served = match &target.subresource {
+        None => target.info.verbs.contains(&verb),
+        Some(sub) => target
+            .info
+            .subresource(sub)
+            .is_none_or(|s| s.verbs.contains(&verb)),
+    };
+    if !served {
+        return error_response(&ApiError::method_not_allowed());
+    }
     let internal = parts.headers.contains_key(INTERNAL_HEADER);
     let resource = target.stats_resource();
     if !internal {
@@ -315,6 +419,7 @@ async fn dispatch(server: Arc<Server>, request: Request) -> http::Response<Body>
         query,
         headers: parts.headers,
         verb,
+        user,
         admitted: crate::admission::Admitted::default(),
         conversions: Arc::default(),
     };

@@ -112,6 +112,17 @@ async fn create(api: &Api<DynamicObject>, obj: Value) -> Result<(), kube::Error>
     }
 }
 
+/// Creates a pod; a refusal by admission (Pod Security, a policy, a webhook)
+/// is the message its controller reports as `FailedCreate`.
+async fn create_pod(api: &Api<DynamicObject>, pod: Value) -> Result<Option<String>, kube::Error> {
+    match create(api, pod).await {
+        Err(kube::Error::Api(status)) if matches!(status.code, 403 | 422) => {
+            Ok(Some(status.message))
+        }
+        other => other.map(|()| None),
+    }
+}
+
 /// Deletes `name`, one already gone being fine.
 async fn delete(api: &Api<DynamicObject>, name: &str) -> Result<(), kube::Error> {
     match api.delete(name, &DeleteParams::background()).await {
@@ -121,16 +132,17 @@ async fn delete(api: &Api<DynamicObject>, name: &str) -> Result<(), kube::Error>
 }
 
 /// Creates and deletes the objects a workload's controller would: ReplicaSets
-/// for Deployments, Pods for the others, claims for StatefulSets.
+/// for Deployments, Pods for the others, claims for StatefulSets. Returns why
+/// a ReplicaSet's pod was refused, if it was.
 pub(super) async fn sync_children(
     client: kube::Client,
     store: &Store,
     kind: Kind,
     obj: &Value,
-) -> Result<(), kube::Error> {
+) -> Result<Option<String>, kube::Error> {
     let namespace = text_at(obj, "/metadata/namespace");
     if meta_deleting(obj) || namespace.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let api = |kind: Kind| api_for(&client, &kind.resource(), namespace);
     match kind {
@@ -139,7 +151,7 @@ pub(super) async fn sync_children(
             sync_deployment(&api(Kind::ReplicaSet), obj, &owned).await
         }
         Kind::ReplicaSet => {
-            sync_replicaset(&api(Kind::Pod), obj, owned(store, Kind::Pod, obj)).await
+            return sync_replicaset(&api(Kind::Pod), obj, owned(store, Kind::Pod, obj)).await;
         }
         Kind::StatefulSet => {
             let owned = owned(store, Kind::Pod, obj);
@@ -157,6 +169,7 @@ pub(super) async fn sync_children(
         Kind::Job => sync_job(&api(Kind::Pod), obj, &owned(store, Kind::Pod, obj)).await,
         Kind::PersistentVolumeClaim | Kind::Pod => Ok(()),
     }
+    .map(|()| None)
 }
 
 /// A Pod from `owner`'s template, on the simulated node.
@@ -264,12 +277,13 @@ async fn sync_deployment(
     create(replicasets, rs).await
 }
 
-/// `spec.replicas` pods with generated names; extra ones deleted, newest first.
+/// `spec.replicas` pods with generated names; extra ones deleted, newest
+/// first. Stops at the first pod refused, and returns why.
 async fn sync_replicaset(
     pods: &Api<DynamicObject>,
     rs: &Value,
     mut owned: Vec<Value>,
-) -> Result<(), kube::Error> {
+) -> Result<Option<String>, kube::Error> {
     let name = text_at(rs, "/metadata/name");
     let want = usize::try_from(int_at(rs, "/spec/replicas", 1)).unwrap_or(0);
     let template = rs
@@ -278,7 +292,9 @@ async fn sync_replicaset(
         .unwrap_or_else(|| json!({}));
     for _ in owned.len()..want {
         let pod = pod_from(rs, Kind::ReplicaSet, &template, &Map::new());
-        create(pods, generated(pod, name)).await?;
+        if let Some(refused) = create_pod(pods, generated(pod, name)).await? {
+            return Ok(Some(refused));
+        }
     }
     owned.sort_by(|a, b| {
         text_at(b, "/metadata/creationTimestamp").cmp(text_at(a, "/metadata/creationTimestamp"))
@@ -286,7 +302,7 @@ async fn sync_replicaset(
     for pod in owned.iter().take(owned.len().saturating_sub(want)) {
         delete(pods, text_at(pod, "/metadata/name")).await?;
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Pods `<name>-0` to `<name>-(N-1)` with their claims from `volumeClaimTemplates`,

@@ -368,9 +368,10 @@ async fn settle(
         return Ok(());
     };
     let obj = serde_json::to_value(&obj).unwrap_or_default();
+    let mut refused = None;
     if simulation.pods {
         let client = api.clone().into_client();
-        sync_children(client.clone(), store, kind, &obj).await?;
+        refused = sync_children(client.clone(), store, kind, &obj).await?;
         if let Some(child) = child_kind(kind) {
             let children = api_for(
                 &client,
@@ -384,9 +385,23 @@ async fn settle(
         }
     }
     let now = rfc3339(simulation.clock.now());
-    let Some(desired) = desired_status(kind, &obj, &now) else {
+    let Some(mut desired) = desired_status(kind, &obj, &now) else {
         return Ok(());
     };
+    // Pods the cluster refused: the ReplicaSet's FailedCreate, which its Deployment reports too.
+    let failure = match kind {
+        Kind::ReplicaSet => refused,
+        Kind::Deployment if simulation.pods => owned(store, Kind::ReplicaSet, &obj)
+            .iter()
+            .find_map(status::replica_failure),
+        _ => None,
+    };
+    if let Some(message) = failure {
+        if kind == Kind::ReplicaSet && status::replica_failure(&obj).as_ref() != Some(&message) {
+            record_failed_create(api, &obj, &message, &now).await?;
+        }
+        status::failed_create(kind, &obj, &mut desired, &message, &now);
+    }
     if obj.get("status") == Some(&desired) {
         return Ok(());
     }
@@ -396,6 +411,49 @@ async fn settle(
         ..PatchParams::default()
     };
     api.patch_status(name, &params, &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+/// The `FailedCreate` event the ReplicaSet controller records when a pod is refused.
+async fn record_failed_create(
+    api: &Api<DynamicObject>,
+    rs: &Value,
+    message: &str,
+    now: &str,
+) -> Result<(), kube::Error> {
+    let namespace = text_at(rs, "/metadata/namespace");
+    let name = text_at(rs, "/metadata/name");
+    let events = api_for(
+        &api.clone().into_client(),
+        &ApiResource::erase::<k8s_openapi::api::core::v1::Event>(&()),
+        namespace,
+    );
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let event = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": format!("{name}.{}", &suffix[..16]), "namespace": namespace},
+        "involvedObject": {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "name": name,
+            "namespace": namespace,
+            "uid": text_at(rs, "/metadata/uid"),
+            "resourceVersion": text_at(rs, "/metadata/resourceVersion"),
+        },
+        "reason": "FailedCreate",
+        "message": format!("Error creating: {message}"),
+        "type": "Warning",
+        "source": {"component": "replicaset-controller"},
+        "reportingComponent": "replicaset-controller",
+        "count": 1,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+    });
+    let event: DynamicObject = serde_json::from_value(event).map_err(kube::Error::SerdeError)?;
+    events
+        .create(&kube::api::PostParams::default(), &event)
         .await?;
     Ok(())
 }

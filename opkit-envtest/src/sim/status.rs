@@ -50,6 +50,100 @@ fn counts(status: &mut Map<String, Value>, fields: &[(&str, i64)]) {
     }
 }
 
+/// A Deployment's `Available` condition while its pods are not all available.
+fn unavailable(current: &Value, now: &str) -> Value {
+    condition(
+        current,
+        "Available",
+        "False",
+        "MinimumReplicasUnavailable",
+        "Deployment does not have minimum availability.",
+        now,
+        &["lastUpdateTime", "lastTransitionTime"],
+    )
+}
+
+/// A Deployment's `Progressing` condition while ReplicaSet `rs` rolls out.
+fn progressing(current: &Value, rs: &str, now: &str) -> Value {
+    condition(
+        current,
+        "Progressing",
+        "True",
+        "ReplicaSetUpdated",
+        &format!("ReplicaSet \"{rs}\" is progressing."),
+        now,
+        &["lastUpdateTime", "lastTransitionTime"],
+    )
+}
+
+/// The message of a workload's `ReplicaFailure` condition, if it has one.
+pub(super) fn replica_failure(obj: &Value) -> Option<String> {
+    obj.pointer("/status/conditions")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|c| c["type"] == "ReplicaFailure" && c["status"] == "True")
+        .and_then(|c| c["message"].as_str())
+        .map(str::to_string)
+}
+
+/// Turns `desired` into the status of a workload whose pods were refused:
+/// none run, and a `ReplicaFailure` condition (`FailedCreate`) says why.
+pub(super) fn failed_create(
+    kind: Kind,
+    obj: &Value,
+    desired: &mut Value,
+    message: &str,
+    now: &str,
+) {
+    let current = obj.get("status").cloned().unwrap_or_else(|| json!({}));
+    let Some(s) = desired.as_object_mut() else {
+        return;
+    };
+    for count in [
+        "readyReplicas",
+        "availableReplicas",
+        "fullyLabeledReplicas",
+        "updatedReplicas",
+    ] {
+        s.remove(count);
+    }
+    s.remove("replicas");
+    // Deployments' conditions carry an update time, ReplicaSets' do not.
+    let times: &[&str] = if kind == Kind::Deployment {
+        &["lastUpdateTime", "lastTransitionTime"]
+    } else {
+        &["lastTransitionTime"]
+    };
+    let failure = condition(
+        &current,
+        "ReplicaFailure",
+        "True",
+        "FailedCreate",
+        message,
+        now,
+        times,
+    );
+    let conditions = if kind == Kind::Deployment {
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let rs = format!("{name}-{}", template_hash(obj.pointer("/spec/template")));
+        counts(
+            s,
+            &[("unavailableReplicas", int_at(obj, "/spec/replicas", 1))],
+        );
+        json!([
+            unavailable(&current, now),
+            progressing(&current, &rs, now),
+            failure
+        ])
+    } else {
+        json!([failure])
+    };
+    s.insert("conditions".into(), conditions);
+}
+
 /// The status the real controller would report for `obj`, given its current one.
 pub(super) fn desired_status(kind: Kind, obj: &Value, now: &str) -> Option<Value> {
     let current = obj.get("status").cloned().unwrap_or_else(|| json!({}));
@@ -105,28 +199,9 @@ pub(super) fn desired_status(kind: Kind, obj: &Value, now: &str) -> Option<Value
                         &times,
                     )
                 } else {
-                    condition(
-                        &current,
-                        "Progressing",
-                        "True",
-                        "ReplicaSetUpdated",
-                        &format!("ReplicaSet \"{rs}\" is progressing."),
-                        now,
-                        &times,
-                    )
+                    progressing(&current, &rs, now)
                 };
-                (
-                    condition(
-                        &current,
-                        "Available",
-                        "False",
-                        "MinimumReplicasUnavailable",
-                        "Deployment does not have minimum availability.",
-                        now,
-                        &times,
-                    ),
-                    progressing,
-                )
+                (unavailable(&current, now), progressing)
             };
             if paused {
                 progressing = condition(
@@ -596,6 +671,29 @@ mod tests {
             "DeploymentPaused"
         );
         assert_eq!(condition_of(&status, "Progressing")["status"], "Unknown");
+    }
+
+    #[test]
+    fn refused_pods_fail_the_replica_set_and_its_deployment() {
+        let refused = "pods \"web-1\" is forbidden: violates PodSecurity";
+        let rs = json!({"metadata": {"name": "web-1"}, "spec": {"replicas": 2}});
+        let mut status = desired_status(Kind::ReplicaSet, &rs, NOW).expect("a status");
+        failed_create(Kind::ReplicaSet, &rs, &mut status, refused, NOW);
+        assert_eq!(status.get("readyReplicas"), None);
+        assert_eq!(
+            condition_of(&status, "ReplicaFailure")["reason"],
+            "FailedCreate"
+        );
+        assert_eq!(condition_of(&status, "ReplicaFailure")["message"], refused);
+        let failed = json!({"metadata": rs["metadata"], "status": status});
+        assert_eq!(replica_failure(&failed).as_deref(), Some(refused));
+
+        let web = deployment(json!({}));
+        let mut status = desired_status(Kind::Deployment, &web, NOW).expect("a status");
+        failed_create(Kind::Deployment, &web, &mut status, refused, NOW);
+        assert_eq!(condition_of(&status, "Available")["status"], "False");
+        assert_eq!(condition_of(&status, "ReplicaFailure")["message"], refused);
+        assert_eq!(status["unavailableReplicas"], 2);
     }
 
     #[test]

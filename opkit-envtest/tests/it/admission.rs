@@ -1,6 +1,9 @@
 //! CEL at admission through the real kubectl: webhook `matchConditions`.
 
 use crate::kubectl::Kubectl;
+use crate::support::eventually;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use kube::api::{Api, ListParams};
 
 /// A validating webhook at an address nothing listens on: a request it is
 /// called for fails (failurePolicy Fail), one it skips goes through.
@@ -198,4 +201,152 @@ spec:
         .await
         .ok()
         .stderr_has("No resources found");
+}
+
+/// What the `restricted` level says of a pod whose one container `name` sets nothing.
+fn restricted(name: &str) -> String {
+    format!(
+        "PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"{name}\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container \"{name}\" must set securityContext.capabilities.drop=[\"ALL\"]), runAsNonRoot != true (pod or container \"{name}\" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container \"{name}\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")"
+    )
+}
+
+#[tokio::test]
+async fn pod_security_refuses_pods_warns_workloads_and_their_replica_sets_fail() {
+    let k = Kubectl::start().await;
+    k.run(&["create", "namespace", "secure"]).await.ok();
+    k.run(&[
+        "label",
+        "namespace",
+        "secure",
+        "pod-security.kubernetes.io/enforce=restricted",
+        "pod-security.kubernetes.io/warn=restricted",
+    ])
+    .await
+    .ok();
+
+    let created = k
+        .run(&[
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx",
+            "-n",
+            "secure",
+        ])
+        .await
+        .ok();
+    created.stdout_has("deployment.apps/web created");
+    created.stderr_has(&format!("Warning: would violate {}", restricted("nginx")));
+
+    let replicasets: Api<ReplicaSet> = Api::namespaced(k.env.client(), "secure");
+    eventually("the ReplicaSet reports FailedCreate", || async {
+        let listed = replicasets
+            .list(&ListParams::default())
+            .await
+            .expect("listed");
+        listed.items.iter().any(|rs| {
+            rs.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| {
+                    c.iter().any(|c| {
+                        c.type_ == "ReplicaFailure" && c.reason.as_deref() == Some("FailedCreate")
+                    })
+                })
+        })
+    })
+    .await;
+    k.run(&[
+        "wait",
+        "--for=condition=ReplicaFailure",
+        "deployment/web",
+        "-n",
+        "secure",
+        "--timeout=30s",
+    ])
+    .await
+    .ok();
+    let available = k
+        .run(&[
+            "get",
+            "deployment",
+            "web",
+            "-n",
+            "secure",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Available\")].status}",
+        ])
+        .await
+        .ok();
+    assert_eq!(available.stdout.trim(), "False");
+    let events = k
+        .run(&[
+            "get",
+            "events",
+            "-n",
+            "secure",
+            "--field-selector",
+            "reason=FailedCreate",
+            "-o",
+            "jsonpath={.items[0].message}",
+        ])
+        .await
+        .ok();
+    assert!(
+        events.stdout.starts_with("Error creating: pods \"web-"),
+        "{}",
+        events.stdout
+    );
+    events.stdout_has(&format!("is forbidden: violates {}", restricted("nginx")));
+    k.run(&["get", "pods", "-n", "secure"])
+        .await
+        .ok()
+        .stderr_has("No resources found in secure namespace.");
+
+    k.run(&["run", "bare", "--image=nginx", "-n", "secure"])
+        .await
+        .failed()
+        .stderr_has(&format!(
+            "Error from server (Forbidden): pods \"bare\" is forbidden: violates {}",
+            restricted("bare")
+        ));
+    let hardened = r#"apiVersion: v1
+kind: Pod
+metadata: {name: hardened, namespace: secure}
+spec:
+  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+  containers:
+  - name: app
+    image: nginx:1.27
+    securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+"#;
+    let run = k.run_with_stdin(&["apply", "-f", "-"], hardened).await.ok();
+    assert!(!run.stderr.contains("Warning"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn tightening_a_namespace_warns_about_its_pods_and_bad_labels_are_refused() {
+    let k = Kubectl::start().await;
+    k.run(&["create", "namespace", "loose"]).await.ok();
+    k.run(&["run", "one", "--image=nginx", "-n", "loose"])
+        .await
+        .ok();
+    k.run(&["run", "two", "--image=nginx", "-n", "loose"])
+        .await
+        .ok();
+    let labelled = k
+        .run(&[
+            "label",
+            "namespace",
+            "loose",
+            "pod-security.kubernetes.io/enforce=restricted",
+        ])
+        .await
+        .ok();
+    labelled.stderr_has("Warning: existing pods in namespace \"loose\" violate the new PodSecurity enforce level \"restricted:latest\"");
+    labelled.stderr_has("Warning: one (and 1 other pod): allowPrivilegeEscalation != false, unrestricted capabilities, runAsNonRoot != true, seccompProfile");
+    k.run(&["label", "namespace", "loose", "pod-security.kubernetes.io/warn=strict"])
+        .await
+        .failed()
+        .stderr_has("The Namespace \"loose\" is invalid: metadata.labels[pod-security.kubernetes.io/warn]: Invalid value: \"strict\": must be one of privileged, baseline, restricted");
 }

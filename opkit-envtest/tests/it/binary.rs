@@ -26,7 +26,7 @@ async fn the_binary_serves_until_sigterm() {
     .await
     .unwrap()
     .unwrap();
-    assert!(url.trim().starts_with("http://127.0.0.1:"), "{url}");
+    assert!(url.trim().starts_with("https://127.0.0.1:"), "{url}");
 
     let config = Kubeconfig::read_from(&kubeconfig).unwrap();
     let config = kube::Config::from_custom_kubeconfig(config, &KubeConfigOptions::default())

@@ -3,6 +3,7 @@
 //! server stored, read back through `kube::Client`.
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, LogParams, Patch, PatchParams};
 use opkit_envtest::{TestEnv, tools};
@@ -1050,6 +1051,108 @@ async fn create_from_a_generator() {
     let configmaps = k.configmaps();
     let cm = configmaps.get("literal").await.expect("stored");
     assert_eq!(data(&cm, "mode"), Some("fast"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_can_i_whoami_and_acting_as_others() {
+    let k = Kubectl::start().await;
+    k.run_expecting(&["auth", "can-i", "delete", "nodes"], "yes")
+        .await;
+    let whoami = k
+        .run(&[
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ])
+        .await
+        .ok();
+    assert_eq!(whoami.stdout, "admin");
+    k.run_expecting(
+        &["create", "serviceaccount", "robot"],
+        "serviceaccount/robot created",
+    )
+    .await;
+    let robot = "system:serviceaccount:default:robot";
+    let denied = k
+        .run(&["auth", "can-i", "list", "configmaps", "--as", robot])
+        .await;
+    assert_eq!((denied.code, denied.stdout.trim()), (Some(1), "no"));
+    let refused = k.run(&["get", "configmaps", "--as", robot]).await.failed();
+    assert_eq!(
+        refused.stderr.trim(),
+        format!(
+            "Error from server (Forbidden): configmaps is forbidden: User \"{robot}\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"default\""
+        )
+    );
+    k.run_expecting(
+        &[
+            "create",
+            "rolebinding",
+            "robot-view",
+            "--clusterrole=view",
+            "--serviceaccount=default:robot",
+        ],
+        "rolebinding.rbac.authorization.k8s.io/robot-view created",
+    )
+    .await;
+    k.run_expecting(
+        &["auth", "can-i", "list", "configmaps", "--as", robot],
+        "yes",
+    )
+    .await;
+    let secrets = k
+        .run(&["auth", "can-i", "get", "secrets", "--as", robot])
+        .await;
+    assert_eq!(secrets.stdout.trim(), "no");
+    // Groups given with --as-group take part in the decision.
+    k.run_expecting(
+        &[
+            "auth",
+            "can-i",
+            "create",
+            "pods",
+            "--as",
+            "jane",
+            "--as-group",
+            "system:masters",
+        ],
+        "yes",
+    )
+    .await;
+    let list = k
+        .run(&["auth", "can-i", "--list", "--as", robot])
+        .await
+        .ok();
+    assert!(
+        list.stdout
+            .lines()
+            .any(|l| words(l).first() == Some(&"configmaps") && l.contains("[get list watch]")),
+        "{}",
+        list.stdout
+    );
+    // A token the server issued for the account authenticates as it.
+    let token = k
+        .run(&["create", "token", "robot", "--duration=15m"])
+        .await
+        .ok();
+    let reviews: Api<TokenReview> = Api::all(k.env.client());
+    let review = TokenReview {
+        spec: TokenReviewSpec {
+            token: Some(token.stdout.trim().to_string()),
+            audiences: None,
+        },
+        ..TokenReview::default()
+    };
+    let reviewed = reviews
+        .create(&Default::default(), &review)
+        .await
+        .expect("reviewed");
+    let user = reviewed
+        .status
+        .and_then(|s| s.user)
+        .and_then(|u| u.username);
+    assert_eq!(user.as_deref(), Some(robot));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

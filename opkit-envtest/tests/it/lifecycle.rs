@@ -49,7 +49,7 @@ async fn a_written_kubeconfig_reaches_the_same_server() {
     let client = kube::Client::try_from(config).unwrap();
     let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::default_namespaced(client);
     assert!(api.get("shared").await.is_ok());
-    assert_eq!(env.url(), format!("http://{}", env.addr()));
+    assert_eq!(env.url(), format!("https://{}", env.addr()));
 }
 
 #[tokio::test]

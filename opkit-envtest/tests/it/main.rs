@@ -2,6 +2,7 @@
 //! kube-runtime and kubectl.
 
 mod admission;
+mod authn;
 mod bad_input;
 mod binary;
 mod cel;
@@ -15,6 +16,7 @@ mod generators;
 mod kubectl;
 mod lifecycle;
 mod namespaces;
+mod rbac;
 mod sim;
 mod stats;
 mod status;

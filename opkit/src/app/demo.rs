@@ -57,8 +57,8 @@ pub(super) async fn serve(
     if let Some(webhooks) = &webhook_server {
         println!("Admission webhooks at {}", webhooks.url());
     }
-    let path = match cli.write_kubeconfig {
-        Some(path) => path,
+    let path = match &cli.write_kubeconfig {
+        Some(path) => path.clone(),
         None => std::env::temp_dir().join(format!("{}-kubeconfig.yaml", app.name)),
     };
     write_kubeconfig(&server, path)?;
@@ -67,18 +67,16 @@ pub(super) async fn serve(
     for follow in app.demo.follow {
         tokio::spawn(follow(client.clone()));
     }
-    let mut manager = App::manager(app.configure, client.clone());
-    if let Some(election) = cli
-        .leader_election
-        .resolve(app.election, &app.name, false)?
-    {
-        manager = manager.leader_election(election);
-    }
-    let manager = cli
-        .probes
-        .apply(manager, true)
-        .await?
-        .shutdown_timeout(cli.shutdown_timeout);
+    let manager = App::manager(
+        app.configure,
+        client.clone(),
+        app.election,
+        &app.name,
+        &cli,
+        false,
+        true,
+    )
+    .await?;
     println!("Operator running: {}", manager.controllers().join(", "));
     let running = manager.start();
     if let Some(addr) = running.health_probe_address() {

@@ -560,10 +560,28 @@ impl App {
         }
     }
 
-    /// The manager with every controller added.
-    fn manager(configure: Vec<Configure>, client: kube::Client) -> Manager {
-        configure
+    /// The manager with every controller added and the command line's leader election,
+    /// endpoints and drain applied; `elect` turns leader election on by default, `local` binds
+    /// the endpoints to free loopback ports.
+    async fn manager(
+        configure: Vec<Configure>,
+        client: kube::Client,
+        election: Option<LeaderElection>,
+        name: &str,
+        cli: &Cli,
+        elect: bool,
+        local: bool,
+    ) -> Result<Manager> {
+        let mut manager = configure
             .into_iter()
-            .fold(Manager::new(client), |manager, add| add(manager))
+            .fold(Manager::new(client), |manager, add| add(manager));
+        if let Some(election) = cli.leader_election.resolve(election, name, elect)? {
+            manager = manager.leader_election(election);
+        }
+        Ok(cli
+            .probes
+            .apply(manager, local)
+            .await?
+            .shutdown_timeout(cli.shutdown_timeout))
     }
 }

@@ -31,18 +31,16 @@ pub(super) async fn serve(
     }
     // Inside a Pod the kubelet sets KUBERNETES_SERVICE_HOST; that is where replicas compete.
     let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
-    let mut manager = App::manager(app.configure, client);
-    if let Some(election) = cli
-        .leader_election
-        .resolve(app.election, &app.name, in_cluster)?
-    {
-        manager = manager.leader_election(election);
-    }
-    let manager = cli
-        .probes
-        .apply(manager, false)
-        .await?
-        .shutdown_timeout(cli.shutdown_timeout);
+    let manager = App::manager(
+        app.configure,
+        client,
+        app.election,
+        &app.name,
+        &cli,
+        in_cluster,
+        false,
+    )
+    .await?;
     tracing::info!(controllers = ?manager.controllers(), "running");
     let running = manager.start();
     tracing::info!(

@@ -144,6 +144,28 @@ async fn an_object_controlled_by_someone_else_is_not_adopted() {
         cm.data.and_then(|d| d.get("size").cloned()).as_deref(),
         Some("untouched")
     );
+
+    // Disabled, the dependent is no longer this widget's business: the reconcile succeeds and
+    // leaves the other controller's object alone.
+    let disable = serde_json::json!({"spec": {"expose": false}});
+    api.patch(
+        "taken",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&disable),
+    )
+    .await
+    .expect("disable");
+    let w = ready(&h, "taken").await;
+    assert!(!is_true(&w, "Degraded"));
+    let cm = h
+        .config_maps("default")
+        .get("taken-config")
+        .await
+        .expect("not deleted");
+    assert_eq!(
+        cm.data.and_then(|d| d.get("size").cloned()).as_deref(),
+        Some("untouched")
+    );
     h.stop().await;
 }
 

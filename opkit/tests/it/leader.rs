@@ -240,12 +240,12 @@ impl Partition {
         }
     }
 
-    /// A client whose every request goes through the forwarder.
-    pub fn client(&self) -> Client {
-        let url = format!("http://{}", self.addr)
+    /// A client with `config`'s credentials whose every request goes through the forwarder.
+    pub fn client(&self, mut config: kube::Config) -> Client {
+        config.cluster_url = format!("https://{}", self.addr)
             .parse()
             .expect("the forwarder URL parses");
-        Client::try_from(kube::Config::new(url)).expect("a client for the forwarder")
+        Client::try_from(config).expect("a client for the forwarder")
     }
 
     pub fn cut(&self) {
@@ -314,7 +314,7 @@ impl Drop for Partition {
 async fn a_partitioned_leader_stops_before_the_standby_takes_over() {
     let env = setup().await;
     let partition = Partition::to(env.addr()).await;
-    let mut a = Replica::start(partition.client(), "replica-a");
+    let mut a = Replica::start(partition.client(env.config()), "replica-a");
     eventually("replica-a to lead", || async {
         a.is_leader().then_some(())
     })

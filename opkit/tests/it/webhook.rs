@@ -167,7 +167,7 @@ async fn a_mutators_patch_is_applied_before_storing_and_validation_sees_it() {
     assert_eq!(created.labels().get("size").map(String::as_str), Some("2"));
     assert_eq!(
         created.labels().get("admitted-for").map(String::as_str),
-        Some("kubernetes-admin")
+        Some("admin")
     );
     let patch = Patch::Merge(serde_json::json!({"spec": {"size": 4}}));
     widgets

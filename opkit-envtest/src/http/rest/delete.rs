@@ -78,6 +78,9 @@ impl RestRequest {
                 &preconditions,
                 dry_run,
             );
+            if !dry_run {
+                self.after_write(txn, &storage, &name, false);
+            }
             match outcome {
                 Outcome::NotFound => Err(ApiError::not_found(info, &name)),
                 Outcome::Conflict(why) => Err(ApiError::conflict_because(info, &name, &why)),
@@ -160,6 +163,9 @@ impl RestRequest {
                     Outcome::Removed(obj) => items.push(obj),
                     Outcome::NotFound | Outcome::Conflict(_) => {}
                 }
+            }
+            if !dry_run {
+                self.after_write(txn, &storage, "", false);
             }
             (items, txn.state().rv())
         });

@@ -9,6 +9,7 @@ use crate::http::is_true;
 use crate::http::negotiate;
 use crate::meta;
 use crate::patch;
+use crate::rbac;
 use crate::resources::ResourceInfo;
 use crate::schema;
 use crate::store::{Txn, meta_str};
@@ -37,6 +38,7 @@ impl RestRequest {
             query,
             headers: self.headers.clone(),
             verb: self.verb,
+            user: self.user.clone(),
             admitted: crate::admission::Admitted::default(),
             conversions: self.conversions.clone(),
         };
@@ -182,6 +184,7 @@ impl RestRequest {
             let name = meta_str(&obj, "name").to_string();
             self.check_namespace(txn, &name)?;
             let warnings = self.admit(info, None, &mut obj)?;
+            rbac::admit(txn.state(), &self.user, info, &obj)?;
             if txn.state().contains(&storage, self.namespace(), &name) {
                 return Err(ApiError::already_exists(info, &name));
             }
@@ -198,7 +201,9 @@ impl RestRequest {
             let stored = if dry_run {
                 stored
             } else {
-                txn.put(&storage, stored)
+                let stored = txn.put(&storage, stored);
+                self.after_write(txn, &storage, &name, true);
+                stored
             };
             Ok(Written {
                 code: 201,
@@ -360,6 +365,7 @@ impl RestRequest {
             let status_sub = sub.as_deref().filter(|s| *s == "status");
             meta::prepare_update(info, &old, &mut new, status_sub)?;
             let warnings = self.admit(info, Some(&old), &mut new)?;
+            rbac::admit(txn.state(), &self.user, info, &new)?;
             meta::bump_generation(info, &old, &mut new)?;
             // An apply computed managedFields itself.
             if !self.content_is_apply() {
@@ -391,7 +397,9 @@ impl RestRequest {
             let result = if dry_run {
                 stored
             } else {
-                deletion::finish_or_put(txn, &storage, stored)
+                let result = deletion::finish_or_put(txn, &storage, stored);
+                self.after_write(txn, &storage, &name, false);
+                result
             };
             Ok(Written {
                 code: 200,
@@ -399,6 +407,17 @@ impl RestRequest {
                 warnings,
             })
         })
+    }
+
+    /// What controllers do at once after a write: a new namespace gets its
+    /// `default` ServiceAccount, ClusterRole changes reach the aggregated roles.
+    pub(super) fn after_write(&self, txn: &mut Txn<'_>, storage: &str, name: &str, created: bool) {
+        if created && storage == "/namespaces" {
+            crate::namespaces::populate(txn, name);
+        }
+        if rbac::affects_aggregation(storage) {
+            rbac::reaggregate(txn);
+        }
     }
 
     fn content_is_apply(&self) -> bool {
@@ -435,11 +454,14 @@ impl RestRequest {
         meta::metadata_mut(&mut obj)?.insert("name".into(), json!(name));
         meta::prepare_create(info, self.target.namespace.as_deref(), &mut obj)?;
         let warnings = self.admit(info, None, &mut obj)?;
+        rbac::admit(txn.state(), &self.user, info, &obj)?;
         let stored = self.to_storage(obj)?;
         let stored = if dry_run {
             stored
         } else {
-            txn.put(storage, stored)
+            let stored = txn.put(storage, stored);
+            self.after_write(txn, storage, &name, true);
+            stored
         };
         Ok(Written {
             code: 201,
