@@ -63,6 +63,8 @@ mod docs {
     struct GuideCli;
     #[doc = include_str!("../docs/guide/production.md")]
     struct GuideProduction;
+    #[doc = include_str!("../docs/guide/scaling.md")]
+    struct GuideScaling;
     #[doc = include_str!("../docs/examples/webapp.md")]
     struct ExampleWebApp;
     #[doc = include_str!("../docs/examples/postgresql.md")]

@@ -17,10 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 
 use crate::admission_cel::{self, Matched, Scope};
 use crate::error::ApiError;
@@ -30,12 +27,14 @@ use crate::store::meta_str;
 
 const MUTATING: &str = "admissionregistration.k8s.io/mutatingwebhookconfigurations";
 const VALIDATING: &str = "admissionregistration.k8s.io/validatingwebhookconfigurations";
-/// The largest answer read from a webhook.
-const RESPONSE_LIMIT: usize = 16 << 20;
 
-/// Where `service` clientConfigs are served: `namespace/name:port` to a local address.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Services(pub HashMap<String, SocketAddr>);
+/// Where `service` clientConfigs are served (`namespace/name:port` to a local address),
+/// and the connection pools webhooks are called through.
+#[derive(Clone, Default)]
+pub(crate) struct Services(
+    pub HashMap<String, SocketAddr>,
+    Arc<crate::webhook_client::WebhookClients>,
+);
 
 /// What the webhooks decided for one write: the patches to apply, in order, and the warnings.
 #[derive(Clone, Debug, Default)]
@@ -430,13 +429,11 @@ impl Converted {
     }
 }
 
-/// Where a webhook is reached.
+/// Where a webhook is reached: the URL kube-apiserver would name in its messages,
+/// and the endpoint actually called.
 struct Destination {
     url: String,
-    connect: String,
-    server_name: String,
-    path: String,
-    host_header: String,
+    endpoint: crate::webhook_client::Endpoint,
 }
 
 impl Call<'_> {
@@ -458,6 +455,7 @@ impl Call<'_> {
         let outcome = post(
             self.services,
             webhook,
+            Caller::Admission,
             Duration::from_secs(timeout),
             &review,
         )
@@ -470,7 +468,8 @@ impl Call<'_> {
                 code,
                 reason,
                 message,
-            }) => Err(denied(name, code, &reason, &message)),
+                details,
+            }) => Err(denied(name, code, &reason, &message, details)),
             Err(error) => {
                 if ignores_failures(webhook) {
                     tracing::warn!(webhook = name, %error, "admission webhook failed; failurePolicy Ignore");
@@ -568,9 +567,34 @@ impl Call<'_> {
     }
 }
 
+/// Who calls a webhook: admission calls carry `?timeout=` (the webhook's
+/// `timeoutSeconds`), as kube-apiserver's do; conversion calls do not.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Caller {
+    Admission,
+    Conversion,
+}
+
 /// Where `webhook`'s `clientConfig` is reached: its `url`, or its `service` through `services`.
-fn destination(services: &Services, webhook: &Value, timeout: u64) -> Result<Destination, String> {
+fn destination(
+    services: &Services,
+    webhook: &Value,
+    caller: Caller,
+    timeout: u64,
+) -> Result<Destination, String> {
+    let query = |separator: char| match caller {
+        Caller::Admission => format!("{separator}timeout={timeout}s"),
+        Caller::Conversion => String::new(),
+    };
     let config = webhook.get("clientConfig").cloned().unwrap_or(Value::Null);
+    let ca_bundle = config
+        .get("caBundle")
+        .cloned()
+        .map(serde_json::from_value::<k8s_openapi::ByteString>)
+        .transpose()
+        .map_err(|e| format!("invalid caBundle: {e}"))?
+        .map(|b| b.0)
+        .unwrap_or_default();
     if let Some(url) = config.get("url").and_then(Value::as_str) {
         let uri: http::Uri = url
             .parse()
@@ -580,26 +604,25 @@ fn destination(services: &Services, webhook: &Value, timeout: u64) -> Result<Des
         }
         let host = uri
             .host()
-            .ok_or_else(|| format!("url {url:?} has no host"))?;
-        let host = host
+            .ok_or_else(|| format!("url {url:?} has no host"))?
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
-        let port = uri.port_u16().unwrap_or(443);
-        let path = uri
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/".to_string());
+        let url = format!(
+            "{url}{}",
+            query(if uri.query().is_some() { '&' } else { '?' })
+        );
+        let uri = url
+            .parse()
+            .map_err(|e| format!("invalid url {url:?}: {e}"))?;
         return Ok(Destination {
-            url: url.to_string(),
-            connect: if host.contains(':') {
-                format!("[{host}]:{port}")
-            } else {
-                format!("{host}:{port}")
+            endpoint: crate::webhook_client::Endpoint {
+                host: uri_authority(&uri),
+                uri,
+                server_name: host,
+                ca_bundle,
             },
-            server_name: host,
-            path,
-            host_header: uri.authority().map(|a| a.to_string()).unwrap_or_default(),
+            url,
         });
     }
     let service = config.get("service").cloned().unwrap_or(Value::Null);
@@ -614,20 +637,29 @@ fn destination(services: &Services, webhook: &Value, timeout: u64) -> Result<Des
     let port = service.get("port").and_then(Value::as_u64).unwrap_or(443);
     let path = service.get("path").and_then(Value::as_str).unwrap_or("/");
     let host = format!("{name}.{namespace}.svc");
-    let url = format!("https://{host}:{port}{path}?timeout={timeout}s");
+    let url = format!("https://{host}:{port}{path}{}", query('?'));
     let key = format!("{namespace}/{name}:{port}");
     let addr = services.0.get(&key).ok_or_else(|| {
             format!(
                 "Post \"{url}\": service \"{namespace}/{name}\" port {port} is not mapped to a local address (TestEnvBuilder::webhook_service)"
             )
         })?;
+    let uri = format!("https://{addr}{path}{}", query('?'))
+        .parse()
+        .map_err(|e| format!("invalid service path {path:?}: {e}"))?;
     Ok(Destination {
         url,
-        connect: addr.to_string(),
-        server_name: host.clone(),
-        path: format!("{path}?timeout={timeout}s"),
-        host_header: format!("{host}:{port}"),
+        endpoint: crate::webhook_client::Endpoint {
+            uri,
+            host: format!("{host}:{port}"),
+            server_name: host,
+            ca_bundle,
+        },
     })
+}
+
+fn uri_authority(uri: &http::Uri) -> String {
+    uri.authority().map(|a| a.to_string()).unwrap_or_default()
 }
 
 /// POSTs `body` as JSON to `webhook`'s `clientConfig` within `timeout`, trusting only its
@@ -635,84 +667,17 @@ fn destination(services: &Services, webhook: &Value, timeout: u64) -> Result<Des
 pub(crate) async fn post(
     services: &Services,
     webhook: &Value,
+    caller: Caller,
     timeout: Duration,
     body: &Value,
 ) -> Result<Bytes, String> {
-    let to = destination(services, webhook, timeout.as_secs())?;
-    let url = to.url.clone();
-    match tokio::time::timeout(timeout, send(webhook, to, body)).await {
+    let to = destination(services, webhook, caller, timeout.as_secs())?;
+    let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+    match tokio::time::timeout(timeout, services.1.post(&to.endpoint, body)).await {
         Ok(Ok(answer)) => Ok(answer),
-        Ok(Err(error)) => Err(format!("Post \"{url}\": {error}")),
-        Err(_) => Err(format!("Post \"{url}\": context deadline exceeded")),
+        Ok(Err(error)) => Err(format!("Post \"{}\": {error}", to.url)),
+        Err(_) => Err(format!("Post \"{}\": context deadline exceeded", to.url)),
     }
-}
-
-/// One POST over TLS trusting only the webhook's caBundle; the answer's body.
-async fn send(webhook: &Value, to: Destination, review: &Value) -> Result<Bytes, String> {
-    let ca = webhook
-        .pointer("/clientConfig/caBundle")
-        .cloned()
-        .map(serde_json::from_value::<k8s_openapi::ByteString>)
-        .transpose()
-        .map_err(|e| format!("invalid caBundle: {e}"))?
-        .map(|b| b.0)
-        .unwrap_or_default();
-    let mut roots = rustls::RootCertStore::empty();
-    use rustls::pki_types::pem::PemObject;
-    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
-        let cert = cert.map_err(|e| format!("invalid caBundle: {e}"))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("invalid caBundle: {e}"))?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let server_name = rustls::pki_types::ServerName::try_from(to.server_name.clone())
-        .map_err(|e| format!("invalid host {:?}: {e}", to.server_name))?;
-    let tcp = TcpStream::connect(&to.connect)
-        .await
-        .map_err(|e| format!("dial tcp {}: {e}", to.connect))?;
-    let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
-        .connect(server_name, tcp)
-        .await
-        .map_err(|e| format!("tls: {e}"))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::debug!(%error, "admission webhook connection ended");
-        }
-    });
-    let body = serde_json::to_vec(review).map_err(|e| e.to_string())?;
-    let request = http::Request::post(&to.path)
-        .header(http::header::HOST, &to.host_header)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::ACCEPT, "application/json, */*")
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = response.status();
-    let body = Limited::new(response.into_body(), RESPONSE_LIMIT)
-        .collect()
-        .await
-        .map_err(|e| format!("reading the response: {e}"))?
-        .to_bytes();
-    if !status.is_success() {
-        return Err(format!(
-            "the server responded with status code {}: {}",
-            status.as_u16(),
-            String::from_utf8_lossy(&body).trim()
-        ));
-    }
-    Ok(body)
 }
 
 enum Decision {
@@ -721,6 +686,7 @@ enum Decision {
         code: u16,
         reason: String,
         message: String,
+        details: Option<Value>,
     },
 }
 
@@ -766,6 +732,7 @@ fn decode(body: &[u8], uid: &Value) -> Result<Decision, String> {
             code,
             reason: text("reason"),
             message: text("message"),
+            details: status.get("details").filter(|d| d.is_object()).cloned(),
         });
     }
     let patch = match response.get("patch") {
@@ -798,35 +765,27 @@ fn decode(body: &[u8], uid: &Value) -> Result<Decision, String> {
     Ok(Decision::Allowed(Response { patch, warnings }))
 }
 
-/// The error a denial returns: the webhook's code (403 when it gave none) and message.
-fn denied(name: &str, code: u16, reason: &str, message: &str) -> ApiError {
+/// The error a denial returns, as kube-apiserver's `ToStatusErr` makes it: the webhook's
+/// Status with its reason and details kept, a code below 400 made 403, and the message
+/// prefixed with the webhook's name.
+fn denied(name: &str, code: u16, reason: &str, message: &str, details: Option<Value>) -> ApiError {
     let prefix = format!("admission webhook \"{name}\" denied the request");
     let message = match (message.is_empty(), reason.is_empty()) {
         (false, _) => format!("{prefix}: {message}"),
         (true, false) => format!("{prefix}: {reason}"),
         (true, true) => format!("{prefix} without explanation"),
     };
-    // A denial needs a 4xx or 5xx status; a code above 999 would even go out as a 200.
-    let code = if (400..600).contains(&code) {
+    // A code of four digits could not go out as an HTTP status at all.
+    let code = if (400..1000).contains(&code) {
         code
     } else {
         403
     };
-    let reason = match reason {
-        "BadRequest" => "BadRequest",
-        "Invalid" => "Invalid",
-        "NotFound" => "NotFound",
-        "Conflict" => "Conflict",
-        "Unauthorized" => "Unauthorized",
-        _ if code == 400 => "BadRequest",
-        _ if code == 422 => "Invalid",
-        _ => "Forbidden",
-    };
     ApiError {
         code,
-        reason,
+        reason: reason.to_string().into(),
         message,
-        details: None,
+        details,
         retry_after: None,
     }
 }
@@ -1059,12 +1018,25 @@ mod tests {
     }
 
     #[test]
-    fn a_denial_beyond_5xx_is_forbidden() {
+    fn denials_keep_the_webhooks_code_reason_and_details() {
         // StatusCode::from_u16 refuses codes above 999, and the answer became a 200.
-        for code in [600, 999, 1000, u16::MAX] {
-            assert_eq!(denied("w", code, "", "").code, 403);
+        for code in [0, 200, 399, 1000, u16::MAX] {
+            assert_eq!(denied("w", code, "", "", None).code, 403);
         }
-        assert_eq!(denied("w", 503, "", "").code, 503);
+        let details = json!({"name": "x", "causes": [{"field": "spec.size"}]});
+        let error = denied("w", 409, "AlreadyExists", "taken", Some(details.clone()));
+        assert_eq!((error.code, error.reason.as_ref()), (409, "AlreadyExists"));
+        assert_eq!(
+            error.message,
+            "admission webhook \"w\" denied the request: taken"
+        );
+        assert_eq!(error.to_status()["details"], details);
+        let bare = denied("w", 403, "", "", None);
+        assert_eq!(
+            bare.message,
+            "admission webhook \"w\" denied the request without explanation"
+        );
+        assert!(bare.to_status().get("reason").is_none());
     }
 
     proptest! {
@@ -1092,10 +1064,10 @@ mod tests {
                     "a denial decoded as something else"
                 );
             }
-            if let Ok(Decision::Denied { code, reason, message }) = decided {
-                let error = denied("w", code, &reason, &message);
+            if let Ok(Decision::Denied { code, reason, message, details }) = decided {
+                let error = denied("w", code, &reason, &message, details);
                 prop_assert!(
-                    (400..600).contains(&error.code),
+                    (400..1000).contains(&error.code),
                     "status.code {:?} became {}", review["response"]["status"]["code"], error.code
                 );
                 prop_assert!(error.message.starts_with("admission webhook \"w\" denied the request"));

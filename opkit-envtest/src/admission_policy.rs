@@ -162,7 +162,7 @@ fn denied(info: &ResourceInfo, name: &str, denial: Denial) -> ApiError {
     };
     let mut error = ApiError::forbidden(info, name, &message);
     error.code = code;
-    error.reason = reason;
+    error.reason = reason.into();
     if let Some(details) = error.details.as_mut() {
         details["causes"] = serde_json::json!([{"message": message}]);
     }

@@ -214,9 +214,15 @@ impl Versions {
         // The client reads `clientConfig` beside the timeout, as for admission webhooks.
         let client =
             json!({"clientConfig": webhook.get("clientConfig").cloned().unwrap_or(Value::Null)});
-        let answer = admission::post(services, &client, TIMEOUT, &review)
-            .await
-            .map_err(|e| failed(format!("failed: {e}")))?;
+        let answer = admission::post(
+            services,
+            &client,
+            admission::Caller::Conversion,
+            TIMEOUT,
+            &review,
+        )
+        .await
+        .map_err(|e| failed(format!("failed: {e}")))?;
         let converted =
             decode(&answer, &uid, review_version).map_err(|e| failed(format!("failed: {e}")))?;
         if converted.len() != objects.len() {

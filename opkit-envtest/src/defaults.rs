@@ -50,6 +50,43 @@ fn rolling_update(spec: &mut Map<String, Value>, key: &str, defaults: &[(&str, V
     }
 }
 
+/// The objects of the list at `key`.
+fn items_mut<'a>(
+    parent: &'a mut Map<String, Value>,
+    key: &str,
+) -> impl Iterator<Item = &'a mut Map<String, Value>> {
+    parent
+        .get_mut(key)
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object_mut)
+}
+
+/// What kube-apiserver stores for a webhook left unset: `failurePolicy: Fail`,
+/// `matchPolicy: Equivalent`, empty selectors, 10 s, rules of any scope, port 443,
+/// and for mutating webhooks `reinvocationPolicy: Never`.
+fn webhook_defaults(webhook: &mut Map<String, Value>, mutating: bool) {
+    set_default(webhook, "failurePolicy", json!("Fail"));
+    set_default(webhook, "matchPolicy", json!("Equivalent"));
+    set_default(webhook, "namespaceSelector", json!({}));
+    set_default(webhook, "objectSelector", json!({}));
+    set_default(webhook, "timeoutSeconds", json!(10));
+    if mutating {
+        set_default(webhook, "reinvocationPolicy", json!("Never"));
+    }
+    for rule in items_mut(webhook, "rules") {
+        set_default(rule, "scope", json!("*"));
+    }
+    if let Some(service) = webhook
+        .get_mut("clientConfig")
+        .and_then(|c| c.get_mut("service"))
+        .and_then(Value::as_object_mut)
+    {
+        set_default(service, "port", json!(443));
+    }
+}
+
 fn set_default(map: &mut Map<String, Value>, key: &str, value: Value) {
     let entry = map.entry(key).or_insert(Value::Null);
     if entry.is_null() {
@@ -148,6 +185,15 @@ pub(crate) fn apply(info: &ResourceInfo, old: Option<&Value>, obj: &mut Value) {
         ("batch", "Job") => {
             if let Some(spec) = obj_mut(root, "spec") {
                 job_spec(spec, &name, &uid, old.is_none());
+            }
+        }
+        (
+            "admissionregistration.k8s.io",
+            kind @ ("ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration"),
+        ) => {
+            let mutating = kind == "MutatingWebhookConfiguration";
+            for webhook in items_mut(root, "webhooks") {
+                webhook_defaults(webhook, mutating);
             }
         }
         ("batch", "CronJob") => {

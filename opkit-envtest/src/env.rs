@@ -615,7 +615,7 @@ fn api_error(error: &kube::Error) -> Error {
     match error {
         kube::Error::Api(status) => Error::Api(crate::error::ApiError {
             code: status.code,
-            reason: "Failure",
+            reason: "Failure".into(),
             message: status.message.clone(),
             details: None,
             retry_after: None,

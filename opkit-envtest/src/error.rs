@@ -4,6 +4,7 @@
 use crate::resources::ResourceInfo;
 use crate::schema::FieldError;
 use serde_json::{Value, json};
+use std::borrow::Cow;
 
 /// What can go wrong when starting or using a [`TestEnv`](crate::TestEnv).
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +54,8 @@ pub enum Error {
 pub struct ApiError {
     /// The HTTP status code.
     pub code: u16,
-    /// The `StatusReason`, e.g. `NotFound`.
-    pub reason: &'static str,
+    /// The `StatusReason`, e.g. `NotFound`; admission webhooks may give reasons of their own.
+    pub reason: Cow<'static, str>,
     /// The human-readable message.
     pub message: String,
     /// The `details` object, if any.
@@ -98,7 +99,7 @@ impl ApiError {
     fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             code,
-            reason,
+            reason: Cow::Borrowed(reason),
             message: message.into(),
             details: None,
             retry_after: None,

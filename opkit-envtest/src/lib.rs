@@ -47,6 +47,7 @@ mod store;
 mod table;
 mod tokens;
 pub mod tools;
+mod webhook_client;
 
 pub use env::{TestEnv, TestEnvBuilder};
 pub use error::{ApiError, Error};

@@ -1,23 +1,27 @@
-//! The caches of owned and watched kinds: every object as compact JSON, decoded on read.
+//! The caches of a controller: every object as compressed JSON, decoded on read.
 //!
 //! A typed Kubernetes object is mostly unset `Option`s: a `Deployment` takes 2.5 KB before its
-//! first string and each `Container` 2.1 KB more, while its JSON holds only what is set. A cache
-//! of 10,000 Deployments is several times smaller as JSON, and a reconcile decodes the one or two
-//! objects it reads in microseconds. Before storing, caches also drop what no reconcile reads
-//! ([`prune`]). The primary's cache stays typed: kube-runtime hands its objects to reconciles.
+//! first string and each `Container` 2.1 KB more, while its JSON holds only what is set. And the
+//! objects of one kind are much alike: the Deployments of one operator differ in their names,
+//! uids, timestamps and a few numbers. So a cache keeps each object as its JSON compressed with
+//! LZ4 against a dictionary, the first object of the kind it stored: what an object shares with
+//! that one costs a few bytes. A reconcile decodes the one or two objects it reads in
+//! microseconds. Before storing, caches also drop what no reconcile reads ([`prune`]).
+//!
+//! This replaces kube-runtime's reflector `Store` (typed objects behind `Arc`s, keyed by
+//! `ObjectRef`s of about 200 bytes each) for every kind a controller caches, its primaries
+//! included; the objects still come from kube-runtime's `watcher`.
 
 use std::any::{Any, TypeId};
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex};
+use std::num::NonZeroU64;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use futures::future::BoxFuture;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
-use kube::runtime::reflector::store::Writer;
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
+use tokio::sync::watch;
 
 use crate::object::{ApiScope, Object};
 
@@ -37,100 +41,237 @@ pub fn prune<K: Resource>(obj: &mut K) {
     }
 }
 
-/// An object as a cache holds it: its name, namespace and resourceVersion, and the whole object
-/// as JSON.
-pub struct Compact<C> {
-    meta: ObjectMeta,
-    json: Box<str>,
-    kind: PhantomData<fn() -> C>,
+/// How a cache finds an object: `namespace/name`, or `name` for cluster-scoped kinds (names
+/// never contain a `/`).
+pub(crate) type Key = Arc<str>;
+
+/// The key of the object `meta` describes.
+pub(crate) fn key_of(meta: &ObjectMeta) -> Key {
+    key(
+        meta.namespace.as_deref(),
+        meta.name.as_deref().unwrap_or_default(),
+    )
 }
 
-impl<C: Object> Compact<C> {
-    /// Encodes `obj`; its name, namespace and resourceVersion also stay outside the JSON (the
-    /// cache's key, and which of two versions is newer).
-    pub fn new(obj: &C) -> serde_json::Result<Self> {
-        let meta = ObjectMeta {
-            name: obj.meta().name.clone(),
-            namespace: obj.meta().namespace.clone(),
-            resource_version: obj.meta().resource_version.clone(),
-            ..ObjectMeta::default()
-        };
-        let json = serde_json::to_string(obj)?.into_boxed_str();
-        Ok(Self {
-            meta,
-            json,
-            kind: PhantomData,
-        })
-    }
-
-    /// The object, decoded.
-    pub fn decode(&self) -> serde_json::Result<C> {
-        serde_json::from_str(&self.json)
+/// The key of the object `name` in `namespace`.
+pub(crate) fn key(namespace: Option<&str>, name: &str) -> Key {
+    match namespace {
+        Some(ns) => format!("{ns}/{name}").into(),
+        None => name.into(),
     }
 }
 
-impl<C> Clone for Compact<C> {
-    fn clone(&self) -> Self {
+/// A resourceVersion as a number; etcd-backed servers count them up, and never hand out 0.
+fn version_of(meta: &ObjectMeta) -> Option<NonZeroU64> {
+    meta.resource_version.as_deref()?.parse().ok()
+}
+
+/// JSON compressed against the first object encoded: the codec of one cache.
+#[derive(Default)]
+struct Codec {
+    dictionary: OnceLock<Box<[u8]>>,
+}
+
+impl Codec {
+    fn encode<C: serde::Serialize>(&self, obj: &C) -> serde_json::Result<Box<[u8]>> {
+        let json = serde_json::to_vec(obj)?;
+        let dictionary = self
+            .dictionary
+            .get_or_init(|| json.clone().into_boxed_slice());
+        Ok(lz4_flex::block::compress_prepend_size_with_dict(&json, dictionary).into_boxed_slice())
+    }
+
+    fn decode<C: serde::de::DeserializeOwned>(&self, packed: &[u8]) -> Option<C> {
+        let dictionary = self.dictionary.get()?;
+        let json = lz4_flex::block::decompress_size_prepended_with_dict(packed, dictionary)
+            .inspect_err(|error| tracing::error!(%error, "a cached object does not decompress"))
+            .ok()?;
+        serde_json::from_slice(&json)
+            .inspect_err(|error| tracing::error!(%error, "a cached object does not decode"))
+            .ok()
+    }
+}
+
+/// One object in a store: compressed JSON, its resourceVersion, and a tag the controller keeps
+/// with it (the hash of what its predicate looks at).
+struct Entry {
+    packed: Box<[u8]>,
+    version: Option<NonZeroU64>,
+    tag: u64,
+}
+
+type Objects = HashMap<Key, Entry>;
+
+/// What applying one watch event changed in a [`Store`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// The object was stored; `before` is the tag of the version it replaced, if any. `relisted`:
+    /// it came from a (re)list rather than a watch event.
+    Stored {
+        key: Key,
+        before: Option<u64>,
+        relisted: bool,
+    },
+    /// The object was deleted.
+    Deleted(Key),
+    /// A relist completed; these objects were gone from it.
+    Relisted(Vec<Key>),
+    /// Nothing to act on (the start of a relist, an object that cannot be encoded).
+    Nothing,
+}
+
+/// The objects of one kind a watch delivered, compressed, by key. A relist is built aside and
+/// swapped in whole once complete, as kube-runtime's reflector does.
+pub(crate) struct Store<K> {
+    codec: Codec,
+    live: RwLock<Objects>,
+    /// The relist in progress, with the tags the live objects had.
+    rebuilding: Mutex<Option<Objects>>,
+    synced: watch::Sender<bool>,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K> Default for Store<K> {
+    fn default() -> Self {
         Self {
-            meta: self.meta.clone(),
-            json: self.json.clone(),
+            codec: Codec::default(),
+            live: RwLock::default(),
+            rebuilding: Mutex::default(),
+            synced: watch::channel(false).0,
             kind: PhantomData,
         }
     }
 }
 
-impl<C> std::fmt::Debug for Compact<C> {
+impl<K> std::fmt::Debug for Store<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Compact")
-            .field("name", &self.meta.name)
-            .field("namespace", &self.meta.namespace)
-            .field("bytes", &self.json.len())
-            .finish()
+        let objects = self.live.read().map_or(0, |l| l.len());
+        f.debug_struct("Store")
+            .field("objects", &objects)
+            .finish_non_exhaustive()
     }
 }
 
-impl<C: Resource<DynamicType = ()>> Resource for Compact<C> {
-    type DynamicType = ();
-    type Scope = C::Scope;
-
-    fn kind(dt: &()) -> Cow<'_, str> {
-        C::kind(dt)
+impl<K: Object> Store<K> {
+    fn live(&self) -> std::sync::RwLockReadGuard<'_, Objects> {
+        self.live.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn group(dt: &()) -> Cow<'_, str> {
-        C::group(dt)
+    fn live_mut(&self) -> std::sync::RwLockWriteGuard<'_, Objects> {
+        self.live.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn version(dt: &()) -> Cow<'_, str> {
-        C::version(dt)
+    fn entry(&self, obj: &K, tag: u64) -> Option<Entry> {
+        let packed = self
+            .codec
+            .encode(obj)
+            .inspect_err(|error| tracing::warn!(%error, kind = %K::kind(&()), "not cached"))
+            .ok()?;
+        Some(Entry {
+            packed,
+            version: version_of(obj.meta()),
+            tag,
+        })
     }
 
-    fn plural(dt: &()) -> Cow<'_, str> {
-        C::plural(dt)
+    /// Applies one watch event; `tag` computes the tag kept with each stored object.
+    pub(crate) fn apply(&self, event: &watcher::Event<K>, tag: impl Fn(&K) -> u64) -> Change {
+        match event {
+            watcher::Event::Apply(obj) => {
+                let key = key_of(obj.meta());
+                let Some(entry) = self.entry(obj, tag(obj)) else {
+                    return Change::Nothing;
+                };
+                let before = self.live_mut().insert(key.clone(), entry).map(|e| e.tag);
+                Change::Stored {
+                    key,
+                    before,
+                    relisted: false,
+                }
+            }
+            watcher::Event::Delete(obj) => {
+                let key = key_of(obj.meta());
+                self.live_mut().remove(&key);
+                Change::Deleted(key)
+            }
+            watcher::Event::Init => {
+                *self.rebuilding.lock().unwrap_or_else(|p| p.into_inner()) = Some(Objects::new());
+                Change::Nothing
+            }
+            watcher::Event::InitApply(obj) => {
+                let key = key_of(obj.meta());
+                let Some(entry) = self.entry(obj, tag(obj)) else {
+                    return Change::Nothing;
+                };
+                let before = self.live().get(&key).map(|e| e.tag);
+                let mut rebuilding = self.rebuilding.lock().unwrap_or_else(|p| p.into_inner());
+                rebuilding
+                    .get_or_insert_with(Objects::new)
+                    .insert(key.clone(), entry);
+                Change::Stored {
+                    key,
+                    before,
+                    relisted: true,
+                }
+            }
+            watcher::Event::InitDone => {
+                let fresh = self
+                    .rebuilding
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take()
+                    .unwrap_or_default();
+                let old = std::mem::replace(&mut *self.live_mut(), fresh);
+                let live = self.live();
+                let gone = old.into_keys().filter(|k| !live.contains_key(k)).collect();
+                drop(live);
+                self.synced.send_replace(true);
+                Change::Relisted(gone)
+            }
+        }
     }
 
-    fn meta(&self) -> &ObjectMeta {
-        &self.meta
+    /// The object stored under `key`, decoded: the version a relist in progress brought, if it
+    /// brought one, since that is what the reconcile it asked for must see.
+    pub(crate) fn get(&self, key: &str) -> Option<K> {
+        {
+            let rebuilding = self.rebuilding.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(entry) = rebuilding.as_ref().and_then(|objects| objects.get(key)) {
+                return self.codec.decode(&entry.packed);
+            }
+        }
+        let live = self.live();
+        let entry = live.get(key)?;
+        self.codec.decode(&entry.packed)
     }
 
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.meta
+    /// The resourceVersion of the object stored under `key`, and whether there is one.
+    fn version(&self, key: &str) -> Option<Option<NonZeroU64>> {
+        self.live().get(key).map(|e| e.version)
     }
-}
 
-/// Namespace and name: how a cache finds an object.
-type Key = (Option<String>, String);
+    /// Every stored object, decoded.
+    pub(crate) fn state(&self) -> Vec<K> {
+        let live = self.live();
+        live.values()
+            .filter_map(|e| self.codec.decode(&e.packed))
+            .collect()
+    }
 
-fn key_of(meta: &ObjectMeta) -> Key {
-    (
-        meta.namespace.clone(),
-        meta.name.clone().unwrap_or_default(),
-    )
-}
+    /// Whether an object is stored under `key`.
+    #[cfg(test)]
+    fn contains(&self, key: &str) -> bool {
+        self.live().contains_key(key)
+    }
 
-/// A resourceVersion as a number; etcd-backed servers count them up.
-fn version_of(meta: &ObjectMeta) -> Option<u64> {
-    meta.resource_version.as_deref()?.parse().ok()
+    pub(crate) fn len(&self) -> usize {
+        self.live().len()
+    }
+
+    /// Whether the first list has been stored.
+    pub(crate) fn is_synced(&self) -> bool {
+        *self.synced.borrow()
+    }
 }
 
 /// What this process wrote, by key, until its cache shows that version or a later one: a
@@ -139,7 +280,7 @@ fn version_of(meta: &ObjectMeta) -> Option<u64> {
 /// etcd-backed servers; with opaque versions nothing is remembered and the cache is read alone.
 #[derive(Debug)]
 pub(crate) struct OwnWrites<Id, V> {
-    entries: Mutex<HashMap<Id, (u64, V)>>,
+    entries: Mutex<HashMap<Id, (NonZeroU64, V)>>,
 }
 
 impl<Id, V> Default for OwnWrites<Id, V> {
@@ -151,7 +292,7 @@ impl<Id, V> Default for OwnWrites<Id, V> {
 }
 
 impl<Id: std::hash::Hash + Eq, V: Clone> OwnWrites<Id, V> {
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<Id, (u64, V)>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<Id, (NonZeroU64, V)>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -164,13 +305,25 @@ impl<Id: std::hash::Hash + Eq, V: Clone> OwnWrites<Id, V> {
 
     /// What was written after the cached version `cached` (or with nothing cached).
     pub(crate) fn newer_than(&self, id: &Id, cached: Option<&ObjectMeta>) -> Option<V> {
+        self.newer_than_version(id, cached.and_then(version_of))
+    }
+
+    fn newer_than_version<Q>(&self, id: &Q, cached: Option<NonZeroU64>) -> Option<V>
+    where
+        Id: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
         let entries = self.entries();
         let (version, value) = entries.get(id)?;
-        (cached.and_then(version_of) < Some(*version)).then(|| value.clone())
+        (cached < Some(*version)).then(|| value.clone())
     }
 
     /// Forgets the write `cached` shows or supersedes; called with every version a cache sees.
-    pub(crate) fn observe(&self, id: &Id, cached: &ObjectMeta) {
+    pub(crate) fn observe<Q>(&self, id: &Q, cached: &ObjectMeta)
+    where
+        Id: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
         let mut entries = self.entries();
         if let Some(version) = version_of(cached)
             && entries
@@ -182,61 +335,49 @@ impl<Id: std::hash::Hash + Eq, V: Clone> OwnWrites<Id, V> {
     }
 
     /// Forgets a deleted object.
-    pub(crate) fn forget(&self, id: &Id) {
+    pub(crate) fn forget<Q>(&self, id: &Q)
+    where
+        Id: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
         self.entries().remove(id);
     }
 }
 
-/// The cache of one kind: the reflector's store, and the objects this process wrote that the
-/// store may not show yet.
+/// The cache of one owned or watched kind: its store, and the objects this process wrote that
+/// the store may not show yet (as JSON: they are few and short-lived).
 pub(crate) struct KindCache<C: Object> {
-    store: Store<Compact<C>>,
-    written: OwnWrites<Key, Compact<C>>,
+    store: Store<C>,
+    written: OwnWrites<Key, Arc<[u8]>>,
 }
 
 impl<C: Object> KindCache<C> {
-    /// Stores `event` into `writer` in compact form (an object that cannot be encoded is left
-    /// out, so reads of it go to the API server), and forgets writes the store now shows.
-    pub(crate) fn store(&self, writer: &mut Writer<Compact<C>>, event: &watcher::Event<C>) {
-        let compact = |obj: &C| {
-            self.written.observe(&key_of(obj.meta()), obj.meta());
-            Compact::new(obj)
-                .inspect_err(|error| tracing::warn!(%error, kind = %C::kind(&()), "not cached"))
-                .ok()
-        };
-        let event = match event {
-            watcher::Event::Apply(obj) => compact(obj).map(watcher::Event::Apply),
-            watcher::Event::InitApply(obj) => compact(obj).map(watcher::Event::InitApply),
-            watcher::Event::Delete(obj) => compact(obj).map(watcher::Event::Delete),
-            watcher::Event::Init => Some(watcher::Event::Init),
-            watcher::Event::InitDone => Some(watcher::Event::InitDone),
-        };
-        if let Some(event) = event {
-            writer.apply_watcher_event(&event);
+    /// Stores `event` and forgets writes the store now shows.
+    pub(crate) fn store(&self, event: &watcher::Event<C>) {
+        if let watcher::Event::Apply(obj)
+        | watcher::Event::InitApply(obj)
+        | watcher::Event::Delete(obj) = event
+        {
+            self.written.observe(&*key_of(obj.meta()), obj.meta());
         }
+        self.store.apply(event, |_| 0);
     }
 
     /// Remembers `obj` as written by this process, until the store shows its version.
     fn remember(&self, obj: &C) {
         let mut obj = obj.clone();
         prune(&mut obj);
-        if let Ok(compact) = Compact::new(&obj) {
-            self.written.record(key_of(obj.meta()), obj.meta(), compact);
+        if let Ok(json) = serde_json::to_vec(&obj) {
+            self.written
+                .record(key_of(obj.meta()), obj.meta(), json.into());
         }
     }
 
-    fn get(&self, key: Key) -> Option<C> {
-        let mut reference = ObjectRef::<Compact<C>>::new(&key.1);
-        if let Some(ns) = &key.0 {
-            reference = reference.within(ns);
-        }
-        let stored = self.store.get(&reference);
-        match self
-            .written
-            .newer_than(&key, stored.as_ref().map(|s| &s.meta))
-        {
-            Some(written) => written.decode().ok(),
-            None => stored?.decode().ok(),
+    fn get(&self, key: &str) -> Option<C> {
+        let cached = self.store.version(key);
+        match self.written.newer_than_version(key, cached.flatten()) {
+            Some(json) => serde_json::from_slice(&json).ok(),
+            None => cached.and_then(|_| self.store.get(key)),
         }
     }
 }
@@ -245,7 +386,8 @@ impl<C: Object> KindCache<C> {
 #[derive(Clone, Default)]
 pub struct Caches {
     kinds: Arc<Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>>,
-    synced: Arc<Mutex<Vec<BoxFuture<'static, ()>>>>,
+    /// Whether each kind's first list is stored.
+    synced: Arc<Mutex<Vec<watch::Receiver<bool>>>>,
 }
 
 impl std::fmt::Debug for Caches {
@@ -256,19 +398,15 @@ impl std::fmt::Debug for Caches {
 
 impl Caches {
     /// Registers the cache of kind `C`, filled by its watch through [`KindCache::store`].
-    pub(crate) fn insert<C: Object>(&self, store: Store<Compact<C>>) -> Arc<KindCache<C>> {
-        let ready = store.clone();
+    pub(crate) fn insert<C: Object>(&self) -> Arc<KindCache<C>> {
+        let kind = Arc::new(KindCache {
+            store: Store::default(),
+            written: OwnWrites::default(),
+        });
         self.synced
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(Box::pin(async move {
-                // An error means the watch stopped before its first list: nothing to wait for.
-                let _ = ready.wait_until_ready().await;
-            }));
-        let kind = Arc::new(KindCache {
-            store,
-            written: OwnWrites::default(),
-        });
+            .push(kind.store.synced.subscribe());
         self.kinds
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -276,8 +414,14 @@ impl Caches {
         kind
     }
 
-    pub(crate) fn take_synced(&self) -> Vec<BoxFuture<'static, ()>> {
-        std::mem::take(&mut *self.synced.lock().unwrap_or_else(|p| p.into_inner()))
+    /// Whether every kind's first list is stored: reconciles read dependents from the caches,
+    /// so they start only then.
+    pub(crate) fn is_synced(&self) -> bool {
+        self.synced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .all(|s| *s.borrow())
     }
 
     fn kind<C: Object>(&self) -> Option<Arc<KindCache<C>>> {
@@ -313,20 +457,19 @@ impl Caches {
     ) -> Option<Option<C>> {
         let namespace = namespace.filter(|_| <C::Scope as ApiScope>::NAMESPACED);
         let kind = self.kind::<C>()?;
-        Some(kind.get((namespace.map(String::from), name.to_owned())))
+        Some(kind.get(&key(namespace, name)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use k8s_openapi::api::core::v1::ConfigMap;
-    use kube::runtime::reflector;
 
     use super::*;
 
-    fn config_map(version: &str, size: &str) -> ConfigMap {
+    fn config_map(name: &str, version: &str, size: &str) -> ConfigMap {
         let mut cm = ConfigMap::default();
-        cm.metadata.name = Some("settings".into());
+        cm.metadata.name = Some(name.into());
         cm.metadata.namespace = Some("default".into());
         cm.metadata.resource_version = Some(version.into());
         cm.metadata.managed_fields = Some(vec![Default::default()]);
@@ -341,15 +484,14 @@ mod tests {
     #[test]
     fn a_write_is_read_back_until_the_store_shows_it_or_a_newer_version() {
         let caches = Caches::default();
-        let (store, mut writer) = reflector::store::<Compact<ConfigMap>>();
-        let kind = caches.insert(store);
+        let kind = caches.insert::<ConfigMap>();
         let get = || caches.get::<ConfigMap>(Some("default"), "settings");
         assert_eq!(
             caches.lookup::<ConfigMap>(Some("default"), "settings"),
             Some(None)
         );
-        kind.store(&mut writer, &watcher::Event::Apply(config_map("5", "1")));
-        caches.remember(&config_map("7", "2"));
+        kind.store(&watcher::Event::Apply(config_map("settings", "5", "1")));
+        caches.remember(&config_map("settings", "7", "2"));
         assert_eq!(
             size(get()),
             Some("2".into()),
@@ -360,7 +502,7 @@ mod tests {
             read.metadata.managed_fields.is_none(),
             "remembered objects are pruned"
         );
-        kind.store(&mut writer, &watcher::Event::Apply(config_map("9", "3")));
+        kind.store(&watcher::Event::Apply(config_map("settings", "9", "3")));
         assert_eq!(
             size(get()),
             Some("3".into()),
@@ -407,10 +549,9 @@ mod tests {
     #[test]
     fn opaque_versions_read_the_store_alone() {
         let caches = Caches::default();
-        let (store, mut writer) = reflector::store::<Compact<ConfigMap>>();
-        let kind = caches.insert(store);
-        kind.store(&mut writer, &watcher::Event::Apply(config_map("a", "1")));
-        caches.remember(&config_map("b", "2"));
+        let kind = caches.insert::<ConfigMap>();
+        kind.store(&watcher::Event::Apply(config_map("settings", "a", "1")));
+        caches.remember(&config_map("settings", "b", "2"));
         assert_eq!(
             size(caches.get(Some("default"), "settings")),
             Some("1".into())
@@ -420,5 +561,78 @@ mod tests {
                 .lookup::<k8s_openapi::api::core::v1::Secret>(None, "x")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn objects_alike_are_stored_in_a_fraction_of_their_json() {
+        let store = Store::<ConfigMap>::default();
+        let long = "a value every object of this kind shares, as labels and templates do";
+        let mut json = 0;
+        for i in 0..100 {
+            let mut cm = config_map(&format!("settings-{i}"), &(i + 1).to_string(), long);
+            cm.metadata.labels = Some([("app".to_string(), format!("web-{i}"))].into());
+            json += serde_json::to_vec(&cm).map_or(0, |j| j.len());
+            store.apply(&watcher::Event::Apply(cm), |_| 0);
+        }
+        let packed: usize = store.live().values().map(|e| e.packed.len()).sum();
+        assert!(
+            packed * 3 < json,
+            "{packed} bytes stored for {json} of JSON"
+        );
+        let back = store.get("default/settings-42").expect("stored");
+        assert_eq!(back.metadata.name.as_deref(), Some("settings-42"));
+        assert_eq!(size(Some(back)), Some(long.into()));
+    }
+
+    #[test]
+    fn a_relist_replaces_the_objects_whole_and_names_those_gone() {
+        let store = Store::<ConfigMap>::default();
+        let apply = |e| {
+            store.apply(&e, |cm: &ConfigMap| {
+                size(Some(cm.clone())).map_or(0, |s| s.len() as u64)
+            })
+        };
+        apply(watcher::Event::Init);
+        apply(watcher::Event::InitApply(config_map("a", "1", "1")));
+        apply(watcher::Event::InitApply(config_map("b", "2", "1")));
+        assert!(!store.is_synced());
+        assert_eq!(
+            store.len(),
+            0,
+            "the first list is not visible before it completes"
+        );
+        assert_eq!(apply(watcher::Event::InitDone), Change::Relisted(vec![]));
+        assert!(store.is_synced());
+        assert_eq!(store.len(), 2);
+        apply(watcher::Event::Init);
+        assert_eq!(
+            apply(watcher::Event::InitApply(config_map("b", "3", "22"))),
+            Change::Stored {
+                key: "default/b".into(),
+                before: Some(1),
+                relisted: true
+            }
+        );
+        assert!(
+            store.contains("default/a"),
+            "the old view stays until the relist is done"
+        );
+        assert_eq!(
+            store
+                .get("default/b")
+                .and_then(|cm| cm.metadata.resource_version),
+            Some("3".into()),
+            "a reconcile during a relist sees the version the relist brought"
+        );
+        assert_eq!(
+            apply(watcher::Event::InitDone),
+            Change::Relisted(vec!["default/a".into()])
+        );
+        assert!(!store.contains("default/a"));
+        assert_eq!(
+            apply(watcher::Event::Delete(config_map("b", "4", "22"))),
+            Change::Deleted("default/b".into())
+        );
+        assert_eq!(store.len(), 0);
     }
 }

@@ -9,13 +9,14 @@ use kube::{Api, Client};
 
 use crate::backoff::FailureTracker;
 use crate::cache::Caches;
-use crate::controller::{CleanupFn, Config, Shutdown};
+use crate::controller::{CleanupFn, Config};
 use crate::ensure::{self, Ensure, Ensured, Owner};
 use crate::error::Result;
 use crate::events::{EventType, Events};
 use crate::index::Primaries;
 use crate::metrics::Metrics;
 use crate::object::{self, Object};
+use crate::shard::Scope;
 use crate::status::{self, Draft, Sink, StatusWriter};
 
 /// What one controller shares between its reconciles.
@@ -29,11 +30,9 @@ pub(crate) struct Shared<K: Object, D> {
     pub data: Arc<D>,
     pub failures: FailureTracker,
     pub status: Arc<Sink>,
-    /// Resolves once every cache of the controller has listed its kind.
-    pub synced: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,
-    /// Resolves once shutdown was requested.
-    pub shutdown: Shutdown,
     pub cleanups: Vec<CleanupFn>,
+    /// This replica's shard, when sharded: dependents carry its label.
+    pub shard: Option<Arc<Scope>>,
 }
 
 /// Everything a reconcile needs besides the object itself. `D` is the controller's data
@@ -317,6 +316,7 @@ impl<K: Object, D> Context<K, D> {
             controller: &shared.config.name,
             field_manager: &shared.config.field_manager,
             has_finalizer: shared.config.finalizer.is_some(),
+            shard_label: shared.shard.as_ref().map(|s| s.dependent_label()),
             kind: K::kind(&()).into_owned(),
             namespaced: object::is_namespaced::<K>(),
             meta: self.object.meta(),

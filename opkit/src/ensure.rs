@@ -322,6 +322,9 @@ pub(crate) struct Owner<'a> {
     pub controller: &'a str,
     pub field_manager: &'a str,
     pub has_finalizer: bool,
+    /// The label every dependent carries when the controller is sharded: the replica's shard,
+    /// so each replica caches only the dependents of its own primaries.
+    pub shard_label: Option<(&'a str, &'a str)>,
     /// The primary's kind, namespace, name and uid.
     pub kind: String,
     pub namespaced: bool,
@@ -497,6 +500,13 @@ async fn record_write(
 
 /// Sets the controller owner reference, or owner labels when a reference cannot be used.
 fn claim<C: Object>(owner: &Owner<'_>, desired: &mut C, namespace: Option<&str>) -> Result<()> {
+    if let Some((key, value)) = owner.shard_label {
+        desired
+            .meta_mut()
+            .labels
+            .get_or_insert_with(BTreeMap::new)
+            .insert(key.to_owned(), value.to_owned());
+    }
     let same_namespace = owner.meta.namespace.as_deref() == namespace;
     if !owner.namespaced || same_namespace {
         let reference = owner.reference.clone().ok_or(Error::MissingField(

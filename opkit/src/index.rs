@@ -25,9 +25,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 
+use crate::cache::{self, Store};
 use crate::object::Object;
 
 /// A function computing the index keys of a primary.
@@ -137,7 +138,9 @@ impl<K: Object> Indexes<K> {
     }
 }
 
-/// The cache of primaries and its indexes, as watch mappers and reconciles see them.
+/// The cache of primaries and its indexes, as watch mappers and reconciles see them. Objects
+/// are kept compressed and decoded on each read (see the crate's performance notes): prefer
+/// [`Primaries::get`] and the indexes to [`Primaries::state`] on hot paths.
 ///
 /// ```
 /// # use opkit::prelude::*;
@@ -150,7 +153,7 @@ impl<K: Object> Indexes<K> {
 /// }
 /// ```
 pub struct Primaries<K: Object> {
-    store: Store<K>,
+    store: Arc<Store<K>>,
     indexes: Indexes<K>,
 }
 
@@ -172,7 +175,7 @@ impl<K: Object> std::fmt::Debug for Primaries<K> {
 }
 
 impl<K: Object> Primaries<K> {
-    pub(crate) fn new(store: Store<K>, indexes: Indexes<K>) -> Self {
+    pub(crate) fn new(store: Arc<Store<K>>, indexes: Indexes<K>) -> Self {
         Self { store, indexes }
     }
 
@@ -189,7 +192,7 @@ impl<K: Object> Primaries<K> {
     /// }
     /// ```
     pub fn get(&self, reference: &ObjectRef<K>) -> Option<Arc<K>> {
-        self.store.get(reference)
+        self.store.get(&key(reference)).map(Arc::new)
     }
 
     /// How many primaries the cache holds.
@@ -221,7 +224,7 @@ impl<K: Object> Primaries<K> {
     /// }
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.store.is_empty()
+        self.store.len() == 0
     }
 
     /// Every primary in the cache.
@@ -237,7 +240,7 @@ impl<K: Object> Primaries<K> {
     /// }
     /// ```
     pub fn state(&self) -> Vec<Arc<K>> {
-        self.store.state()
+        self.store.state().into_iter().map(Arc::new).collect()
     }
 
     /// The primaries whose `index` has `key`.
@@ -256,7 +259,7 @@ impl<K: Object> Primaries<K> {
         self.indexes
             .refs(index, key)
             .iter()
-            .filter_map(|r| self.store.get(r))
+            .filter_map(|r| self.get(r))
             .collect()
     }
 
@@ -275,6 +278,11 @@ impl<K: Object> Primaries<K> {
     pub fn index_refs(&self, index: &str, key: &str) -> Vec<ObjectRef<K>> {
         self.indexes.refs(index, key)
     }
+}
+
+/// The cache key of `reference`.
+fn key<K: Object>(reference: &ObjectRef<K>) -> cache::Key {
+    cache::key(reference.namespace.as_deref(), &reference.name)
 }
 
 fn sort_key<K: Object>(reference: &ObjectRef<K>) -> (Option<String>, String) {

@@ -15,6 +15,7 @@
 //! API server would keep reconciling after its Lease expired for the others; it also computes
 //! expiry from the holder's timestamps (clock skew) and has whole-second periods only.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -195,6 +196,34 @@ struct Observed {
     at: Instant,
 }
 
+/// The `leader_election_master_status{name}` gauges of one process, as controller-runtime
+/// reports them: 1 while holding the Lease `name`.
+#[derive(Clone, Default)]
+pub(crate) struct LeaseStatus {
+    family: Family<Vec<(&'static str, String)>, Gauge>,
+}
+
+impl LeaseStatus {
+    /// The gauges, registered into `metrics`.
+    pub(crate) fn register(metrics: &Metrics) -> Self {
+        let status = Self::default();
+        metrics.with_registry(|r| {
+            r.register(
+                "leader_election_master_status",
+                "Whether this process holds the leader election Lease (1) or not (0)",
+                status.family.clone(),
+            )
+        });
+        status
+    }
+
+    fn gauge(&self, lease: &str) -> Gauge {
+        self.family
+            .get_or_create(&vec![("name", lease.to_owned())])
+            .clone()
+    }
+}
+
 /// One candidate's side of the protocol.
 pub(crate) struct Elector {
     api: Api<Lease>,
@@ -203,34 +232,44 @@ pub(crate) struct Elector {
     /// Start of the last successful acquisition or renewal.
     renewed: Instant,
     status: Gauge,
+    /// Labels the Lease carries (a shard ring's membership Leases are found by them).
+    labels: BTreeMap<String, String>,
+    /// Every acquisition starts a new term (`leaseTransitions` counts up), even by a process
+    /// of the same identity: what a previous term owned is never taken for this one's.
+    fenced: bool,
 }
 
 impl Elector {
-    /// A candidate for the Lease `config.id`; reports `leader_election_master_status{name}` into
-    /// `metrics`, as controller-runtime does.
-    pub(crate) fn new(client: kube::Client, config: LeaderElection, metrics: &Metrics) -> Self {
+    /// A candidate for the Lease `config.id`, reporting into `status`.
+    pub(crate) fn new(client: kube::Client, config: LeaderElection, status: &LeaseStatus) -> Self {
         let namespace = config
             .namespace
             .clone()
             .unwrap_or_else(|| client.default_namespace().to_owned());
-        let family = Family::<Vec<(&'static str, String)>, Gauge>::default();
-        metrics.with_registry(|r| {
-            r.register(
-                "leader_election_master_status",
-                "Whether this process holds the leader election Lease (1) or not (0)",
-                family.clone(),
-            )
-        });
-        let status = family
-            .get_or_create(&vec![("name", config.id.clone())])
-            .clone();
         Self {
             api: Api::namespaced(client, &namespace),
+            status: status.gauge(&config.id),
             config,
             observed: None,
             renewed: Instant::now(),
-            status,
+            labels: BTreeMap::new(),
+            fenced: false,
         }
+    }
+
+    /// A fenced candidate whose Lease carries `labels`: see [`Elector::term`].
+    pub(crate) fn fenced(mut self, labels: BTreeMap<String, String>) -> Self {
+        self.labels = labels;
+        self.fenced = true;
+        self
+    }
+
+    /// The term this process holds the Lease in: its `leaseTransitions` when acquired.
+    pub(crate) fn term(&self) -> i32 {
+        self.observed
+            .as_ref()
+            .and_then(|o| o.spec.lease_transitions)
+            .unwrap_or(0)
     }
 
     /// Campaigns until this process holds the Lease.
@@ -238,7 +277,7 @@ impl Elector {
         let mut reported = None;
         loop {
             let started = Instant::now();
-            match tokio::time::timeout(self.config.renew_deadline, self.try_acquire_or_renew())
+            match tokio::time::timeout(self.config.renew_deadline, self.try_acquire_or_renew(false))
                 .await
             {
                 Ok(Ok(Attempt::Leading)) => {
@@ -280,7 +319,7 @@ impl Elector {
                     return;
                 }
                 let started = now;
-                match tokio::time::timeout(deadline - now, self.try_acquire_or_renew()).await {
+                match tokio::time::timeout(deadline - now, self.try_acquire_or_renew(true)).await {
                     Ok(Ok(Attempt::Leading)) => {
                         self.renewed = started;
                         break;
@@ -344,7 +383,10 @@ impl Elector {
         }
     }
 
-    async fn try_acquire_or_renew(&mut self) -> std::result::Result<Attempt, kube::Error> {
+    async fn try_acquire_or_renew(
+        &mut self,
+        renewing: bool,
+    ) -> std::result::Result<Attempt, kube::Error> {
         let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
         let mine = |spec: &LeaseSpec, acquire: Option<MicroTime>, transitions: i32| LeaseSpec {
             holder_identity: Some(self.config.identity.clone()),
@@ -358,6 +400,7 @@ impl Elector {
             let lease = Lease {
                 metadata: ObjectMeta {
                     name: Some(self.config.id.clone()),
+                    labels: (!self.labels.is_empty()).then(|| self.labels.clone()),
                     ..Default::default()
                 },
                 spec: Some(mine(&LeaseSpec::default(), Some(now.clone()), 0)),
@@ -388,7 +431,14 @@ impl Elector {
             }
         }
         let transitions = spec.lease_transitions.unwrap_or(0);
-        lease.spec = Some(if held_by_me {
+        if !self.labels.is_empty() {
+            lease
+                .metadata
+                .labels
+                .get_or_insert_with(BTreeMap::new)
+                .extend(self.labels.clone());
+        }
+        lease.spec = Some(if held_by_me && (renewing || !self.fenced) {
             mine(&spec, spec.acquire_time.clone(), transitions)
         } else {
             mine(&spec, Some(now.clone()), transitions.saturating_add(1))

@@ -16,8 +16,10 @@
 //!   [`Classify`], [`backoff`]);
 //! - Prometheus metrics with controller-runtime's names ([`metrics`]) and Kubernetes events
 //!   ([`events`]);
-//! - leader election on a Lease, `/healthz`, `/readyz` and `/metrics` endpoints and a bounded
-//!   drain on shutdown ([`Manager`], [`leader`], [`probes`]);
+//! - leader election on a Lease with warm standbys, `/healthz`, `/readyz` and `/metrics`
+//!   endpoints and a bounded drain on shutdown ([`Manager`], [`leader`], [`probes`]);
+//! - sharding: the primaries split across replicas, each caching and reconciling its shard
+//!   ([`shard`]); changes reconciled before resyncs and relists (a priority queue);
 //! - a command line for every operator binary: `run`, `crd`, `rbac`, `webhooks` ([`App`]), with
 //!   least-privilege RBAC ([`rbac`]);
 //! - admission webhooks typed on the resource, served over HTTPS with generated or cert-manager
@@ -100,6 +102,7 @@ pub mod rbac;
 pub mod readiness;
 pub mod reconcile;
 pub mod security;
+pub mod shard;
 pub mod status;
 #[cfg(feature = "webhooks")]
 pub mod versions;
@@ -123,6 +126,7 @@ pub use opkit_derive::Operator;
 pub use rbac::Rule;
 pub use readiness::Readiness;
 pub use reconcile::{Action, Reconcile};
+pub use shard::Sharding;
 pub use status::StatusWriter;
 
 pub use kube::runtime::reflector::ObjectRef;

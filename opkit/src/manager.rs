@@ -1,10 +1,16 @@
 //! Runs one or several controllers in one process, sharing a client and a metrics registry;
-//! optionally behind leader election ([`LeaderElection`]), with health, readiness and metrics
-//! endpoints ([`crate::probes`]) and a bounded drain on shutdown.
+//! optionally behind leader election ([`LeaderElection`]) or split across replicas
+//! ([`Sharding`]), with health, readiness and metrics endpoints ([`crate::probes`]) and a
+//! bounded drain on shutdown.
+//!
+//! With leader election, a replica that does not lead is a *warm* standby by default: its
+//! watches run and its caches and queue stay current, only its reconciles wait; once it
+//! acquires the Lease it reconciles at once instead of first listing every kind
+//! ([`Manager::warm_standby`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -16,11 +22,12 @@ use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, SystemClock};
 use crate::controller::{self, Controller, Runtime, Shutdown, Synced};
-use crate::leader::{Elector, LeaderElection};
+use crate::leader::{Elector, LeaderElection, LeaseStatus};
 use crate::metrics::Metrics;
 use crate::operator::Operator;
 use crate::probes::{self, Check, Health};
 use crate::reconcile::Reconcile;
+use crate::shard::{self, Scope, SharderFn, Sharding};
 
 type Start = Arc<dyn Fn(Runtime) -> BoxFuture<'static, ()> + Send + Sync>;
 
@@ -45,8 +52,11 @@ pub struct Manager {
     metrics: Metrics,
     clock: Arc<dyn Clock>,
     controllers: Vec<(String, Start)>,
+    sharders: Vec<SharderFn>,
     checks: Vec<Check>,
     election: Option<LeaderElection>,
+    sharding: Option<Sharding>,
+    warm: bool,
     shutdown_timeout: Duration,
     health_probes: Option<TcpListener>,
     metrics_endpoint: Option<TcpListener>,
@@ -76,8 +86,11 @@ impl Manager {
             metrics: Metrics::new(),
             clock: Arc::new(SystemClock),
             controllers: Vec::new(),
+            sharders: Vec::new(),
             checks: Vec::new(),
             election: None,
+            sharding: None,
+            warm: true,
             shutdown_timeout: Duration::from_secs(30),
             health_probes: None,
             metrics_endpoint: None,
@@ -132,6 +145,7 @@ impl Manager {
             controller.name().to_owned(),
             Arc::new(move |runtime| controller::run(controller.clone(), runtime)),
         ));
+        self.sharders.push(shard::sharder::<K>());
         // Ready means the API server answers for the primary kind: one small list.
         self.checks.push(Arc::new(|client| {
             async move {
@@ -185,6 +199,39 @@ impl Manager {
     /// ```
     pub fn leader_election(mut self, election: LeaderElection) -> Self {
         self.election = Some(election);
+        self
+    }
+
+    /// Whether a replica standing by for the leader election Lease keeps its caches and queue
+    /// current (the default), so that it reconciles as soon as it leads; `false` starts the
+    /// watches only then, saving a standby's memory at the cost of a slower takeover.
+    ///
+    /// ```
+    /// # fn f(client: kube::Client) {
+    /// let manager = opkit::Manager::new(client)
+    ///     .leader_election(opkit::LeaderElection::new("webapp-operator-lock"))
+    ///     .warm_standby(false);
+    /// # let _ = manager; }
+    /// ```
+    pub fn warm_standby(mut self, warm: bool) -> Self {
+        self.warm = warm;
+        self
+    }
+
+    /// Splits the primaries of every controller across the replicas running this manager (see
+    /// [`crate::shard`]): each replica reconciles and caches only its shard. One replica at a
+    /// time assigns them: the holder of the leader election Lease if one is configured, else of
+    /// the Lease `<ring>-sharder`. The timing is used as given: check it with
+    /// [`Sharding::validate`] (the CLI does).
+    ///
+    /// ```
+    /// # fn f(client: kube::Client) {
+    /// let manager = opkit::Manager::new(client)
+    ///     .sharded(opkit::Sharding::new("webapp-operator").identity("replica-a"));
+    /// # let _ = manager; }
+    /// ```
+    pub fn sharded(mut self, sharding: Sharding) -> Self {
+        self.sharding = Some(sharding);
         self
     }
 
@@ -276,16 +323,46 @@ impl Manager {
             servers.push(task);
             addr
         });
+        let status = if self.election.is_some() || self.sharding.is_some() {
+            LeaseStatus::register(&self.metrics)
+        } else {
+            LeaseStatus::default()
+        };
+        let label_writes = self
+            .sharding
+            .as_ref()
+            .map(|_| shard::LabelWrites::register(&self.metrics))
+            .unwrap_or_default();
+        let sharder = Arc::new(AtomicBool::new(false));
         let controllers = Controllers {
             client: self.client,
             metrics: self.metrics.clone(),
             clock: self.clock,
             controllers: self.controllers,
             health: health.clone(),
+            label_writes,
+        };
+        let mode = match (self.sharding, self.election) {
+            (Some(sharding), election) => {
+                let election = election
+                    .unwrap_or_else(|| sharding.election(format!("{}-sharder", sharding.ring)));
+                Mode::Sharded {
+                    sharding: Arc::new(sharding),
+                    election,
+                    sharders: self.sharders,
+                    sharder: sharder.clone(),
+                }
+            }
+            (None, Some(election)) => Mode::Elected {
+                election,
+                warm: self.warm,
+            },
+            (None, None) => Mode::Alone,
         };
         let supervisor = tokio::spawn(supervise(
             controllers,
-            self.election,
+            mode,
+            status,
             self.shutdown_timeout,
             stopped,
         ));
@@ -296,26 +373,48 @@ impl Manager {
             servers,
             metrics: self.metrics,
             health,
+            sharder,
             health_probe_address,
             metrics_address,
         }
     }
 }
 
-/// What starts the controllers for one leadership term.
+/// How the controllers of a manager run.
+enum Mode {
+    /// Always.
+    Alone,
+    /// While holding the leader election Lease; `warm`: watching meanwhile.
+    Elected {
+        election: LeaderElection,
+        warm: bool,
+    },
+    /// On their shard, while holding the membership Lease; the sharders while holding `election`.
+    Sharded {
+        sharding: Arc<Sharding>,
+        election: LeaderElection,
+        sharders: Vec<SharderFn>,
+        sharder: Arc<AtomicBool>,
+    },
+}
+
+/// What starts the controllers for one term.
 struct Controllers {
     client: Client,
     metrics: Metrics,
     clock: Arc<dyn Clock>,
     controllers: Vec<(String, Start)>,
     health: Arc<Health>,
+    label_writes: shard::LabelWrites,
 }
 
 impl Controllers {
-    fn begin(&self) -> Term {
+    /// Starts the controllers, watching but not reconciling until [`Term::activate`].
+    fn begin(&self, shard: Option<Arc<Scope>>) -> Term {
         let (tx, rx) = futures::channel::oneshot::channel::<()>();
         let shutdown: Shutdown = rx.map(|_| ()).boxed().shared();
         let synced = Arc::new(Synced::new(self.controllers.len()));
+        let (active, activated) = watch::channel(false);
         let tasks = self
             .controllers
             .iter()
@@ -326,27 +425,38 @@ impl Controllers {
                     clock: self.clock.clone(),
                     shutdown: shutdown.clone(),
                     synced: synced.clone(),
+                    active: activated.clone(),
+                    shard: shard.clone(),
                 });
                 (name.clone(), tokio::spawn(task))
             })
             .collect();
-        self.health.term.send_replace(Some(synced));
         Term {
             stop: Some(tx),
             tasks,
             health: self.health.clone(),
+            active,
+            synced,
         }
     }
 }
 
-/// The controllers of one leadership term (the whole run without leader election).
+/// The controllers of one term: a leadership or membership term, or the whole run.
 struct Term {
     stop: Option<futures::channel::oneshot::Sender<()>>,
     tasks: Vec<(String, JoinHandle<()>)>,
     health: Arc<Health>,
+    active: watch::Sender<bool>,
+    synced: Arc<Synced>,
 }
 
 impl Term {
+    /// Lets the controllers reconcile.
+    fn activate(&self) {
+        self.active.send_replace(true);
+        self.health.term.send_replace(Some(self.synced.clone()));
+    }
+
     /// Stops taking new work and waits up to `timeout` for in-flight reconciles, then cancels
     /// what is left.
     async fn drain(&mut self, timeout: Duration) {
@@ -403,23 +513,86 @@ async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
 
 async fn supervise(
     controllers: Controllers,
-    election: Option<LeaderElection>,
+    mode: Mode,
+    status: LeaseStatus,
+    shutdown_timeout: Duration,
+    stopped: watch::Receiver<bool>,
+) {
+    match mode {
+        Mode::Alone => {
+            let mut term = controllers.begin(None);
+            term.activate();
+            stop_requested(&mut stopped.clone()).await;
+            term.drain(shutdown_timeout).await;
+        }
+        Mode::Elected { election, warm } => {
+            let elector = Elector::new(controllers.client.clone(), election, &status);
+            lead(&controllers, elector, None, warm, shutdown_timeout, stopped).await;
+        }
+        Mode::Sharded {
+            sharding,
+            election,
+            sharders,
+            sharder,
+        } => {
+            let member = Elector::new(
+                controllers.client.clone(),
+                sharding.election(sharding.lease_name()),
+                &status,
+            )
+            .fenced(sharding.lease_labels());
+            let assign = Elector::new(controllers.client.clone(), election, &status);
+            tokio::join!(
+                lead(
+                    &controllers,
+                    member,
+                    Some(sharding.clone()),
+                    false,
+                    shutdown_timeout,
+                    stopped.clone()
+                ),
+                assign_shards(
+                    controllers.client.clone(),
+                    assign,
+                    sharding,
+                    sharders,
+                    controllers.label_writes.clone(),
+                    sharder,
+                    stopped
+                ),
+            );
+        }
+    }
+}
+
+/// Runs the controllers while `elector` holds its Lease: a leadership, or (with `sharding`) a
+/// membership of the ring, each acquisition a new term of its shard. `warm`: the next term's
+/// controllers watch while waiting for the Lease.
+async fn lead(
+    controllers: &Controllers,
+    mut elector: Elector,
+    sharding: Option<Arc<Sharding>>,
+    warm: bool,
     shutdown_timeout: Duration,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let Some(election) = election else {
-        let mut term = controllers.begin();
-        stop_requested(&mut stopped).await;
-        term.drain(shutdown_timeout).await;
-        return;
-    };
-    let mut elector = Elector::new(controllers.client.clone(), election, &controllers.metrics);
     loop {
+        let standby = warm.then(|| controllers.begin(None));
         tokio::select! {
             () = stop_requested(&mut stopped) => break,
             () = elector.acquire() => {}
         }
-        let mut term = controllers.begin();
+        let mut term = match standby {
+            Some(term) => term,
+            None => controllers.begin(sharding.as_deref().map(|s| {
+                Arc::new(Scope::new(
+                    s,
+                    elector.term(),
+                    controllers.label_writes.clone(),
+                ))
+            })),
+        };
+        term.activate();
         let lost = tokio::select! {
             () = stop_requested(&mut stopped) => false,
             () = elector.hold() => true,
@@ -437,6 +610,50 @@ async fn supervise(
             term.cancel().await;
         }
         break;
+    }
+    elector.release().await;
+}
+
+/// Assigns the primaries to the ring's members while `elector` holds its Lease.
+async fn assign_shards(
+    client: Client,
+    mut elector: Elector,
+    sharding: Arc<Sharding>,
+    sharders: Vec<SharderFn>,
+    writes: shard::LabelWrites,
+    sharder: Arc<AtomicBool>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            () = stop_requested(&mut stopped) => break,
+            () = elector.acquire() => {}
+        }
+        sharder.store(true, Ordering::SeqCst);
+        let (members, live) = watch::channel(None);
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(shard::follow_members(
+            client.clone(),
+            sharding.clone(),
+            members,
+        ));
+        for start in &sharders {
+            tasks.spawn(start(
+                client.clone(),
+                sharding.clone(),
+                writes.clone(),
+                live.clone(),
+            ));
+        }
+        let lost = tokio::select! {
+            () = stop_requested(&mut stopped) => false,
+            () = elector.hold() => true,
+        };
+        tasks.shutdown().await;
+        sharder.store(false, Ordering::SeqCst);
+        if !lost {
+            break;
+        }
     }
     elector.release().await;
 }
@@ -464,6 +681,7 @@ pub struct Running {
     servers: Vec<JoinHandle<()>>,
     metrics: Metrics,
     health: Arc<Health>,
+    sharder: Arc<AtomicBool>,
     health_probe_address: Option<SocketAddr>,
     metrics_address: Option<SocketAddr>,
 }
@@ -535,8 +753,9 @@ impl Running {
         }
     }
 
-    /// Whether the controllers run: always after start without leader election, only while
-    /// holding the Lease with it.
+    /// Whether the controllers reconcile: always after start without leader election, only
+    /// while holding the Lease with it; when sharded, while holding this replica's membership
+    /// Lease.
     ///
     /// ```
     /// # async fn f(running: opkit::Running) {
@@ -545,6 +764,18 @@ impl Running {
     /// ```
     pub fn is_leader(&self) -> bool {
         self.health.is_leading()
+    }
+
+    /// Whether this replica assigns the primaries to the shards of the ring (see
+    /// [`Manager::sharded`]); always false without sharding.
+    ///
+    /// ```
+    /// # async fn f(running: opkit::Running) {
+    /// if running.is_sharder() { println!("assigning shards"); }
+    /// # }
+    /// ```
+    pub fn is_sharder(&self) -> bool {
+        self.sharder.load(Ordering::SeqCst)
     }
 
     /// Where `/healthz` and `/readyz` are served, if they are.

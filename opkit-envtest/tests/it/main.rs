@@ -23,3 +23,5 @@ mod status;
 mod support;
 mod versions;
 mod watch;
+mod webhook_server;
+mod webhooks;

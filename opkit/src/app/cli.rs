@@ -52,6 +52,9 @@ pub struct Cli {
     /// Leader election.
     #[command(flatten)]
     pub leader_election: crate::leader::LeaderElectionFlags,
+    /// Sharding across replicas.
+    #[command(flatten)]
+    pub sharding: crate::shard::ShardingFlags,
     /// The health probe and metrics endpoints.
     #[command(flatten)]
     pub probes: crate::probes::ProbeFlags,
@@ -86,6 +89,9 @@ pub enum Command {
         /// Namespace of the operator's ServiceAccount.
         #[arg(long, default_value = "default")]
         namespace: String,
+        /// Include what sharding needs (labelling the primaries, watching the ring's Leases).
+        #[arg(long)]
+        sharding: bool,
     },
     /// Print the Validating/MutatingWebhookConfigurations of the admission webhooks.
     #[cfg(feature = "webhooks")]

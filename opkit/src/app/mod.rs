@@ -39,6 +39,7 @@ use crate::manifests;
 use crate::operator::Operator;
 use crate::rbac::{self, Rule};
 use crate::reconcile::Reconcile;
+use crate::shard::Sharding;
 
 type Configure = Box<dyn FnOnce(Manager) -> Manager + Send>;
 
@@ -60,7 +61,10 @@ pub struct App {
     configure: Vec<Configure>,
     crds: Vec<CustomResourceDefinition>,
     rules: Vec<Rule>,
+    /// What sharding needs of each primary kind.
+    sharding_rules: Vec<Rule>,
     election: Option<LeaderElection>,
+    sharding: Option<Sharding>,
     #[cfg(feature = "webhooks")]
     webhooks: crate::webhook::Webhooks,
     /// The kinds with several versions, whose CRDs these assemble.
@@ -117,7 +121,9 @@ impl App {
             configure: Vec::new(),
             crds: Vec::new(),
             rules: Vec::new(),
+            sharding_rules: Vec::new(),
             election: None,
+            sharding: None,
             #[cfg(feature = "embedded")]
             demo: demo::Demo::default(),
         }
@@ -147,6 +153,7 @@ impl App {
             self = self.crd(crd.clone());
         }
         self.rules.extend(controller.rules());
+        self.sharding_rules.extend(crate::shard::rules::<K>());
         #[cfg(feature = "embedded")]
         self.demo.follow::<K>();
         self.configure
@@ -199,6 +206,19 @@ impl App {
     /// ```
     pub fn leader_election(mut self, election: LeaderElection) -> Self {
         self.election = Some(election);
+        self
+    }
+
+    /// Splits the primaries across the operator's replicas (see [`crate::shard`]); the
+    /// `--sharding*` flags override it (`--sharding=false` turns it off), and `rbac` then
+    /// includes what sharding needs.
+    ///
+    /// ```
+    /// let app = opkit::App::new("site-operator").sharding(opkit::Sharding::new("site-operator"));
+    /// assert!(app.rbac_yaml("ops").is_ok_and(|y| y.contains("watch")));
+    /// ```
+    pub fn sharding(mut self, sharding: Sharding) -> Self {
+        self.sharding = Some(sharding);
         self
     }
 
@@ -446,9 +466,21 @@ impl App {
     /// assert!(yaml.contains("kind: ClusterRole") && !yaml.contains("'*'"));
     /// ```
     pub fn rbac_yaml(&self, namespace: &str) -> Result<String> {
-        let rules = rbac::merge(self.rules.clone());
-        let mut objects = rbac::objects(&self.name, namespace, &rules);
-        objects.extend(rbac::leader_election(&self.name, namespace));
+        let mut rules = self.rules.clone();
+        let mut leases = rbac::leader_election(&self.name, namespace);
+        if self.sharding.is_some() {
+            rules.extend(self.sharding_rules.iter().cloned());
+            // The sharder watches the ring's membership Leases.
+            if let Some(verbs) = leases
+                .first_mut()
+                .and_then(|role| role.pointer_mut("/rules/0/verbs"))
+                .and_then(|v| v.as_array_mut())
+            {
+                verbs.extend(["list", "watch"].map(serde_json::Value::from));
+            }
+        }
+        let mut objects = rbac::objects(&self.name, namespace, &rbac::merge(rules));
+        objects.extend(leases);
         manifests::to_yaml(&objects)
     }
 
@@ -515,7 +547,7 @@ impl App {
     /// # Ok(()) }
     /// ```
     pub async fn execute_until(
-        self,
+        mut self,
         cli: Cli,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<()> {
@@ -538,7 +570,13 @@ impl App {
                 )
                 .await
             }
-            Some(Command::Rbac { namespace }) => {
+            Some(Command::Rbac {
+                namespace,
+                sharding,
+            }) => {
+                if *sharding && self.sharding.is_none() {
+                    self.sharding = Some(Sharding::new(self.name.clone()));
+                }
                 print!("{}", self.rbac_yaml(namespace)?);
                 Ok(())
             }

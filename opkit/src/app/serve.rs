@@ -31,7 +31,7 @@ pub(super) async fn serve(
     }
     // Inside a Pod the kubelet sets KUBERNETES_SERVICE_HOST; that is where replicas compete.
     let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
-    let manager = App::manager(
+    let mut manager = App::manager(
         app.configure,
         client,
         app.election,
@@ -41,6 +41,10 @@ pub(super) async fn serve(
         false,
     )
     .await?;
+    if let Some(sharding) = cli.sharding.resolve(app.sharding, &app.name)? {
+        tracing::info!(ring = %sharding.ring, identity = %sharding.identity, "sharded");
+        manager = manager.sharded(sharding);
+    }
     tracing::info!(controllers = ?manager.controllers(), "running");
     let running = manager.start();
     tracing::info!(

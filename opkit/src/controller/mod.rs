@@ -31,6 +31,7 @@
 //! assert!(quotas.crd().is_none());
 //! ```
 
+mod queue;
 mod run;
 mod watches;
 

@@ -1,29 +1,35 @@
-//! One controller: kube-runtime's `applier` fed by filtered watch streams, around the operator's
-//! reconcile with finalizers, status, backoff, metrics, events, spans and panic isolation.
+//! One controller: its watches feeding a priority queue and a bounded set of reconciles, around
+//! the operator's reconcile with finalizers, status, backoff, metrics, events, spans and panic
+//! isolation.
 //!
-//! kube-runtime's `Controller` cannot filter its primary stream without unstable features, so
-//! opkit composes the same public parts it is built from: `watcher` + `reflector` for each kind,
-//! `predicate_filter` on the primary (status-only changes never trigger), `trigger_self` /
-//! `trigger_with` to map events to requests, and `applier` for scheduling, deduplication and the
-//! concurrency limit.
+//! The objects come from kube-runtime's `watcher`, with its backoff and relist handling; what
+//! kube-runtime builds on it for a controller is replaced. Its reflector `Store` kept every
+//! primary typed (1.9 KB per WebApp); opkit's caches keep them compressed ([`crate::cache`]). Its
+//! `applier` and scheduler had no priorities, so a change waited behind a relist of every
+//! object, and kept each pending resync twice with its full `ObjectRef` (1.25 KB per object);
+//! [`Queue`](super::queue::Queue) has two priorities and one small slot per object. Its
+//! `predicate_filter` kept another map of hashes; the hash lives in the cache entry.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::{BoxFuture, Shared as SharedFuture};
 use futures::{FutureExt, StreamExt};
-use kube::runtime::controller::{Action as KubeAction, trigger_self};
+use kube::runtime::controller::Action as KubeAction;
 use kube::runtime::finalizer::{self, Event as FinalizerEvent};
-use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::{WatchStreamExt, applier, watcher};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::Controller;
-use super::watches::primary_predicate;
-use crate::cache::Caches;
+use super::queue::{Next, Priority, Queue};
+use super::watches::{self, primary_hash};
+use crate::cache::{Caches, Key, Store, prune};
 use crate::clock::Clock;
 use crate::context::{Context, Shared};
 use crate::error::{Error, Result, retry_after_hint};
@@ -32,12 +38,13 @@ use crate::index::{Indexes, Primaries};
 use crate::metrics::{Metrics, ReconcileResult};
 use crate::object::{self, Object};
 use crate::reconcile::{Action, Reconcile};
+use crate::shard::Scope;
 use crate::status::{self, Shape, Sink};
 
 /// A future resolving once shutdown was requested.
 pub(crate) type Shutdown = SharedFuture<BoxFuture<'static, ()>>;
 
-/// What the manager hands every controller for one run (one leadership term).
+/// What the manager hands every controller for one run.
 #[derive(Clone)]
 pub(crate) struct Runtime {
     pub client: Client,
@@ -45,6 +52,11 @@ pub(crate) struct Runtime {
     pub clock: Arc<dyn Clock>,
     pub shutdown: Shutdown,
     pub synced: Arc<Synced>,
+    /// Whether reconciles may start: while leading (or always, without leader election). The
+    /// watches run and the queue fills either way, so a standby is warm.
+    pub active: watch::Receiver<bool>,
+    /// This replica's shard, when the controllers are sharded.
+    pub shard: Option<Arc<Scope>>,
 }
 
 /// Runs `controller` until shutdown is requested; in-flight reconciles finish first.
@@ -59,13 +71,21 @@ where
         clock,
         shutdown,
         synced,
+        active,
+        shard,
     } = runtime;
     let config = controller.config;
-    let (store, writer) = reflector::store::<K>();
+    let store = Arc::new(Store::<K>::default());
     let caches = Caches::default();
     let indexes = Indexes::new(controller.indexes);
     let primaries = Primaries::new(store.clone(), indexes.clone());
-    let (streams, cleanups) = controller.watches.start(&client, &caches, &primaries);
+    let start = watches::Start {
+        client: client.clone(),
+        caches: caches.clone(),
+        primaries: primaries.clone(),
+        owned_selector: shard.as_ref().map(|s| s.owned_selector()),
+    };
+    let (streams, cleanups) = controller.watches.start(&start);
     let sink = Arc::new(Sink {
         client: client.clone(),
         controller: config.name.clone(),
@@ -79,87 +99,256 @@ where
         written: Default::default(),
         ready_seen: Mutex::new(HashSet::new()),
     });
-    let primary = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
+    let watch_config = match &shard {
+        Some(scope) => watcher::Config::default().labels(&scope.primary_selector()),
+        None => watcher::Config::default(),
+    };
+    let primary = watcher(Api::<K>::all(client.clone()), watch_config)
         .default_backoff()
-        .modify(crate::cache::prune)
-        .reflect(writer)
-        .inspect({
-            let sink = sink.clone();
-            move |event| {
-                let Ok(event) = event else { return };
-                indexes.apply(event);
-                match event {
-                    watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
-                        if let Some(uid) = obj.uid() {
-                            sink.written.observe(&uid, obj.meta());
-                        }
-                    }
-                    watcher::Event::Delete(obj) => {
-                        if let Some(uid) = obj.uid() {
-                            sink.forget(&uid);
-                        }
-                    }
-                    watcher::Event::Init | watcher::Event::InitDone => {}
-                }
-            }
-        })
-        .applied_objects()
-        .predicate_filter(
-            primary_predicate::<K>(config.on_labels, config.on_annotations),
-            Default::default(),
-        );
-    let mut queue = futures::stream::select_all(streams);
-    queue.push(trigger_self(primary, ()).boxed());
-    let queue = queue.take_until(shutdown.clone());
+        .modify(prune)
+        .boxed();
     metrics.set_max_concurrent(&config.name, config.concurrency);
-    let applier_config = kube::runtime::Config::default().concurrency(config.concurrency);
-    let name = config.name.clone();
-    let mut caches_synced = caches.take_synced();
-    let primary_store = store.clone();
-    caches_synced.push(Box::pin(async move {
-        let _ = primary_store.wait_until_ready().await;
-    }));
-    // Reconciles wait for every cache, so a restart reads dependents from caches, not the API.
-    let caches_synced = futures::future::join_all(caches_synced)
-        .map(|_| ())
-        .boxed()
-        .shared();
     let shared = Arc::new(Shared {
         events: Events::new(client.clone(), &config.field_manager),
         client,
         config,
         metrics,
-        caches,
+        caches: caches.clone(),
         primaries,
         data: controller.data,
         failures: Default::default(),
         status: sink,
-        synced: caches_synced.clone(),
-        shutdown,
         cleanups,
+        shard: shard.clone(),
     });
-    tracing::info!(controller = %name, kind = %K::kind(&()), "starting controller");
-    let sync = caches_synced.map(move |()| synced.one_done());
-    let runner = applier(
-        |obj, shared| Box::pin(reconcile::<K, D>(obj, shared)),
-        |_obj, _err, _shared| KubeAction::requeue(Duration::from_secs(1)),
+    tracing::info!(controller = %shared.config.name, kind = %K::kind(&()), "starting controller");
+    let lp = Loop {
         shared,
         store,
-        queue,
-        applier_config,
+        indexes,
+        caches,
+        queue: Queue::new(),
+        reconciles: JoinSet::new(),
+        running: HashMap::new(),
+        hand_overs: JoinSet::new(),
+        synced: Some(synced),
+    };
+    lp.run(
+        primary,
+        futures::stream::select_all(streams),
+        active,
+        shutdown,
     )
-    .for_each(move |result| {
-        if let Err(error) = result {
-            match error {
-                kube::runtime::controller::Error::ObjectNotFound(_) => {
-                    tracing::debug!(%error, "object gone")
+    .boxed()
+}
+
+/// The state of one controller's loop: its caches, queue and running reconciles.
+struct Loop<K: Object, D> {
+    shared: Arc<Shared<K, D>>,
+    store: Arc<Store<K>>,
+    indexes: Indexes<K>,
+    caches: Caches,
+    queue: Queue,
+    reconciles: JoinSet<Next>,
+    /// The object and priority of each running reconcile, by task.
+    running: HashMap<tokio::task::Id, (Key, Priority)>,
+    hand_overs: JoinSet<(Key, bool)>,
+    /// Told once every cache holds its first list; `None` after.
+    synced: Option<Arc<Synced>>,
+}
+
+impl<K: Reconcile<D>, D: Send + Sync + 'static> Loop<K, D> {
+    async fn run(
+        mut self,
+        mut primary: futures::stream::BoxStream<'static, watcher::Result<watcher::Event<K>>>,
+        mut requests: futures::stream::SelectAll<watches::Requests>,
+        mut active: watch::Receiver<bool>,
+        mut shutdown: Shutdown,
+    ) {
+        let concurrency = usize::from(self.shared.config.concurrency);
+        let mut stopping = false;
+        let mut activation_open = true;
+        let far = || tokio::time::Instant::now() + Duration::from_secs(86_400);
+        let timer = tokio::time::sleep_until(far());
+        tokio::pin!(timer);
+        loop {
+            if self.synced.is_some()
+                && self.store.is_synced()
+                && self.caches.is_synced()
+                && let Some(synced) = self.synced.take()
+            {
+                synced.one_done();
+            }
+            let dispatching = !stopping && self.synced.is_none() && *active.borrow();
+            if dispatching {
+                self.dispatch(concurrency);
+            }
+            if stopping && self.reconciles.is_empty() && self.hand_overs.is_empty() {
+                return;
+            }
+            // A timer matters only when a reconcile could start; otherwise the end of one
+            // (or the activation) brings the loop back here.
+            let room = concurrency == 0 || self.queue.running() < concurrency;
+            let due = self.queue.next_due().filter(|_| dispatching && room);
+            if let Some(due) = due
+                && due != timer.deadline()
+            {
+                timer.as_mut().reset(due);
+            }
+            tokio::select! {
+                biased;
+                () = &mut shutdown, if !stopping => stopping = true,
+                Some(joined) = self.reconciles.join_next_with_id() => self.finished(joined),
+                Some(joined) = self.hand_overs.join_next() => {
+                    if let Ok((key, released)) = joined {
+                        self.queue.acked(&key, released);
+                    }
                 }
-                error => tracing::warn!(controller = %name, %error, "controller"),
+                Some(event) = primary.next(), if !stopping => self.on_primary(event),
+                Some(batch) = requests.next(), if !stopping => {
+                    for request in batch {
+                        if !self.queue.is_draining(&request.key) {
+                            self.queue.push(request.key, request.priority);
+                        }
+                    }
+                }
+                changed = active.changed(), if activation_open => {
+                    activation_open = changed.is_ok();
+                }
+                () = &mut timer, if due.is_some() => timer.as_mut().reset(far()),
             }
         }
-        futures::future::ready(())
-    });
-    futures::future::join(runner, sync).map(|_| ()).boxed()
+    }
+
+    /// Starts reconciles while there is room and work.
+    fn dispatch(&mut self, concurrency: usize) {
+        while concurrency == 0 || self.queue.running() < concurrency {
+            let Some((key, priority)) = self.queue.pop(tokio::time::Instant::now()) else {
+                return;
+            };
+            match self.store.get(&key) {
+                Some(obj) => {
+                    let shared = self.shared.clone();
+                    let task =
+                        self.reconciles
+                            .spawn(reconcile::<K, D>(Arc::new(obj), priority, shared));
+                    self.running.insert(task.id(), (key, priority));
+                }
+                None => {
+                    self.queue.finish(&key, Next::Await);
+                }
+            }
+        }
+    }
+
+    fn finished(
+        &mut self,
+        joined: std::result::Result<(tokio::task::Id, Next), tokio::task::JoinError>,
+    ) {
+        let (id, next) = match joined {
+            Ok(done) => done,
+            // Reconciles catch their own panics; one in opkit's bookkeeping around them is
+            // retried like a failure.
+            Err(error) => {
+                tracing::error!(%error, "a reconcile task failed");
+                let backoff = self.shared.config.backoff.delay(1);
+                let priority = self.running.get(&error.id()).map_or(Priority::Low, |r| r.1);
+                (error.id(), Next::After(backoff, priority))
+            }
+        };
+        let Some((key, _)) = self.running.remove(&id) else {
+            return;
+        };
+        if self.queue.finish(&key, next) {
+            self.hand_over(&key);
+        }
+    }
+
+    fn on_primary(&mut self, event: watcher::Result<watcher::Event<K>>) {
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::warn!(controller = %self.shared.config.name, %error, "watch failed; retrying");
+                return;
+            }
+        };
+        self.indexes.apply(&event);
+        let (obj, tag) = match &event {
+            watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
+                if let Some(uid) = obj.uid() {
+                    self.shared.status.written.observe(&uid, obj.meta());
+                }
+                let config = &self.shared.config;
+                (
+                    Some(obj),
+                    primary_hash(obj, config.on_labels, config.on_annotations),
+                )
+            }
+            watcher::Event::Delete(obj) => {
+                if let Some(uid) = obj.uid() {
+                    self.shared.status.forget(&uid);
+                    self.shared.failures.reset(&uid);
+                }
+                (None, None)
+            }
+            watcher::Event::Init | watcher::Event::InitDone => (None, None),
+        };
+        match self.store.apply(&event, |_| tag.unwrap_or(0)) {
+            crate::cache::Change::Stored {
+                key,
+                before,
+                relisted,
+            } => {
+                let Some(obj) = obj else { return };
+                if let Some(scope) = &self.shared.shard
+                    && scope.is_draining(obj.meta())
+                {
+                    if self.queue.drain(&key) {
+                        self.hand_over(&key);
+                    }
+                    return;
+                }
+                let returned = self.queue.is_draining(&key);
+                if returned {
+                    self.queue.undrain(key.clone());
+                }
+                let changed = tag.is_none() || before != tag;
+                if changed && !returned {
+                    // What a fresh process lists is the herd; what changed is a change.
+                    let priority = if relisted && before.is_none() {
+                        Priority::Low
+                    } else {
+                        Priority::High
+                    };
+                    self.queue.push(key, priority);
+                }
+            }
+            crate::cache::Change::Deleted(key) => self.queue.forget(&key),
+            crate::cache::Change::Relisted(gone) => {
+                for key in gone {
+                    self.queue.forget(&key);
+                }
+            }
+            crate::cache::Change::Nothing => {}
+        }
+    }
+
+    /// Hands `key` over to the replica it moves to: removes this replica's shard label, if the
+    /// object is still the version this replica saw.
+    fn hand_over(&mut self, key: &Key) {
+        let (Some(scope), Some(obj)) = (self.shared.shard.clone(), self.store.get(key)) else {
+            // Gone already: nothing to hand over.
+            self.queue.forget(key);
+            return;
+        };
+        self.queue.acking(key);
+        let client = self.shared.client.clone();
+        let key = key.clone();
+        self.hand_overs.spawn(async move {
+            let released = scope.release(client, &obj).await;
+            (key, released)
+        });
+    }
 }
 
 /// How many controllers still wait for their caches' first list.
@@ -198,21 +387,16 @@ impl Synced {
     }
 }
 
-/// One reconcile of one object; never fails (failures are turned into a retry `Action`).
+/// One reconcile of one object; never fails (failures are turned into a retry).
 async fn reconcile<K: Reconcile<D>, D: Send + Sync + 'static>(
     obj: Arc<K>,
+    priority: Priority,
     shared: Arc<Shared<K, D>>,
-) -> Result<KubeAction> {
-    // A reconcile waiting for the caches gives way to shutdown: a cache that never lists (say
-    // for want of RBAC) must not hold up the drain.
-    let waiting = futures::future::select(shared.synced.clone(), shared.shutdown.clone()).await;
-    if let futures::future::Either::Right(_) = waiting {
-        return Ok(KubeAction::await_change());
-    }
+) -> Next {
     let controller = shared.config.name.clone();
     let _busy = shared.metrics.worker_started(&controller);
     let started = Instant::now();
-    let key = obj
+    let id = obj
         .uid()
         .unwrap_or_else(|| ObjectRef::from_obj(&*obj).to_string());
     let deleting = obj.meta().deletion_timestamp.is_some();
@@ -234,15 +418,14 @@ async fn reconcile<K: Reconcile<D>, D: Send + Sync + 'static>(
             shared.metrics.record_panic(&controller);
             Err(Error::Panicked(panic_message(panic.as_ref())))
         });
-    let action = async {
+    async {
         match outcome {
-            Ok(action) => succeeded(&ctx, &key, action, deleting, started).await,
-            Err(error) => failed(&ctx, &key, error, deleting, started).await,
+            Ok(action) => succeeded(&ctx, &id, action, deleting, priority, started).await,
+            Err(error) => failed(&ctx, &id, error, deleting, priority, started).await,
         }
     }
     .instrument(span)
-    .await;
-    Ok(action)
+    .await
 }
 
 async fn run_once<K: Reconcile<D>, D: Send + Sync + 'static>(
@@ -342,8 +525,9 @@ async fn succeeded<K: Reconcile<D>, D: Send + Sync + 'static>(
     key: &str,
     action: Option<Action>,
     deleting: bool,
+    priority: Priority,
     started: Instant,
-) -> KubeAction {
+) -> Next {
     let shared = ctx.shared();
     shared.failures.reset(key);
     // The operator may report Degraded itself (a stalled rollout); only clear ours otherwise.
@@ -371,14 +555,16 @@ async fn succeeded<K: Reconcile<D>, D: Send + Sync + 'static>(
     let (result, next) = match action {
         _ if requeue_soon => (
             ReconcileResult::Requeue,
-            KubeAction::requeue(shared.config.backoff.delay(1)),
+            Next::After(shared.config.backoff.delay(1), priority),
         ),
         None | Some(Action::Done) => (
             ReconcileResult::Success,
-            KubeAction::requeue(shared.config.requeue),
+            Next::After(shared.config.requeue, Priority::Low),
         ),
-        Some(Action::AwaitChange) => (ReconcileResult::Success, KubeAction::await_change()),
-        Some(Action::RequeueAfter(after)) => (ReconcileResult::Requeue, KubeAction::requeue(after)),
+        Some(Action::AwaitChange) => (ReconcileResult::Success, Next::Await),
+        Some(Action::RequeueAfter(after)) => {
+            (ReconcileResult::Requeue, Next::After(after, Priority::Low))
+        }
     };
     shared
         .metrics
@@ -392,8 +578,9 @@ async fn failed<K: Reconcile<D>, D: Send + Sync + 'static>(
     key: &str,
     error: Error,
     deleting: bool,
+    priority: Priority,
     started: Instant,
-) -> KubeAction {
+) -> Next {
     let shared = ctx.shared();
     let controller = &shared.config.name;
     let failures = shared.failures.record_failure(key);
@@ -424,7 +611,7 @@ async fn failed<K: Reconcile<D>, D: Send + Sync + 'static>(
     // Conflicts are optimistic concurrency at work and pass on the next attempt; they are
     // reported only when they keep coming.
     if error.is_conflict() && failures < REPORT_CONFLICTS_FROM {
-        return KubeAction::requeue(delay);
+        return Next::After(delay, priority);
     }
     if shared.status.automatic {
         let status = ctx.status();
@@ -442,7 +629,8 @@ async fn failed<K: Reconcile<D>, D: Send + Sync + 'static>(
         "ReconcileFailed"
     };
     ctx.event(EventType::Warning, event_reason, &message).await;
-    KubeAction::requeue(delay)
+    // A retry keeps the priority of what it retries: a failed change is still a change.
+    Next::After(delay, priority)
 }
 
 /// The consecutive conflicts after which an object is marked Degraded with a Warning event.

@@ -7,19 +7,37 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
-use kube::runtime::controller::{ReconcileRequest, trigger_with};
-use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
-use crate::cache::{Caches, Compact, prune};
+use super::queue::Priority;
+use crate::cache::{self, Caches, Key, prune};
 use crate::ensure::{OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, OWNER_UID_LABEL};
 use crate::index::Primaries;
 use crate::object::{self, Object};
 use crate::rbac::Rule;
 
-pub(crate) type TriggerStream<K> = BoxStream<'static, Result<ReconcileRequest<K>, watcher::Error>>;
-type StartFn<K> = Arc<dyn Fn(Client, &Caches, Primaries<K>) -> TriggerStream<K> + Send + Sync>;
+/// A reconcile asked for by a change of an owned or watched object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Request {
+    pub key: Key,
+    pub priority: Priority,
+}
+
+pub(crate) type Requests = BoxStream<'static, Vec<Request>>;
+
+/// How the watches of one controller start: the client, the caches to fill, the primaries for
+/// mappers, and the label selector of owned kinds (this replica's shard, when sharded).
+#[derive(Clone)]
+pub(crate) struct Start<K: Object> {
+    pub client: Client,
+    pub caches: Caches,
+    pub primaries: Primaries<K>,
+    pub owned_selector: Option<String>,
+}
+
+type StartFn<K> = Arc<dyn Fn(&Start<K>) -> Requests + Send + Sync>;
 
 /// Deletes the dependents of one kind carrying the owner-uid label of a primary; returns how
 /// many it deleted.
@@ -75,27 +93,57 @@ impl<K: Object> Debug for Watches<K> {
     }
 }
 
-/// A watch of every `C` in the cluster, stored compactly into `caches`.
-fn cached_watch<C: Object>(
-    client: Client,
-    caches: &Caches,
-) -> impl futures::Stream<Item = Result<C, watcher::Error>> + Send + 'static {
-    let (store, mut writer) = reflector::store::<Compact<C>>();
-    let cache = caches.insert(store);
-    watcher(Api::<C>::all(client), watcher::Config::default())
+/// A watch of every `C` in the cluster (or those `selector` selects), stored into `caches`;
+/// yields the reconciles `map` asks for, as changes, or at low priority when they come from a
+/// (re)list.
+fn cached_watch<C: Object, K: Object>(
+    start: &Start<K>,
+    selector: Option<&str>,
+    map: impl Fn(&C) -> Vec<ObjectRef<K>> + Send + 'static,
+) -> Requests {
+    let cache = start.caches.insert::<C>();
+    let config = match selector {
+        Some(selector) => watcher::Config::default().labels(selector),
+        None => watcher::Config::default(),
+    };
+    watcher(Api::<C>::all(start.client.clone()), config)
         .default_backoff()
         .modify(prune)
-        .inspect_ok(move |event| cache.store(&mut writer, event))
-        .touched_objects()
+        .inspect_ok(move |event| cache.store(event))
+        .filter_map(move |event| {
+            let requests = match event {
+                Ok(watcher::Event::Apply(obj) | watcher::Event::Delete(obj)) => {
+                    requests(map(&obj), Priority::High)
+                }
+                Ok(watcher::Event::InitApply(obj)) => requests(map(&obj), Priority::Low),
+                // An empty batch: the controller looks again whether every cache is synced.
+                Ok(watcher::Event::InitDone) => return futures::future::ready(Some(Vec::new())),
+                Ok(watcher::Event::Init) => Vec::new(),
+                Err(error) => {
+                    tracing::warn!(%error, kind = %C::kind(&()), "watch failed; retrying");
+                    Vec::new()
+                }
+            };
+            futures::future::ready((!requests.is_empty()).then_some(requests))
+        })
+        .boxed()
+}
+
+fn requests<K: Object>(refs: Vec<ObjectRef<K>>, priority: Priority) -> Vec<Request> {
+    refs.iter()
+        .map(|r| Request {
+            key: cache::key(r.namespace.as_deref(), &r.name),
+            priority,
+        })
+        .collect()
 }
 
 impl<K: Object> Watches<K> {
     pub fn owns<C: Object>(&mut self) {
-        let start: StartFn<K> = Arc::new(|client, caches, _primaries| {
-            trigger_with(cached_watch::<C>(client, caches), |obj: C| {
-                owners_of::<K>(&obj)
+        let start: StartFn<K> = Arc::new(|start| {
+            cached_watch::<C, K>(start, start.owned_selector.as_deref(), |obj| {
+                owners_of::<K>(obj)
             })
-            .boxed()
         });
         let cleanup: CleanupFn =
             Arc::new(|client: Client, uid: String| Box::pin(delete_labelled::<C>(client, uid)));
@@ -113,12 +161,9 @@ impl<K: Object> Watches<K> {
         mapper: impl Fn(&W, &Primaries<K>) -> Vec<ObjectRef<K>> + Send + Sync + 'static,
     ) {
         let mapper = Arc::new(mapper);
-        let start: StartFn<K> = Arc::new(move |client, caches, primaries| {
-            let mapper = mapper.clone();
-            trigger_with(cached_watch::<W>(client, caches), move |obj: W| {
-                mapper(&obj, &primaries)
-            })
-            .boxed()
+        let start: StartFn<K> = Arc::new(move |start| {
+            let (mapper, primaries) = (mapper.clone(), start.primaries.clone());
+            cached_watch::<W, K>(start, None, move |obj| mapper(obj, &primaries))
         });
         self.relations.push(Relation {
             kind: W::kind(&()).into_owned(),
@@ -141,19 +186,10 @@ impl<K: Object> Watches<K> {
         self.relations.iter().map(|r| r.rule.clone()).collect()
     }
 
-    /// Starts every watch, filling `caches`; returns their trigger streams and the cleanups of
+    /// Starts every watch, filling the caches; returns their requests and the cleanups of
     /// labelled dependents.
-    pub fn start(
-        &self,
-        client: &Client,
-        caches: &Caches,
-        primaries: &Primaries<K>,
-    ) -> (Vec<TriggerStream<K>>, Vec<CleanupFn>) {
-        let streams = self
-            .relations
-            .iter()
-            .map(|r| (r.start)(client.clone(), caches, primaries.clone()))
-            .collect();
+    pub fn start(&self, start: &Start<K>) -> (Vec<Requests>, Vec<CleanupFn>) {
+        let streams = self.relations.iter().map(|r| (r.start)(start)).collect();
         let cleanups = self
             .relations
             .iter()
@@ -212,27 +248,23 @@ fn owners_of<K: Object>(obj: &impl Resource) -> Vec<ObjectRef<K>> {
     owners
 }
 
-/// The primary's predicate: spec (generation), finalizers and deletion, plus labels and
-/// annotations when asked. Status-only updates never pass. Kinds without a generation pass
-/// every change: their data is their spec.
-pub(crate) fn primary_predicate<K: Resource>(
-    labels: bool,
-    annotations: bool,
-) -> impl Fn(&K) -> Option<u64> + Send + 'static {
-    move |obj: &K| {
-        use std::hash::{Hash, Hasher};
-        let meta = obj.meta();
-        meta.generation?;
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        meta.generation.hash(&mut h);
-        meta.finalizers.hash(&mut h);
-        meta.deletion_timestamp.is_some().hash(&mut h);
-        if labels {
-            meta.labels.hash(&mut h);
-        }
-        if annotations {
-            meta.annotations.hash(&mut h);
-        }
-        Some(h.finish())
+/// The primary's predicate: a hash of its spec (generation), finalizers and deletion, plus
+/// labels and annotations when asked; a reconcile runs when it changes, so status-only updates
+/// never trigger one. `None` for kinds without a generation, which pass every change: their
+/// data is their spec.
+pub(crate) fn primary_hash<K: Resource>(obj: &K, labels: bool, annotations: bool) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let meta = obj.meta();
+    meta.generation?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    meta.generation.hash(&mut h);
+    meta.finalizers.hash(&mut h);
+    meta.deletion_timestamp.is_some().hash(&mut h);
+    if labels {
+        meta.labels.hash(&mut h);
     }
+    if annotations {
+        meta.annotations.hash(&mut h);
+    }
+    Some(h.finish())
 }

@@ -13,6 +13,7 @@ mod manifests;
 mod metrics;
 mod probes;
 mod reconcile;
+mod sharding;
 mod status;
 mod versions;
 mod webhook;

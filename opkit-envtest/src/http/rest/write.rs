@@ -256,7 +256,7 @@ impl RestRequest {
             if self.query.get("fieldManager").is_none_or(|m| m.is_empty()) {
                 return Err(ApiError {
                     code: 422,
-                    reason: "Invalid",
+                    reason: "Invalid".into(),
                     message: "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch".to_string(),
                     details: Some(json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [{"reason": "FieldValueRequired", "message": "Required value: is required for apply patch", "field": "fieldManager"}]})),
                     retry_after: None,
@@ -475,7 +475,7 @@ fn patch_error(error: &patch::PatchError) -> ApiError {
     match error.status_code() {
         422 => ApiError {
             code: 422,
-            reason: "Invalid",
+            reason: "Invalid".into(),
             message: error.to_string(),
             details: None,
             retry_after: None,
@@ -505,7 +505,7 @@ fn apply_conflict(conflicts: &[patch::ApplyConflict]) -> ApiError {
         .collect();
     ApiError {
         code: 409,
-        reason: "Conflict",
+        reason: "Conflict".into(),
         message: patch::conflict_message(conflicts),
         details: Some(json!({"causes": causes})),
         retry_after: None,
