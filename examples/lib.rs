@@ -27,6 +27,9 @@ mod docs {
     struct Readme;
     #[doc = include_str!("../docs/README.md")]
     struct Index;
+    // Its listings are whole files of a scaffolded project: cargo-opkit's tests compile and run them.
+    #[doc = include_str!("../docs/getting-started.md")]
+    struct GettingStarted;
     #[doc = include_str!("../docs/deploying.md")]
     struct Deploying;
     #[doc = include_str!("../docs/envtest.md")]

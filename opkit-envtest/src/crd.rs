@@ -265,6 +265,14 @@ pub(crate) fn resources(crd: &Value) -> Vec<ResourceInfo> {
                 schema: Some(schema),
                 storage: v.get("storage").and_then(Value::as_bool) == Some(true),
                 verbs: resources::ALL_VERBS,
+                selectable_fields: v
+                    .get("selectableFields")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| f.get("jsonPath").and_then(Value::as_str))
+                    .map(|path| path.trim_start_matches('.').to_string())
+                    .collect(),
                 subresources: &[],
                 versions: Some(conversion.clone()),
             }

@@ -149,6 +149,9 @@ impl TestEnvBuilder {
         store.write(|txn| {
             namespaces::bootstrap(txn);
             rbac::bootstrap(txn);
+            if self.simulation.is_some() {
+                crate::sim::node::register(txn);
+            }
         });
         let bind = format!("127.0.0.1:{}", self.port);
         let listener = tokio::net::TcpListener::bind(&bind)

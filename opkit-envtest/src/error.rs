@@ -185,6 +185,32 @@ impl ApiError {
         .with_details(resource_details(info, name))
     }
 
+    /// 409 Conflict for a binding of a pod that already runs on a node.
+    pub fn conflict_binding(pod: &str, node: &str) -> Self {
+        Self::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on pods/binding \"{pod}\": pod {pod} is already assigned to node \"{node}\""
+            ),
+        )
+        .with_details(json!({"name": pod, "kind": "pods/binding"}))
+    }
+
+    /// 429 for an eviction a PodDisruptionBudget forbids, with the budget's arithmetic as
+    /// its cause.
+    pub fn disruption_budget(budget: &str, desired: i64, healthy: i64) -> Self {
+        Self::new(
+            429,
+            "TooManyRequests",
+            "Cannot evict pod as it would violate the pod's disruption budget.",
+        )
+        .with_details(json!({"causes": [{
+            "reason": "DisruptionBudget",
+            "message": format!("The disruption budget {budget} needs {desired} healthy pods and has {healthy} currently"),
+        }]}))
+    }
+
     /// 422 Invalid with every cause: `Kind.group "name" is invalid: field: detail`.
     pub fn invalid(info: &ResourceInfo, name: &str, causes: &[FieldError]) -> Self {
         let parts: Vec<String> = causes

@@ -26,6 +26,7 @@ mod env;
 mod error;
 mod events;
 mod faults;
+mod fields;
 mod gc;
 mod http;
 mod immutable;

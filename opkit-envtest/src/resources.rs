@@ -41,6 +41,8 @@ pub struct ResourceInfo {
     pub storage: bool,
     /// The verbs served on the resource itself.
     pub verbs: &'static [&'static str],
+    /// Field selector labels beyond the kind's own (a CRD version's `selectableFields`).
+    pub selectable_fields: Vec<String>,
     /// Subresources served besides `status` and `scale`.
     pub subresources: &'static [Subresource],
     /// The versions of the CRD this one belongs to, and how objects convert between them.
@@ -95,6 +97,15 @@ const fn sub(
 
 const POD_SUBRESOURCES: &[Subresource] = &[
     sub("attach", "", "v1", "PodAttachOptions", &["create", "get"]),
+    sub("binding", "", "v1", "Binding", &["create"]),
+    sub(
+        "ephemeralcontainers",
+        "",
+        "",
+        "Pod",
+        &["get", "patch", "update"],
+    ),
+    sub("eviction", "policy", "v1", "Eviction", &["create"]),
     sub("exec", "", "v1", "PodExecOptions", &["create", "get"]),
     sub("log", "", "", "Pod", &["get"]),
     sub(
@@ -348,6 +359,7 @@ pub fn builtins() -> Vec<ResourceInfo> {
             rules: None,
             storage: true,
             verbs: b.verbs,
+            selectable_fields: Vec::new(),
             subresources: b.subresources,
             versions: None,
         })

@@ -620,21 +620,16 @@ impl FieldSelector {
         Ok(Self { terms })
     }
 
-    /// Whether the object matches.
-    pub fn matches(&self, object: &Value) -> bool {
-        self.terms.iter().all(|t| {
-            let actual = t
-                .path
-                .split('.')
-                .try_fold(object, |v, key| v.get(key))
-                .map(|v| match v {
-                    Value::String(s) => s.clone(),
-                    Value::Null => String::new(),
-                    other => other.to_string(),
-                })
-                .unwrap_or_default();
-            (actual == t.value) == t.equal
-        })
+    /// Whether the values `value` gives for each term's label satisfy them.
+    pub fn matches_with(&self, value: impl Fn(&str) -> String) -> bool {
+        self.terms
+            .iter()
+            .all(|t| (value(&t.path) == t.value) == t.equal)
+    }
+
+    /// The field labels the selector names.
+    pub fn labels(&self) -> impl Iterator<Item = &str> {
+        self.terms.iter().map(|t| t.path.as_str())
     }
 }
 
@@ -699,6 +694,16 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
+    /// Fields read by their dotted path, absent ones as `""`.
+    fn field_matches(selector: &FieldSelector, object: &Value) -> bool {
+        selector.matches_with(|path| {
+            path.split('.')
+                .try_fold(object, |v, key| v.get(key))
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                .unwrap_or_default()
+        })
+    }
+
     #[test]
     fn label_and_field_selectors_together() {
         let sel = LabelSelector::parse("app=web,tier in (front,back),!canary").unwrap_or_default();
@@ -712,9 +717,10 @@ mod tests {
         );
         let fields =
             FieldSelector::parse("metadata.name=web,status.phase!=Running").unwrap_or_default();
-        assert!(
-            fields.matches(&json!({"metadata": {"name": "web"}, "status": {"phase": "Pending"}}))
-        );
+        assert!(field_matches(
+            &fields,
+            &json!({"metadata": {"name": "web"}, "status": {"phase": "Pending"}})
+        ));
     }
 
     fn labels(v: Value) -> Map<String, Value> {
@@ -847,7 +853,7 @@ mod tests {
         let event = json!({"involvedObject": {"name": "web", "kind": "Deployment"}});
         let ok = |s: &str, o: &Value| {
             FieldSelector::parse(s)
-                .map(|f| f.matches(o))
+                .map(|f| field_matches(&f, o))
                 .unwrap_or(false)
         };
         assert!(ok("metadata.name=web-1", &pod));
@@ -869,8 +875,14 @@ mod tests {
             "invalid selector: 'metadata.name'; can't understand 'metadata.name'"
         );
         let escaped = FieldSelector::parse(r"metadata.name=a\,b").unwrap_or_default();
-        assert!(escaped.matches(&json!({"metadata": {"name": "a,b"}})));
-        assert!(!escaped.matches(&json!({"metadata": {"name": "a"}})));
+        assert!(field_matches(
+            &escaped,
+            &json!({"metadata": {"name": "a,b"}})
+        ));
+        assert!(!field_matches(
+            &escaped,
+            &json!({"metadata": {"name": "a"}})
+        ));
     }
 
     proptest! {
@@ -880,7 +892,7 @@ mod tests {
                 let _ = sel.matches(Some(&labels(json!({"a": "b"}))));
             }
             if let Ok(f) = FieldSelector::parse(&s) {
-                let _ = f.matches(&json!({"a": {"b": 1}}));
+                let _ = field_matches(&f, &json!({"a": {"b": 1}}));
             }
         }
 

@@ -39,3 +39,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "webapp-operator.webhookSecret" -}}
 {{- printf "%s-webhook-tls" (include "webapp-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
+
+{{- /* Whether the admission webhooks are served: enabled, and the operator has some. */}}
+{{- define "webapp-operator.webhooks" -}}
+{{- if and .Values.webhook.enabled (regexMatch "(?m)^kind: " (.Files.Get "files/webhooks.yaml")) }}true{{ end }}
+{{- end }}

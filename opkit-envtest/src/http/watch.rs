@@ -148,7 +148,7 @@ pub(crate) fn serve(request: &RestRequest) -> Result<http::Response<Body>, ApiEr
         info: request.target.info.clone(),
         storage: storage_key(&request.target.info),
         namespace: request.target.namespace.clone(),
-        selectors: Selectors::from_query(query)?,
+        selectors: Selectors::from_query(query, &request.target.info)?,
         bookmarks: is_true(query, "allowWatchBookmarks"),
         metadata_only: super::negotiate::wants_metadata(&accept),
         table: table::wants_table(&accept).then(|| {

@@ -6,9 +6,6 @@ use crate::store::Store;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Map, Value, json};
 
-/// The node every simulated pod runs on.
-const NODE: &str = "envtest-node";
-
 /// The label the Deployment controller puts on its ReplicaSets and their pods.
 const TEMPLATE_HASH: &str = "pod-template-hash";
 
@@ -195,7 +192,7 @@ fn pod_from(owner: &Value, kind: Kind, template: &Value, labels: &Map<String, Va
         );
     }
     if let Some(spec) = pod["spec"].as_object_mut() {
-        spec.insert("nodeName".into(), json!(NODE));
+        spec.insert("nodeName".into(), json!(super::node::NAME));
     }
     pod
 }

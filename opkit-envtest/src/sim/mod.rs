@@ -17,7 +17,9 @@
 //!   `<name>-0`... and the claims of their `volumeClaimTemplates`,
 //!   DaemonSets one Pod, Jobs one Pod that succeeds; [`Simulation::pods`]
 //!   turns this off;
-//! - Pods run on one simulated node, ready, with IPs and container statuses;
+//! - Pods run on one simulated node (the Node `envtest-node`, Ready): pods
+//!   without `spec.nodeName` are bound to it as the scheduler binds them, then
+//!   run, ready, with IPs and container statuses;
 //! - CronJobs create their Jobs when due by the [`Clock`].
 //!
 //! Two annotations show the unhappy paths: [`NEVER_READY`]
@@ -44,6 +46,7 @@
 mod children;
 mod clock;
 mod cron;
+pub(crate) mod node;
 mod status;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -364,9 +367,13 @@ async fn settle(
     name: &str,
     simulation: &Simulation,
 ) -> Result<(), kube::Error> {
-    let Some(obj) = api.get_opt(name).await? else {
+    let Some(mut obj) = api.get_opt(name).await? else {
         return Ok(());
     };
+    if kind == Kind::Pod && obj.data.pointer("/spec/nodeName").is_none() {
+        schedule(api, &obj).await?;
+        obj = api.get(name).await?;
+    }
     let obj = serde_json::to_value(&obj).unwrap_or_default();
     let mut refused = None;
     if simulation.pods {
@@ -413,6 +420,34 @@ async fn settle(
     api.patch_status(name, &params, &Patch::Merge(&patch))
         .await?;
     Ok(())
+}
+
+/// Binds a pod to the simulated node through `pods/binding`, as the scheduler does.
+async fn schedule(api: &Api<DynamicObject>, pod: &DynamicObject) -> Result<(), kube::Error> {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+    let binding = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": name, "namespace": namespace},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": node::NAME},
+    });
+    let request = http::Request::post(format!(
+        "/api/v1/namespaces/{namespace}/pods/{name}/binding"
+    ))
+    .header(http::header::CONTENT_TYPE, "application/json")
+    .body(binding.to_string().into_bytes())
+    .map_err(kube::Error::HttpError)?;
+    match api
+        .clone()
+        .into_client()
+        .request::<serde_json::Value>(request)
+        .await
+    {
+        // Another binding won the race: the pod is scheduled either way.
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        other => other.map(drop),
+    }
 }
 
 /// The `FailedCreate` event the ReplicaSet controller records when a pod is refused.

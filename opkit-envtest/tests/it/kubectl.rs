@@ -14,7 +14,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// The seed's WebApp CRD (part 1 of the guide).
+/// A WebApp CRD as an operator author writes it by hand.
 const WEBAPP_CRD: &str = r#"
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition

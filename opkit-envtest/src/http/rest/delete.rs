@@ -130,7 +130,7 @@ impl RestRequest {
     ) -> Result<http::Response<Body>, ApiError> {
         let info = &self.target.info;
         let (propagation, _, dry_run) = self.delete_options(bytes)?;
-        let selectors = Selectors::from_query(&self.query)?;
+        let selectors = Selectors::from_query(&self.query, &self.target.info)?;
         let storage = self.storage();
         let (items, rv) = self.server.store.write(|txn| {
             let keys: Vec<(String, String)> = txn

@@ -1,7 +1,8 @@
 //! The verbs on resources: get, list, create, update, patch, delete,
-//! deletecollection, and the status and scale subresources.
+//! deletecollection, and the status, scale and Pod subresources.
 
 mod delete;
+mod pods;
 mod read;
 mod review;
 mod scale;
@@ -18,7 +19,7 @@ use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{Stored, meta_str, storage_key};
 use axum::body::Body;
 use http::HeaderMap;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -100,10 +101,18 @@ pub(crate) fn needs_conversion(info: &ResourceInfo, stored: &Stored) -> bool {
 pub(crate) struct Selectors {
     labels: Option<LabelSelector>,
     fields: Option<FieldSelector>,
+    /// The kind whose field labels the field selector names.
+    group: String,
+    kind: String,
 }
 
 impl Selectors {
-    pub fn from_query(query: &HashMap<String, String>) -> Result<Self, ApiError> {
+    /// The `labelSelector` and `fieldSelector` of a request on `info`: 400 when they do not
+    /// parse or name a field label the kind does not support.
+    pub fn from_query(
+        query: &HashMap<String, String>,
+        info: &ResourceInfo,
+    ) -> Result<Self, ApiError> {
         let labels = match query.get("labelSelector").filter(|s| !s.is_empty()) {
             Some(s) => {
                 Some(LabelSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?)
@@ -112,11 +121,19 @@ impl Selectors {
         };
         let fields = match query.get("fieldSelector").filter(|s| !s.is_empty()) {
             Some(s) => {
-                Some(FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?)
+                let selector =
+                    FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?;
+                crate::fields::check(info, &selector)?;
+                Some(selector)
             }
             None => None,
         };
-        Ok(Selectors { labels, fields })
+        Ok(Selectors {
+            labels,
+            fields,
+            group: info.group.clone(),
+            kind: info.kind.clone(),
+        })
     }
 
     /// Whether a stored object matches, parsing it only when a selector needs it.
@@ -127,12 +144,16 @@ impl Selectors {
         self.matches(&stored.value())
     }
 
+    /// Whether an object in its stored form matches.
     pub fn matches(&self, obj: &Value) -> bool {
         let labels_ok = self
             .labels
             .as_ref()
             .is_none_or(|s| s.matches(obj.pointer("/metadata/labels").and_then(Value::as_object)));
-        labels_ok && self.fields.as_ref().is_none_or(|s| s.matches(obj))
+        labels_ok
+            && self.fields.as_ref().is_none_or(|s| {
+                s.matches_with(|label| crate::fields::value(&self.group, &self.kind, obj, label))
+            })
     }
 }
 
@@ -205,6 +226,13 @@ impl RestRequest {
         let bytes = axum::body::to_bytes(body, BODY_LIMIT)
             .await
             .map_err(|_| ApiError::too_large(BODY_LIMIT))?;
+        if matches!(
+            self.target.subresource.as_deref(),
+            Some("eviction" | "binding")
+        ) {
+            let written = self.pod_action(&bytes)?;
+            return Ok(respond(written.code, format, &written.object, &[]));
+        }
         if self.target.info.is_review() || self.target.subresource.as_deref() == Some("token") {
             let written = self.answer(&bytes)?;
             return Ok(respond(written.code, format, &written.object, &[]));
@@ -237,6 +265,14 @@ impl RestRequest {
                 .unwrap_or_default(),
             None => written.object,
         };
+        // Metadata-only clients get the written object as PartialObjectMetadata, as from a get.
+        let accept = negotiate::accept(&self.headers);
+        let object =
+            if negotiate::wants_metadata(&accept) && object.get("kind") != Some(&json!("Status")) {
+                negotiate::partial_metadata(&object)
+            } else {
+                object
+            };
         Ok(respond(
             written.code,
             format,

@@ -175,7 +175,7 @@ impl RestRequest {
 
     pub(super) async fn list(&self, format: Format) -> Result<http::Response<Body>, ApiError> {
         let info = &self.target.info;
-        let selectors = Selectors::from_query(&self.query)?;
+        let selectors = Selectors::from_query(&self.query, &self.target.info)?;
         let limit = self
             .query
             .get("limit")

@@ -362,6 +362,13 @@ impl RestRequest {
                     new["spec"]["finalizers"] = f;
                 }
             }
+            if sub.as_deref() == Some("ephemeralcontainers") {
+                new = only(&old, &new, "ephemeralContainers");
+                let errors = super::pods::check_ephemeral(&old, &new);
+                if !errors.is_empty() {
+                    return Err(ApiError::invalid(info, &name, &errors));
+                }
+            }
             let status_sub = sub.as_deref().filter(|s| *s == "status");
             meta::prepare_update(info, &old, &mut new, status_sub)?;
             let warnings = self.admit(info, Some(&old), &mut new)?;
@@ -582,4 +589,27 @@ pub(super) fn set_path(obj: &mut Value, path: &str, value: Value) {
     if let (Some(map), Some(last)) = (current.as_object_mut(), keys.last()) {
         map.insert(last.to_string(), value);
     }
+}
+
+/// `old` with `new`'s `spec.<field>` and `new`'s resourceVersion precondition: what a
+/// subresource that changes one field writes.
+fn only(old: &Value, new: &Value, field: &str) -> Value {
+    let mut written = old.clone();
+    match new.pointer(&format!("/spec/{field}")) {
+        Some(value) => written["spec"][field] = value.clone(),
+        None => {
+            if let Some(spec) = written.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.remove(field);
+            }
+        }
+    }
+    match new.pointer("/metadata/resourceVersion") {
+        Some(rv) => written["metadata"]["resourceVersion"] = rv.clone(),
+        None => {
+            if let Some(meta) = written.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove("resourceVersion");
+            }
+        }
+    }
+    written
 }
