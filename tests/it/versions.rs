@@ -32,6 +32,19 @@ async fn v1_and_v2_clients_see_the_same_webapp_and_nothing_is_lost() {
         .await,
         "nginx:1.27 2"
     );
+    // v1 is deprecated: a v1 client is warned, a v2 client is not.
+    let stderr = async |what: &str| {
+        let out = demo.run(&["get", what], None).await;
+        assert!(out.status.success(), "kubectl get {what} failed");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let warned = stderr(v1).await;
+    assert!(
+        warned.contains("Warning: example.com/v1 WebApp is deprecated; use example.com/v2 WebApp"),
+        "{warned}"
+    );
+    let warned = stderr(v2).await;
+    assert!(!warned.contains("deprecated"), "{warned}");
     // A v2 client sets what v1 cannot hold; the operator, on the hub, hands it to the Deployment.
     demo.patch(v2, r#"{"spec":{"image":{"pullPolicy":"Always"}}}"#)
         .await;
