@@ -42,6 +42,8 @@ mod docs {
     struct GuideResource;
     #[doc = include_str!("../docs/guide/versions.md")]
     struct GuideVersions;
+    #[doc = include_str!("../docs/guide/validation.md")]
+    struct GuideValidation;
     #[doc = include_str!("../docs/guide/webhooks.md")]
     struct GuideWebhooks;
     #[doc = include_str!("../docs/guide/reconcile.md")]

@@ -125,8 +125,9 @@ impl Reconcile for PostgreSQL {
     }
 }
 
-/// What the schema cannot say: a schedule cron accepts, and no downgrade (the data directory of
-/// a newer major version cannot be opened by an older server).
+/// What the schema cannot say: a schedule cron accepts (CEL has no cron parser). And no
+/// downgrade (the data directory of a newer major version cannot be opened by an older server):
+/// the CRD's rule refuses one on update, this catches objects stored before the rule existed.
 fn validate(db: &PostgreSQL) -> opkit::Result<()> {
     let schedule = &db.spec.backup.schedule;
     if db.spec.backup.enabled {
@@ -185,7 +186,8 @@ async fn live_servers(
 }
 
 /// Grows the data volumes of existing replicas to `spec.storage` (the storage class must allow
-/// expansion). Shrinking a volume is impossible and refused.
+/// expansion). Shrinking a volume is impossible: the CRD's transition rule refuses it on update,
+/// and this refuses it for objects stored before the rule existed.
 async fn expand_volumes(
     db: &PostgreSQL,
     ctx: &Context<PostgreSQL>,

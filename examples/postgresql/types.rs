@@ -5,7 +5,11 @@ use opkit::prelude::*;
 
 /// A PostgreSQL database: a StatefulSet of the official image with generated credentials,
 /// Services for clients and peers, and scheduled backups once it is ready.
-#[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+// Two CEL rules guard the data: `storage` only grows (a transition rule on `oldSelf`: volumes
+// cannot shrink), and `version` never goes below the major the servers last ran ready
+// (`status.version`: an older server cannot open a newer data directory). The API server refuses
+// such an update outright instead of the operator reporting it after the fact.
+#[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, KubeSchema)]
 #[kube(
     group = "database.example.com",
     version = "v1",
@@ -17,7 +21,15 @@ use opkit::prelude::*;
     printcolumn = r#"{"name":"Version","type":"string","jsonPath":".spec.version"}"#,
     printcolumn = r#"{"name":"Replicas","type":"integer","jsonPath":".spec.replicas"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = Rule::new(
+        "!has(self.status) || !has(self.status.version) || int(self.spec.version) >= int(self.status.version)"
+    )
+    .message(Message::Expression(
+        "'cannot go below the running version ' + self.status.version + ': PostgreSQL cannot open a data directory of a newer major version; restore a dump into a new database instead'".into()
+    ))
+    .field_path(".spec.version")
+    .reason(Reason::FieldValueForbidden)
 )]
 #[operator(
     owns(Secret, StatefulSet, Service, CronJob, PersistentVolumeClaim),
@@ -28,8 +40,11 @@ use opkit::prelude::*;
 pub struct PostgreSQLSpec {
     /// Major version of the official `postgres` image.
     pub version: PostgresVersion,
-    /// Size of each replica's data volume, in whole gibibytes.
+    /// Size of each replica's data volume, in whole gibibytes; it can grow, never shrink.
     #[schemars(regex(pattern = r"^[0-9]+Gi$"))]
+    #[x_kube(validation = Rule::new("quantity(self).compareTo(quantity(oldSelf)) >= 0")
+        .message(Message::Expression("'cannot shrink from ' + oldSelf + ' to ' + self + ': volumes only grow'".into()))
+        .reason(Reason::FieldValueForbidden))]
     pub storage: String,
     /// Number of servers: the first is the primary, the others stream from it.
     #[serde(default = "one")]

@@ -328,5 +328,6 @@ pub(crate) fn cleanup(txn: &mut Txn<'_>, crd_name: &str) {
     if txn.state().list(&storage, None, None).next().is_none() {
         txn.set_terminating(&storage, None);
         deletion::remove_finalizer(txn, CRD_STORAGE, "", crd_name, CLEANUP_FINALIZER);
+        crate::apiservices::sync(txn);
     }
 }

@@ -149,6 +149,8 @@ impl TestEnvBuilder {
         store.write(|txn| {
             namespaces::bootstrap(txn);
             rbac::bootstrap(txn);
+            crate::components::bootstrap(txn);
+            crate::apiservices::sync(txn);
             if self.simulation.is_some() {
                 crate::sim::node::register(txn);
             }

@@ -12,8 +12,8 @@
 //!   (and, for `--dry-run=server`, `dryRun`) query parameter; without it kubectl
 //!   would validate on the client with OpenAPI v2, which it only reads as protobuf.
 //!
-//! `/openapi/v2` is served as JSON for other tools; clients that insist on the
-//! protobuf encoding (kubectl) must be answered 406, see [`v2_serves`].
+//! `/openapi/v2` is served as JSON, and as protobuf to kubectl, which validates
+//! on the client with it (`crate::openapi_protobuf`).
 //!
 //! Built-in schemas come from k8s-openapi and are generated once per process;
 //! each document is generated once per set of served resources and then
@@ -65,7 +65,7 @@ fn build_v2(resources: &[ResourceInfo]) -> Value {
 }
 
 /// Whether `/openapi/v2` can answer a request with this `Accept` header in
-/// JSON; `false` means the client wants only protobuf and should get 406.
+/// JSON; `false` means the client accepts neither JSON nor the protobuf encoding: 406.
 pub fn v2_serves(accept: &str) -> bool {
     accept.trim().is_empty()
         || accept.split(',').any(|media| {
@@ -752,9 +752,9 @@ fn generate_builtins() -> BuiltinSchemas {
     use k8s_openapi::api::{
         admissionregistration::v1 as admission, apps::v1 as apps,
         authentication::v1 as authentication, authorization::v1 as authorization,
-        autoscaling::v2 as autoscaling, batch::v1 as batch, coordination::v1 as coordination,
-        core::v1 as core, events::v1 as events, networking::v1 as networking, policy::v1 as policy,
-        rbac::v1 as rbac,
+        autoscaling::v2 as autoscaling, batch::v1 as batch, certificates::v1 as certificates,
+        coordination::v1 as coordination, core::v1 as core, events::v1 as events,
+        networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
     };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
@@ -845,6 +845,17 @@ fn generate_builtins() -> BuiltinSchemas {
             "authorization.k8s.io",
             "LocalSubjectAccessReview",
             add::<authorization::LocalSubjectAccessReview>(g),
+        ),
+        ("", "ComponentStatus", add::<core::ComponentStatus>(g)),
+        (
+            "certificates.k8s.io",
+            "CertificateSigningRequest",
+            add::<certificates::CertificateSigningRequest>(g),
+        ),
+        (
+            "apiregistration.k8s.io",
+            "APIService",
+            add::<k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService>(g),
         ),
         ("rbac.authorization.k8s.io", "Role", add::<rbac::Role>(g)),
         (

@@ -125,6 +125,17 @@ const SERVICE_ACCOUNT_SUBRESOURCES: &[Subresource] = &[sub(
     &["create"],
 )];
 
+const CSR_SUBRESOURCES: &[Subresource] = &[sub(
+    "approval",
+    "",
+    "",
+    "CertificateSigningRequest",
+    &["get", "patch", "update"],
+)];
+
+/// Resources computed by the server that clients only read (component statuses).
+const READ_ONLY: &[&str] = &["get", "list"];
+
 const NAMESPACE_SUBRESOURCES: &[Subresource] = &[sub("finalize", "", "", "Namespace", &["update"])];
 
 /// Where the scale subresource reads and writes replica counts.
@@ -235,6 +246,10 @@ impl Builtin {
         self.verbs = CREATE_ONLY;
         self
     }
+    const fn read_only(mut self) -> Self {
+        self.verbs = READ_ONLY;
+        self
+    }
     const fn subresources(mut self, subresources: &'static [Subresource]) -> Self {
         self.subresources = subresources;
         self
@@ -260,6 +275,7 @@ const BUILTINS: &[Builtin] = &[
     b("", "v1", "ResourceQuota", "resourcequotas", NS, &["quota"]).status(),
     b("", "v1", "LimitRange", "limitranges", NS, &["limits"]),
     b("", "v1", "Node", "nodes", CLUSTER, &["no"]).status(),
+    b("", "v1", "ComponentStatus", "componentstatuses", CLUSTER, &["cs"]).read_only(),
     b("apps", "v1", "Deployment", "deployments", NS, &["deploy"]).all().status().scale(),
     b("apps", "v1", "StatefulSet", "statefulsets", NS, &["sts"]).all().status().scale(),
     b("apps", "v1", "ReplicaSet", "replicasets", NS, &["rs"]).all().status().scale(),
@@ -283,6 +299,10 @@ const BUILTINS: &[Builtin] = &[
     b("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", CLUSTER, &[]).review(),
     b("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", NS, &[])
         .review(),
+    b("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", CLUSTER, &["csr"])
+        .status()
+        .subresources(CSR_SUBRESOURCES),
+    b("apiregistration.k8s.io", "v1", "APIService", "apiservices", CLUSTER, &[]).status(),
     b("rbac.authorization.k8s.io", "v1", "Role", "roles", NS, &[]),
     b("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", NS, &[]),
     b("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", CLUSTER, &[]),

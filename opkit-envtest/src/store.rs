@@ -42,7 +42,7 @@ impl Stored {
         let field = |name: &str| value.get(name).and_then(Value::as_str).unwrap_or("").into();
         Stored {
             // Serializing a Value cannot fail: its map keys are strings.
-            json: serde_json::to_vec(value)
+            json: serde_json::to_vec(&crate::go_order::GoOrder(value))
                 .unwrap_or_default()
                 .into_boxed_slice(),
             api_version: field("apiVersion"),

@@ -25,10 +25,15 @@
 //! - admission webhooks typed on the resource, served over HTTPS with generated or cert-manager
 //!   certificates ([`webhook`]);
 //! - custom resources in several versions: one CRD, conversions written as `From`/`TryFrom`
-//!   served as a conversion webhook, and storage migration ([`versions`]).
+//!   served as a conversion webhook, and storage migration ([`versions`]);
+//! - validation without webhooks: CEL rules on the resource's own types (kube's
+//!   `#[kube(validation = ...)]` and `#[x_kube(validation = ...)]`, checked client-side by
+//!   `cel` with the feature of that name) and ValidatingAdmissionPolicies declared in Rust
+//!   ([`policy`]).
 //!
 //! Cargo features: `cli` ([`App`], clap, logging) and `webhooks` ([`webhook`], rustls, rcgen) are
-//! on by default; `embedded` adds the in-process API server for demos ([`App::embedded`]). An
+//! on by default; `cel` adds client-side CEL evaluation (`opkit::cel`); `embedded` adds the
+//! in-process API server for demos ([`App::embedded`]). An
 //! operator that runs its [`Manager`] itself needs neither default feature.
 //!
 //! ```
@@ -80,6 +85,8 @@
 pub mod app;
 pub mod backoff;
 mod cache;
+#[cfg(feature = "cel")]
+pub mod cel;
 pub mod clock;
 pub mod context;
 pub mod controller;
@@ -96,6 +103,7 @@ pub mod manifests;
 pub mod metrics;
 pub mod object;
 pub mod operator;
+pub mod policy;
 pub mod prelude;
 pub mod probes;
 pub mod rbac;

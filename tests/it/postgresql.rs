@@ -258,7 +258,7 @@ async fn backups_are_scheduled_only_once_the_database_is_ready() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scaling_and_upgrades_roll_the_statefulset_and_downgrades_are_refused() {
+async fn scaling_and_upgrades_roll_the_statefulset_and_the_crd_refuses_downgrades() {
     let mut demo = demo().await;
     demo.apply(TEST_DB).await;
     ready(&demo).await;
@@ -278,10 +278,18 @@ async fn scaling_and_upgrades_roll_the_statefulset_and_downgrades_are_refused() 
     demo.wait_jsonpath("postgresql/test-db", "{.status.version}", "15")
         .await;
 
-    demo.patch("postgresql/test-db", r#"{"spec":{"version":"14"}}"#)
+    // The CRD's rule refuses the downgrade before it is stored.
+    let refused = demo
+        .patch_refused("postgresql/test-db", r#"{"spec":{"version":"14"}}"#)
         .await;
-    demo.wait_degraded("postgresql/test-db", "InvalidSpec")
-        .await;
+    assert_eq!(
+        refused.trim(),
+        "The PostgreSQL \"test-db\" is invalid: spec.version: Forbidden: cannot go below the running version 15: PostgreSQL cannot open a data directory of a newer major version; restore a dump into a new database instead"
+    );
+    assert_eq!(
+        demo.jsonpath("postgresql/test-db", "{.spec.version}").await,
+        "15"
+    );
     let image = demo
         .jsonpath(
             "statefulset/test-db",
@@ -293,7 +301,7 @@ async fn scaling_and_upgrades_roll_the_statefulset_and_downgrades_are_refused() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn growing_storage_expands_the_claims_and_shrinking_is_refused() {
+async fn growing_storage_expands_the_claims_and_the_crd_refuses_shrinking() {
     let mut demo = demo().await;
     demo.apply(TEST_DB).await;
     ready(&demo).await;
@@ -327,10 +335,22 @@ spec:
         .await;
     assert_eq!(template, "1Gi", "volumeClaimTemplates are immutable");
 
-    demo.patch("postgresql/test-db", r#"{"spec":{"storage":"0Gi"}}"#)
+    // Shrinking is refused by the CRD's transition rule; other changes still go through.
+    let refused = demo
+        .patch_refused("postgresql/test-db", r#"{"spec":{"storage":"2Gi"}}"#)
         .await;
-    demo.wait_degraded("postgresql/test-db", "InvalidSpec")
+    assert_eq!(
+        refused.trim(),
+        "The PostgreSQL \"test-db\" is invalid: spec.storage: Forbidden: cannot shrink from 5Gi to 2Gi: volumes only grow"
+    );
+    demo.patch("postgresql/test-db", r#"{"spec":{"replicas":2}}"#)
         .await;
+    demo.wait_jsonpath(
+        "postgresql/test-db",
+        "{.spec.storage} {.spec.replicas}",
+        "5Gi 2",
+    )
+    .await;
     demo.stop().await;
 }
 

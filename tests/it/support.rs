@@ -250,6 +250,17 @@ impl Kubectl {
         self.ok(&["patch", what, "--type=merge", &patch]).await;
     }
 
+    /// `kubectl patch <what> --type=merge` with the JSON `patch`, which must be refused; returns
+    /// stderr.
+    pub async fn patch_refused(&self, what: &str, patch: &str) -> String {
+        let patch = format!("-p={patch}");
+        let out = self
+            .run(&["patch", what, "--type=merge", &patch], None)
+            .await;
+        assert!(!out.status.success(), "{what} accepted {patch}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     /// Waits for the operator to create StatefulSet `name`, then has the workload simulation
     /// settle it unready until [`Kubectl::release`].
     pub async fn hold_unready(&self, name: &str) {

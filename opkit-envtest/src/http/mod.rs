@@ -361,7 +361,15 @@ async fn dispatch(server: Arc<Server>, request: Request) -> http::Response<Body>
             };
         }
         ["openapi", "v2"] => {
-            // kubectl asks for protobuf only and falls back when refused.
+            if crate::openapi_protobuf::wanted(&accept) {
+                let body = crate::openapi_protobuf::encode(&openapi::v2(&registry));
+                let mut response = http::Response::new(Body::from(body));
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static(crate::openapi_protobuf::MEDIA_TYPES[0]),
+                );
+                return response;
+            }
             if !openapi::v2_serves(&accept) {
                 return error_response(&ApiError::not_acceptable());
             }

@@ -2,9 +2,9 @@
 //! (or YAML when that is all the client accepts), `Status` error bodies.
 
 use crate::error::ApiError;
+use crate::go_order::GoOrder;
 use axum::body::Body;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use serde::Serialize;
 use serde_json::Value;
 
 /// The largest request body the server reads, as on a real server.
@@ -105,19 +105,20 @@ pub(crate) fn response_format(accept: &str) -> Result<Format, ApiError> {
 }
 
 /// A response with `body` serialized in `format`.
-pub(crate) fn respond<T: Serialize + ?Sized>(
+pub(crate) fn respond(
     code: u16,
     format: Format,
-    body: &T,
+    body: &Value,
     warnings: &[String],
 ) -> http::Response<Body> {
+    let body = GoOrder(body);
     let (bytes, ctype) = match format {
         Format::Json => (
-            serde_json::to_vec(body).map_err(|e| e.to_string()),
+            serde_json::to_vec(&body).map_err(|e| e.to_string()),
             "application/json",
         ),
         Format::Yaml => (
-            serde_yaml_ng::to_string(body)
+            serde_yaml_ng::to_string(&body)
                 .map(String::into_bytes)
                 .map_err(|e| e.to_string()),
             "application/yaml",

@@ -7,6 +7,7 @@ use super::negotiate::Format;
 use super::rest::{RestRequest, Selectors, needs_conversion, present, present_all};
 use crate::conversion;
 use crate::error::ApiError;
+use crate::go_order::GoOrder;
 use crate::resources::ResourceInfo;
 use crate::store::{EventType, Stored, storage_key};
 use crate::table;
@@ -99,7 +100,7 @@ impl WatchSpec {
                 out.extend_from_slice(b"{\"type\":\"");
                 out.extend_from_slice(event.as_bytes());
                 out.extend_from_slice(b"\",\"object\":");
-                let written = serde_json::to_writer(&mut out, obj);
+                let written = serde_json::to_writer(&mut out, &GoOrder(obj));
                 out.push(b'}');
                 written
             }

@@ -633,3 +633,32 @@ async fn dry_run_updates_patches_and_deletes_change_nothing() {
         created.metadata.resource_version
     );
 }
+
+#[tokio::test]
+async fn objects_are_written_in_go_field_order() {
+    let env = env().await;
+    let deployments: Api<Deployment> = Api::namespaced(env.client(), "default");
+    deployments
+        .create(&PostParams::default(), &deployment("ordered"))
+        .await
+        .unwrap();
+    let text = |path: &str| {
+        let request = http::Request::get(path).body(Vec::new()).unwrap();
+        let client = env.client();
+        async move { client.request_text(request).await.unwrap() }
+    };
+    let one = text("/apis/apps/v1/namespaces/default/deployments/ordered").await;
+    assert!(
+        one.starts_with(r#"{"kind":"Deployment","apiVersion":"apps/v1","metadata":{"#),
+        "{one}"
+    );
+    let spec = one.find(r#"},"spec":{"#).expect("spec after metadata");
+    let status = one.find(r#""status":{"#).unwrap_or(one.len());
+    assert!(spec < status, "{one}");
+    let list = text("/apis/apps/v1/namespaces/default/deployments").await;
+    assert!(
+        list.starts_with(r#"{"kind":"DeploymentList","apiVersion":"apps/v1","metadata":{"#),
+        "{list}"
+    );
+    assert!(list.contains(r#""items":[{"kind":"Deployment","apiVersion":"apps/v1","metadata":"#));
+}

@@ -1381,3 +1381,104 @@ async fn scale_rollout_diff_and_server_dry_run() {
     );
     assert!(absent(&deployments, "other").await);
 }
+
+/// What `kubectl get -o json` writes for several objects.
+const CONFIGMAP_LIST: &str = r#"{"apiVersion": "v1", "kind": "List", "items": [
+  {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "one"}, "data": {"a": "1"}},
+  {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "two"}, "data": {"b": "2"}}
+]}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_and_crds_with_their_objects_validate_on_a_fresh_server() {
+    let k = Kubectl::start().await;
+    // Client-side validation of a List reads /openapi/v2 as protobuf.
+    let list = k.file("list.json", CONFIGMAP_LIST);
+    k.run_expecting(
+        &["create", "-f", &list],
+        "configmap/one created\nconfigmap/two created",
+    )
+    .await;
+    assert_eq!(
+        data(&k.configmaps().get("two").await.unwrap(), "b"),
+        Some("2")
+    );
+    // The first apply of a CRD with an object of it creates the CRD, then cannot map the
+    // kind yet, as on a cluster; the second creates the object.
+    let both = k.file(
+        "webapp.yaml",
+        &format!(
+            "{WEBAPP_CRD}---\napiVersion: example.com/v1\nkind: WebApp\nmetadata:\n  name: first\nspec:\n  replicas: 1\n  image: nginx\n"
+        ),
+    );
+    let first = k.run(&["apply", "-f", &both]).await.failed();
+    first.stdout_has("customresourcedefinition.apiextensions.k8s.io/webapps.example.com created");
+    first.stderr_has("no matches for kind \"WebApp\" in version \"example.com/v1\"");
+    let second = k.run(&["apply", "-f", &both]).await.ok();
+    second.stdout_has("webapp.example.com/first created");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_installs_and_uninstalls_a_chart() {
+    let k = Kubectl::start().await;
+    let chart = k.kubectl.dir().join("chart");
+    std::fs::create_dir_all(chart.join("templates")).expect("the chart directory");
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: demo\nversion: 0.1.0\n",
+    )
+    .expect("Chart.yaml");
+    std::fs::write(
+        chart.join("templates/objects.yaml"),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{ .Release.Name }}}}-settings\ndata:\n  key: value\n---\n{}",
+            DEPLOYMENT.replace("name: web", "name: {{ .Release.Name }}-web")
+        ),
+    )
+    .expect("the template");
+    let helm = tools::helm().expect("helm is available");
+    let run = |args: Vec<String>| {
+        let mut command = Command::new(&helm);
+        command
+            .args(&args)
+            .arg("--kubeconfig")
+            .arg(k.kubectl.kubeconfig())
+            .env("HOME", k.kubectl.dir())
+            .env_remove("KUBECONFIG");
+        tokio::task::spawn_blocking(move || command.output().expect("helm runs"))
+    };
+    let chart = chart.to_string_lossy().into_owned();
+    let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let installed = run(args(&[
+        "install",
+        "demo",
+        &chart,
+        "--wait",
+        "--timeout=60s",
+    ]))
+    .await
+    .expect("joined");
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    assert!(
+        k.configmaps()
+            .get_opt("demo-settings")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // helm 4 deletes with protobuf DeleteOptions.
+    let uninstalled = run(args(&["uninstall", "demo", "--wait", "--timeout=60s"]))
+        .await
+        .expect("joined");
+    assert!(
+        uninstalled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&uninstalled.stderr)
+    );
+    assert!(String::from_utf8_lossy(&uninstalled.stdout).contains("release \"demo\" uninstalled"));
+    assert!(absent(&k.configmaps(), "demo-settings").await);
+    assert!(absent(&k.deployments(), "demo-web").await);
+}

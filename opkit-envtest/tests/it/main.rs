@@ -6,6 +6,7 @@ mod authn;
 mod bad_input;
 mod binary;
 mod cel;
+mod control_plane;
 mod crd;
 mod crud;
 mod events;

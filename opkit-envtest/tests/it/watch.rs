@@ -163,6 +163,52 @@ async fn a_small_history_window_expires_old_versions() {
 }
 
 #[tokio::test]
+async fn the_runtime_watcher_relists_when_its_version_expires() {
+    let env = built(TestEnv::builder().watch_history(4)).await;
+    let api = configmaps(&env, "default");
+    create(&api, "before").await;
+    // Watches end after a second; the watcher then watches again from the last version it saw.
+    let config = watcher::Config::default().timeout(1);
+    let mut events = watcher(api.clone(), config).boxed();
+    let mut initial = Vec::new();
+    loop {
+        match next_item(&mut events).await {
+            watcher::Event::InitApply(cm) => initial.extend(cm.metadata.name),
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(initial, ["before"]);
+    // Writes the watch does not see move the window past the version it last saw.
+    let elsewhere = configmaps(&env, "kube-system");
+    for i in 0..6 {
+        create(&elsewhere, &format!("elsewhere-{i}")).await;
+    }
+    let expired = loop {
+        let item = tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .expect("an item within 5 s")
+            .expect("the watcher goes on");
+        if let Err(error) = item {
+            break error;
+        }
+    };
+    assert!(
+        expired.to_string().contains("too old resource version"),
+        "{expired}"
+    );
+    let mut relisted = Vec::new();
+    loop {
+        match next_item(&mut events).await {
+            watcher::Event::InitApply(cm) => relisted.extend(cm.metadata.name),
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(relisted, ["before"]);
+}
+
+#[tokio::test]
 async fn bookmarks_are_sent_when_allowed() {
     let env = built(TestEnv::builder().bookmark_interval(Duration::from_millis(100))).await;
     let api = configmaps(&env, "default");

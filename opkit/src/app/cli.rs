@@ -93,6 +93,12 @@ pub enum Command {
         #[arg(long)]
         sharding: bool,
     },
+    /// Print the ValidatingAdmissionPolicies, their bindings and default parameters.
+    Policies {
+        /// Namespace the operator is deployed to (where its policies' parameters live).
+        #[arg(long, default_value = "default")]
+        namespace: String,
+    },
     /// Print the Validating/MutatingWebhookConfigurations of the admission webhooks.
     #[cfg(feature = "webhooks")]
     Webhooks {

@@ -1,5 +1,5 @@
-//! The embedded demo mode: an in-process API server, the operator's CRDs installed, its
-//! controllers and webhooks running, samples applied and progress printed.
+//! The embedded demo mode: an in-process API server, the operator's CRDs and admission
+//! policies installed, its controllers and webhooks running, samples applied and progress printed.
 
 use std::path::PathBuf;
 
@@ -46,6 +46,10 @@ pub(super) async fn serve(
     // Conversion webhooks are pointed at the local server once it runs.
     for crd in &app.crds("default", false)? {
         server.install(crd).await?;
+    }
+    let policies = app.policies_yaml("default")?;
+    for applied in manifests::apply_yaml(&server.client(), &app.name, &policies).await? {
+        println!("Installed {applied}");
     }
     #[cfg(feature = "webhooks")]
     let webhook_server = app

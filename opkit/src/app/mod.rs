@@ -7,6 +7,7 @@
 //! my-operator rbac            # least-privilege ServiceAccount, ClusterRole and binding
 //! my-operator webhooks        # the Validating/MutatingWebhookConfigurations of its admission webhooks
 //! my-operator migrate         # rewrite stored objects in the storage version of each kind with several versions
+//! my-operator policies        # its ValidatingAdmissionPolicies, their bindings and parameters
 //! my-operator --log-format json
 //! ```
 //!
@@ -37,6 +38,7 @@ use crate::leader::LeaderElection;
 use crate::manager::Manager;
 use crate::manifests;
 use crate::operator::Operator;
+use crate::policy::Policy;
 use crate::rbac::{self, Rule};
 use crate::reconcile::Reconcile;
 use crate::shard::Sharding;
@@ -60,6 +62,7 @@ pub struct App {
     controllers: Vec<String>,
     configure: Vec<Configure>,
     crds: Vec<CustomResourceDefinition>,
+    policies: Vec<Policy>,
     rules: Vec<Rule>,
     /// What sharding needs of each primary kind.
     sharding_rules: Vec<Rule>,
@@ -120,6 +123,7 @@ impl App {
             controllers: Vec::new(),
             configure: Vec::new(),
             crds: Vec::new(),
+            policies: Vec::new(),
             rules: Vec::new(),
             sharding_rules: Vec::new(),
             election: None,
@@ -193,6 +197,40 @@ impl App {
         self.crds.retain(|c| c.metadata.name != crd.metadata.name);
         self.crds.push(crd);
         self
+    }
+
+    /// Adds a ValidatingAdmissionPolicy the operator ships, with its bindings and default
+    /// parameters (printed by `policies`, installed on the embedded server); a policy of the
+    /// same name replaces the earlier one.
+    ///
+    /// ```
+    /// use opkit::policy::{Binding, Policy, Validation};
+    /// let replicas = Policy::new("replicas")
+    ///     .on::<opkit::k8s::Deployment>()
+    ///     .validation(Validation::new("object.spec.replicas <= 5").message("at most 5 replicas"))
+    ///     .binding(Binding::new("replicas"));
+    /// let app = opkit::App::new("site-operator").policy(replicas);
+    /// assert!(app.policies_yaml("ops").is_ok_and(|y| y.contains("kind: ValidatingAdmissionPolicy\n")));
+    /// ```
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policies.retain(|p| p.name() != policy.name());
+        self.policies.push(policy);
+        self
+    }
+
+    /// The YAML of the operator's admission policies, their bindings and parameters for an
+    /// operator deployed to `namespace`; empty without policies.
+    ///
+    /// ```
+    /// assert_eq!(opkit::App::new("site-operator").policies_yaml("ops").unwrap_or_default(), "");
+    /// ```
+    pub fn policies_yaml(&self, namespace: &str) -> Result<String> {
+        let objects: Vec<_> = self
+            .policies
+            .iter()
+            .flat_map(|p| p.objects(namespace))
+            .collect();
+        manifests::to_yaml(&objects)
     }
 
     /// Runs with leader election configured by `election`, even outside a cluster; the
@@ -586,6 +624,10 @@ impl App {
                 cert_manager,
             }) => {
                 print!("{}", self.webhooks_yaml(namespace, *cert_manager)?);
+                Ok(())
+            }
+            Some(Command::Policies { namespace }) => {
+                print!("{}", self.policies_yaml(namespace)?);
                 Ok(())
             }
             Some(Command::Run) | None => {

@@ -15,5 +15,6 @@ mod probes;
 mod reconcile;
 mod sharding;
 mod status;
+mod validation;
 mod versions;
 mod webhook;

@@ -4,6 +4,7 @@ use super::scale::scale_of;
 use super::{RestRequest, Selectors, needs_conversion, present, present_all};
 use crate::conversion;
 use crate::error::ApiError;
+use crate::go_order::GoOrder;
 use crate::http::negotiate::{self, Format, respond};
 use crate::resources::ResourceInfo;
 use crate::store::{Stored, meta_str};
@@ -34,7 +35,7 @@ fn list_response(
     let head =
         json!({"kind": info.list_kind(), "apiVersion": info.api_version(), "metadata": metadata});
     // The head object without its closing brace, then the items array.
-    let head = serde_json::to_vec(&head).unwrap_or_else(|_| b"{}".to_vec());
+    let head = serde_json::to_vec(&GoOrder(&head)).unwrap_or_else(|_| b"{}".to_vec());
     out.extend_from_slice(&head[..head.len().saturating_sub(1)]);
     out.extend_from_slice(b",\"items\":[");
     for (n, item) in items.iter().enumerate() {
@@ -43,7 +44,7 @@ fn list_response(
         }
         if needs_conversion(info, item) {
             let converted = present(info, &item.value());
-            if serde_json::to_writer(&mut out, &converted).is_err() {
+            if serde_json::to_writer(&mut out, &GoOrder(&converted)).is_err() {
                 out.extend_from_slice(b"null");
             }
         } else {

@@ -177,6 +177,12 @@ impl RestRequest {
         self.check_type(info, &mut obj)?;
         self.check_identity(&obj)?;
         meta::prepare_create(info, self.target.namespace.as_deref(), &mut obj)?;
+        if info.group == "certificates.k8s.io" {
+            let errors = crate::certificates::prepare_create(&self.user, &mut obj)?;
+            if !errors.is_empty() {
+                return Err(ApiError::invalid(info, meta_str(&obj, "name"), &errors));
+            }
+        }
         let manager = self.manager();
         let dry_run = self.dry_run();
         let storage = self.storage();
@@ -369,7 +375,18 @@ impl RestRequest {
                     return Err(ApiError::invalid(info, &name, &errors));
                 }
             }
-            let status_sub = sub.as_deref().filter(|s| *s == "status");
+            if sub.as_deref() == Some("approval") {
+                new = crate::certificates::approval(&old, &new);
+                let errors = crate::certificates::check_approval(&old, &new);
+                if !errors.is_empty() {
+                    return Err(ApiError::invalid(info, &name, &errors));
+                }
+            }
+            // An approval writes status conditions, as a status write would.
+            let status_sub = match sub.as_deref() {
+                Some("status" | "approval") => Some("status"),
+                _ => None,
+            };
             meta::prepare_update(info, &old, &mut new, status_sub)?;
             let warnings = self.admit(info, Some(&old), &mut new)?;
             rbac::admit(txn.state(), &self.user, info, &new)?;
@@ -424,6 +441,9 @@ impl RestRequest {
         }
         if rbac::affects_aggregation(storage) {
             rbac::reaggregate(txn);
+        }
+        if storage == crd::CRD_STORAGE {
+            crate::apiservices::sync(txn);
         }
     }
 
