@@ -282,20 +282,7 @@ async fn measure(operator: &Operator, n: usize, options: &Options) -> Result<Fig
     figures.create_requests = operator_requests(&stats, &driver, n as u64, 0);
     figures.create_writes = write_count(&figures.create_requests);
     figures.create_cpu = process.cpu()? - cpu_before;
-    for (verb, resource, _, count) in stats.iter() {
-        if opkit_envtest::WRITE_VERBS.contains(&verb) {
-            *figures
-                .create_writes_by_resource
-                .entry((verb.to_owned(), resource.to_owned()))
-                .or_default() += count;
-        }
-    }
-    if let Some(own) = figures
-        .create_writes_by_resource
-        .get_mut(&("create".to_owned(), "webapps".to_owned()))
-    {
-        *own = own.saturating_sub(n as u64);
-    }
+    figures.create_writes_by_resource = writes_by_resource(&stats, n as u64);
     figures.peak_rss_above_idle = process.peak_rss()?.saturating_sub(process.idle_rss);
     figures.settled_rss_above_idle = process.rss()?.saturating_sub(process.idle_rss);
     figures.settled_heap_above_idle = process.heap().saturating_sub(process.idle_heap);
@@ -391,6 +378,34 @@ pub fn operator_requests(
             (verb, stats.verb(verb).saturating_sub(own))
         })
         .collect()
+}
+
+/// Writes by (verb, resource) in `stats`, less the benchmark's own `creates` of WebApps.
+pub fn writes_by_resource(stats: &Stats, creates: u64) -> BTreeMap<(String, String), u64> {
+    let mut writes: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for (verb, resource, _, count) in stats.iter() {
+        if opkit_envtest::WRITE_VERBS.contains(&verb) {
+            *writes
+                .entry((verb.to_owned(), resource.to_owned()))
+                .or_default() += count;
+        }
+    }
+    if let Some(own) = writes.get_mut(&("create".to_owned(), "webapps".to_owned())) {
+        *own = own.saturating_sub(creates);
+    }
+    writes
+}
+
+/// `writes` per WebApp of `n`, as "verb resource count, …".
+pub fn writes_per_webapp(writes: &BTreeMap<(String, String), u64>, n: usize) -> String {
+    writes
+        .iter()
+        .filter(|(_, c)| **c > 0)
+        .map(|((verb, resource), c)| {
+            format!("{verb} {resource} {:.2}", *c as f64 / n.max(1) as f64)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub fn write_count(requests: &BTreeMap<&'static str, u64>) -> u64 {
@@ -495,13 +510,15 @@ impl OperatorProcess {
         self.reports.label_writes.load(Ordering::Relaxed)
     }
 
+    /// When it acquired the leader election Lease, once it reported that.
+    pub fn leading(&self) -> Option<Instant> {
+        *lock(&self.reports.leading)
+    }
+
     /// When it acquired the leader election Lease, and how long after that its first reconcile
     /// completed, once it reported both.
     pub fn takeover(&self) -> Option<(Instant, Duration)> {
-        Some((
-            (*lock(&self.reports.leading))?,
-            (*lock(&self.reports.first_reconcile))?,
-        ))
+        Some((self.leading()?, (*lock(&self.reports.first_reconcile))?))
     }
 
     pub fn cpu(&self) -> std::io::Result<Duration> {
@@ -927,14 +944,11 @@ fn print_table(n: usize, opkit: &Figures, baseline: &Figures, options: &Options)
         if let Some(error) = &figures.failed {
             println!("\nNot completed, {operator}: {error}");
         }
-        let writes: Vec<String> = figures
-            .create_writes_by_resource
-            .iter()
-            .filter(|(_, c)| **c > 0)
-            .map(|((verb, resource), c)| format!("{verb} {resource} {:.2}", per(*c, n)))
-            .collect();
-        if !writes.is_empty() {
-            println!("\nWrites per new WebApp, {operator}: {}", writes.join(", "));
+        if !figures.create_writes_by_resource.is_empty() {
+            println!(
+                "\nWrites per new WebApp, {operator}: {}",
+                writes_per_webapp(&figures.create_writes_by_resource, n)
+            );
         }
     }
 }

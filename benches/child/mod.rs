@@ -34,7 +34,7 @@ pub const RING: &str = "webapp-operator";
 /// The Lease timing of the sharded and elected replicas: short, so failovers take seconds.
 pub const LEASE_DURATION: Duration = Duration::from_secs(4);
 const RENEW_DEADLINE: Duration = Duration::from_secs(3);
-const RETRY_PERIOD: Duration = Duration::from_millis(250);
+pub const RETRY_PERIOD: Duration = Duration::from_millis(250);
 
 impl Operator {
     pub fn name(&self) -> &'static str {

@@ -1,17 +1,17 @@
 //! How opkit scales out: the WebApp operator sharded across replicas, a change during a relist,
 //! and a failover from a warm or a cold standby.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
 use opkit_examples::webapp::types::WebApp;
 
-use crate::child::{LEASE_DURATION, Operator, RING};
+use crate::child::{LEASE_DURATION, Operator, RETRY_PERIOD, RING};
 use crate::{
-    BoxError, OperatorProcess, Options, Tracker, create_webapps, name, operator_requests,
-    scale_webapps, seconds, settle, write_count,
+    BoxError, OperatorProcess, Options, Seen, Tracker, create_webapps, name, operator_requests,
+    scale_webapps, seconds, settle, write_count, writes_by_resource, writes_per_webapp,
 };
 
 fn replica(i: usize) -> String {
@@ -24,8 +24,7 @@ fn identity(term: &str) -> &str {
 }
 
 /// How many WebApps each replica owns, and whether all are assigned with none moving.
-fn shares(tracker: &Tracker) -> (BTreeMap<String, usize>, bool) {
-    let seen = tracker.snapshot();
+fn shares(seen: &HashMap<String, Seen>) -> (BTreeMap<String, usize>, bool) {
     let mut shares = BTreeMap::new();
     for s in seen.values() {
         if let Some(term) = &s.shard {
@@ -111,7 +110,14 @@ pub async fn sharded(n: usize, replicas: usize, options: &Options) -> Result<(),
         0,
     );
     let label_writes: u64 = processes.iter().map(OperatorProcess::label_writes).sum();
-    let writes = write_count(&requests).saturating_sub(label_writes);
+    let by_resource = writes_by_resource(&stats, n as u64);
+    // Membership and sharder Leases are renewed every retry period, however many WebApps.
+    let lease_writes: u64 = by_resource
+        .iter()
+        .filter(|((_, resource), _)| resource == "leases")
+        .map(|(_, count)| count)
+        .sum();
+    let writes = write_count(&requests).saturating_sub(label_writes + lease_writes);
     println!(
         "\n### {n} WebApps on {replicas} sharded replica{}\n",
         if replicas == 1 { "" } else { "s" }
@@ -132,10 +138,15 @@ pub async fn sharded(n: usize, replicas: usize, options: &Options) -> Result<(),
         seconds(total_cpu)
     );
     println!(
-        "| writes per new WebApp, label writes apart | {:.2} |",
+        "| writes per new WebApp, label writes and Lease renewals apart | {:.2} |",
         per(writes)
     );
     println!("| label writes per new WebApp | {:.2} |", per(label_writes));
+    println!(
+        "| Lease renewals until settled (all replicas, every {} each) | {lease_writes} |",
+        seconds(RETRY_PERIOD)
+    );
+    let by_resource = writes_per_webapp(&by_resource, n);
 
     // A replica joins: the ring rebalances, each moved WebApp handed over.
     let joining = replica(replicas);
@@ -149,14 +160,18 @@ pub async fn sharded(n: usize, replicas: usize, options: &Options) -> Result<(),
     )?);
     let fair = n / (replicas + 1);
     let joined = tracker
-        .wait(&format!("{joining} to take its share"), deadline, |_| {
-            let (shares, settled) = shares(&tracker);
+        .wait(&format!("{joining} to take its share"), deadline, |seen| {
+            let (shares, settled) = shares(seen);
             settled && shares.get(&joining).is_some_and(|s| *s * 10 >= fair * 8)
         })
         .await;
     match joined {
         Ok(took) => {
-            let moved = shares(&tracker).0.get(&joining).copied().unwrap_or(0);
+            let moved = shares(&tracker.snapshot())
+                .0
+                .get(&joining)
+                .copied()
+                .unwrap_or(0);
             let labels: u64 = processes
                 .iter()
                 .map(OperatorProcess::label_writes)
@@ -180,8 +195,8 @@ pub async fn sharded(n: usize, replicas: usize, options: &Options) -> Result<(),
     let killed = processes.pop().ok_or("no replica to kill")?;
     killed.kill();
     let left = tracker
-        .wait(&format!("{joining}'s WebApps to move"), deadline, |_| {
-            let (shares, settled) = shares(&tracker);
+        .wait(&format!("{joining}'s WebApps to move"), deadline, |seen| {
+            let (shares, settled) = shares(seen);
             settled && !shares.contains_key(&joining)
         })
         .await;
@@ -193,6 +208,7 @@ pub async fn sharded(n: usize, replicas: usize, options: &Options) -> Result<(),
         ),
         Err(error) => println!("| a replica is killed | {error} |"),
     }
+    println!("\nWrites per new WebApp, label writes and Lease renewals included: {by_resource}");
     processes.into_iter().for_each(OperatorProcess::kill);
     Ok(())
 }
@@ -204,7 +220,7 @@ fn print_replicas(
     cpu_before: &[Duration],
     tracker: &Tracker,
 ) -> Result<(), BoxError> {
-    let (shares, _) = shares(tracker);
+    let (shares, _) = shares(&tracker.snapshot());
     println!(
         "| replica | WebApps owned | reconciles | CPU time (create to settled) | peak RSS above idle | heap above idle | heap per owned WebApp |"
     );
@@ -303,8 +319,12 @@ pub async fn failover(n: usize, options: &Options) -> Result<(), BoxError> {
             warm,
         };
         let leader = OperatorProcess::spawn(&elected("replica-a"), &env.url())?;
+        // It leads before the standby starts; with no WebApps yet it has nothing to reconcile.
         let lead_deadline = Instant::now() + deadline;
-        while leader.takeover().is_none() && Instant::now() < lead_deadline {
+        while leader.leading().is_none() {
+            if Instant::now() > lead_deadline {
+                return Err("the first replica did not acquire the Lease".into());
+            }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let standby = OperatorProcess::spawn(&elected("replica-b"), &env.url())?;

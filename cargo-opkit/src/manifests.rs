@@ -1,5 +1,5 @@
-//! Deployment artifacts from what an operator binary prints (`crd`, `rbac`, `webhooks`): a
-//! kustomize tree in kubebuilder's layout and a Helm chart.
+//! Deployment artifacts from what an operator binary prints (`crd`, `rbac`, `webhooks`,
+//! `policies`): a kustomize tree in kubebuilder's layout and a Helm chart.
 //!
 //! Every file is one of two kinds ([`Origin`]). *Generated* files restate the operator's own
 //! output — its CRDs, RBAC and webhook configurations, and the kustomizations that list them —
@@ -36,6 +36,12 @@ pub struct Printed {
     pub webhooks: String,
     /// `webhooks`: the configurations the chart points at the release's Service and CA.
     pub chart_webhooks: String,
+    /// `policies --namespace NAMESPACE`: ValidatingAdmissionPolicies, their bindings and
+    /// parameters for kustomize.
+    pub policies: String,
+    /// `policies`: the same for the chart, which moves what is in `default` to the release's
+    /// namespace.
+    pub chart_policies: String,
 }
 
 /// A sample object the manifests ship in `samples/`.
@@ -185,6 +191,7 @@ struct Context<'a> {
     crds: &'a [Crd],
     kinds: Vec<&'a str>,
     webhooks: bool,
+    policies: bool,
     samples: Vec<&'a str>,
     sample: Option<NotesSample>,
 }
@@ -231,6 +238,7 @@ pub fn render(operator: &Operator, layout: &Layout) -> Result<Vec<File>, Error> 
         None => title_of(&operator.name),
     };
     let webhooks = !documents(&operator.printed.webhooks).is_empty();
+    let policies = !documents(&operator.printed.policies).is_empty();
     let context = Context {
         name: &operator.name,
         namespace: &operator.namespace,
@@ -246,6 +254,7 @@ pub fn render(operator: &Operator, layout: &Layout) -> Result<Vec<File>, Error> 
         crds: &crds,
         kinds: crds.iter().map(|c| c.api.as_str()).collect(),
         webhooks,
+        policies,
         samples: operator.samples.iter().map(|s| s.file.as_str()).collect(),
         sample: notes_sample(&crds, &operator.samples),
     };
@@ -276,8 +285,14 @@ pub fn render(operator: &Operator, layout: &Layout) -> Result<Vec<File>, Error> 
         }
         let rbac_command = format!("{program} rbac --namespace {}", operator.namespace);
         for doc in documents(&operator.printed.rbac) {
-            let file = match kind_of(&rbac_command, &doc)?.as_str() {
+            let object = parse(&rbac_command, &doc)?;
+            // The ClusterRole scrapers are bound to, beside the operator's own.
+            let metrics_reader = object["metadata"]["name"]
+                .as_str()
+                .is_some_and(|name| name.ends_with("-metrics-reader"));
+            let file = match object["kind"].as_str().unwrap_or_default() {
                 "ServiceAccount" => "service_account.yaml",
+                "ClusterRole" if metrics_reader => "metrics_reader_role.yaml",
                 "ClusterRole" => "role.yaml",
                 "ClusterRoleBinding" => "role_binding.yaml",
                 "Role" => "leader_election_role.yaml",
@@ -306,6 +321,14 @@ pub fn render(operator: &Operator, layout: &Layout) -> Result<Vec<File>, Error> 
                 Origin::Generated,
             );
         }
+        if policies {
+            let source = format!("{program} policies --namespace {}", operator.namespace);
+            add(
+                dir.join("policies/manifests.yaml"),
+                header(&source) + &operator.printed.policies,
+                Origin::Generated,
+            );
+        }
         for sample in &operator.samples {
             if let Some(source) = &sample.copied_from {
                 add(
@@ -318,6 +341,9 @@ pub fn render(operator: &Operator, layout: &Layout) -> Result<Vec<File>, Error> 
         let mut generated = vec!["crd", "rbac", "default"];
         if !operator.samples.is_empty() {
             generated.push("samples");
+        }
+        if policies {
+            generated.push("policies");
         }
         for part in generated {
             let template = format!("config/{part}/kustomization.yaml");
@@ -374,6 +400,11 @@ pub fn render(operator: &Operator, layout: &Layout) -> Result<Vec<File>, Error> 
             header(&format!("{program} webhooks")) + &operator.printed.chart_webhooks,
             Origin::Generated,
         );
+        add(
+            dir.join("files/policies.yaml"),
+            header(&format!("{program} policies")) + &operator.printed.chart_policies,
+            Origin::Generated,
+        );
         for file in [
             ".helmignore",
             "Chart.yaml",
@@ -383,7 +414,9 @@ pub fn render(operator: &Operator, layout: &Layout) -> Result<Vec<File>, Error> 
             "templates/clusterrole.yaml",
             "templates/deployment.yaml",
             "templates/leader-election-role.yaml",
+            "templates/metrics-reader-role.yaml",
             "templates/metrics-service.yaml",
+            "templates/policies.yaml",
             "templates/prometheusrule.yaml",
             "templates/serviceaccount.yaml",
             "templates/servicemonitor.yaml",
@@ -497,13 +530,6 @@ fn parse(command: &str, doc: &str) -> Result<Value, Error> {
         command: command.to_owned(),
         problem: format!("YAML that does not parse: {e}"),
     })
-}
-
-fn kind_of(command: &str, doc: &str) -> Result<String, Error> {
-    Ok(parse(command, doc)?["kind"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned())
 }
 
 /// A CRD's names; files are named `<group>_<plural>.yaml`, as kubebuilder names them.

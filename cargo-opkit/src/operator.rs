@@ -39,6 +39,8 @@ pub fn update_manifests(dir: &Path, check: bool) -> Result<Vec<PathBuf>, Error> 
             &["webhooks", "--namespace", &namespace, "--cert-manager"],
         )?,
         chart_webhooks: run(&binary, &["webhooks"])?,
+        policies: run(&binary, &["policies", "--namespace", &namespace])?,
+        chart_policies: run(&binary, &["policies"])?,
     };
     let operator = Operator {
         version: version(&root, &project.name)?,

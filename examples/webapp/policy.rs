@@ -1,15 +1,24 @@
-//! The admission policies for WebApps, on the hub version `v2`; the API server converts a
-//! `v1` request for them (`matchPolicy: Equivalent`).
+//! The admission policies for WebApps.
 //!
-//! Validating: at most `max_production_replicas` (10) replicas in the `production` namespace,
-//! images only from the approved registries, resource limits required in `production`.
-//! Mutating: the labels `managed-by` and `version`, and a restricted security context in
-//! `production`.
+//! Validating, as ValidatingAdmissionPolicies the API server evaluates itself ([`admission`]): at
+//! most `max_production_replicas` (10) replicas in the `production` namespace, images only from
+//! the approved registries, resource limits required in `production`, from the parameters in
+//! the ConfigMap `webapp-policy`; and a warning for an image without a tag or digest
+//! ([`pinned_images`]). Mutating, as an admission webhook since CEL cannot change an object: the
+//! labels `managed-by` and `version`, and a restricted security context in `production`.
+//!
+//! The policies match both served versions, so the API server evaluates each request in the
+//! version it was made in; their expressions read the image and the replica count from either
+//! shape (`v1`: `spec.image`, `spec.replicas`; `v2`: `spec.image.repository`/`tag`/`digest`,
+//! `spec.scale.replicas`).
 
+use opkit::k8s::{ConfigMap, ObjectMeta};
+use opkit::policy::{Binding, Enforcement, Policy, Validation};
 use opkit::prelude::*;
-use opkit::webhook::{AdmissionRequest, Mutator, Validator, Verdict};
+use opkit::webhook::{AdmissionRequest, Mutator, Verdict};
 
 use super::types::WebApp;
+use super::v1;
 
 /// The namespace the stricter rules apply to.
 pub const PRODUCTION: &str = "production";
@@ -20,7 +29,13 @@ pub const REGISTRIES_ENV: &str = "WEBAPP_APPROVED_REGISTRIES";
 /// The environment variable with the replica cap in `production`.
 pub const MAX_REPLICAS_ENV: &str = "WEBAPP_MAX_PRODUCTION_REPLICAS";
 
-/// The validating policy and its configuration.
+/// The name of the validating policy, its binding and its parameter ConfigMap.
+pub const POLICY: &str = "webapp-policy";
+
+/// The name of the policy warning about unpinned images, and of its binding.
+pub const PINNED_IMAGES: &str = "webapp-pinned-images";
+
+/// The settings of the validating policy: its parameters.
 #[derive(Clone, Debug)]
 pub struct WebAppPolicy {
     registries: Vec<String>,
@@ -33,8 +48,8 @@ impl WebAppPolicy {
     pub fn new(registries: impl IntoIterator<Item = impl Into<String>>) -> Self {
         let registries = registries
             .into_iter()
-            .map(|r| format!("{}/", r.into().trim().trim_end_matches('/')))
-            .filter(|r| r != "/")
+            .map(|r| r.into().trim().trim_end_matches('/').to_owned())
+            .filter(|r| !r.is_empty())
             .collect();
         Self { registries, max_production_replicas: 10 }
     }
@@ -58,64 +73,107 @@ impl WebAppPolicy {
         self
     }
 
-    /// Why `app` may not be stored in `namespace`, if it may not.
-    pub fn check(&self, namespace: &str, app: &WebApp) -> Result<(), String> {
-        let production = namespace == PRODUCTION;
-        if production && app.spec.scale.replicas > self.max_production_replicas {
-            return Err(format!(
-                "production workloads cannot exceed {} replicas",
-                self.max_production_replicas
-            ));
+    /// The parameter ConfigMap `webapp-policy`: `registries` (comma-separated) and
+    /// `maxProductionReplicas`. Editing it on the cluster changes the policy at once.
+    pub fn params(&self) -> ConfigMap {
+        ConfigMap {
+            metadata: ObjectMeta { name: Some(POLICY.into()), ..Default::default() },
+            data: Some(
+                [
+                    ("registries".to_owned(), self.registries.join(",")),
+                    ("maxProductionReplicas".to_owned(), self.max_production_replicas.to_string()),
+                ]
+                .into(),
+            ),
+            ..Default::default()
         }
-        let reference = app.spec.image.reference();
-        let image = normalize(&reference);
-        if !self.registries.iter().any(|r| image.starts_with(r.as_str())) {
-            return Err(format!(
-                "images must come from an approved registry ({}); {reference} does not",
-                self.registries.join(", "),
-            ));
-        }
-        let limits = app.spec.resources.as_ref().and_then(|r| r.limits.as_ref());
-        if production && limits.is_none_or(|l| l.is_empty()) {
-            return Err("resource limits required in production".to_string());
-        }
-        Ok(())
     }
 }
 
-/// The full reference of an image as a container runtime resolves it.
-fn normalize(image: &str) -> String {
-    match image.split_once('/') {
-        None => format!("docker.io/library/{image}"),
-        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => image.to_string(),
-        Some(_) => format!("docker.io/{image}"),
-    }
+/// The image reference of a WebApp in either version.
+const IMAGE: &str = "object.apiVersion == 'example.com/v1' ? object.spec.image \
+     : object.spec.image.repository \
+     + (has(object.spec.image.tag) ? ':' + object.spec.image.tag : '') \
+     + (has(object.spec.image.digest) ? '@' + object.spec.image.digest : '')";
+
+/// The replica count of a WebApp in either version.
+const REPLICAS: &str =
+    "object.apiVersion == 'example.com/v1' ? object.spec.replicas : object.spec.scale.replicas";
+
+/// The validating policy `webapp-policy`, denying with the reasons the webhook used to give.
+///
+/// An image reference is resolved as a container runtime resolves it: `nginx` is
+/// `docker.io/library/nginx`, `bitnami/nginx` is `docker.io/bitnami/nginx`, and a first part
+/// with a dot, a colon or `localhost` is a registry.
+pub fn admission(settings: &WebAppPolicy) -> Policy {
+    Policy::new(POLICY)
+        .on::<WebApp>()
+        .on::<v1::WebApp>()
+        .params(settings.params())
+        .variable("production", "request.namespace == 'production'")
+        .variable("image", IMAGE)
+        .variable("replicas", REPLICAS)
+        .variable("first", "variables.image.split('/')[0]")
+        .variable(
+            "reference",
+            "!variables.image.contains('/') ? 'docker.io/library/' + variables.image \
+             : (variables.first.contains('.') || variables.first.contains(':') || variables.first == 'localhost') \
+             ? variables.image : 'docker.io/' + variables.image",
+        )
+        .variable(
+            "registries",
+            "params.data.registries.split(',').map(r, r.trim()).filter(r, r != '')",
+        )
+        .validation(
+            Validation::new(
+                "!variables.production || variables.replicas <= int(params.data.maxProductionReplicas)",
+            )
+            .message_expression(
+                "'production workloads cannot exceed ' + params.data.maxProductionReplicas + ' replicas'",
+            )
+            .reason("Forbidden"),
+        )
+        .validation(
+            Validation::new("variables.registries.exists(r, variables.reference.startsWith(r + '/'))")
+                .message_expression(
+                    "'images must come from an approved registry (' + variables.registries.join(', ') \
+                     + '); ' + variables.image + ' does not'",
+                )
+                .reason("Forbidden"),
+        )
+        .validation(
+            Validation::new(
+                "!variables.production || (has(object.spec.resources) \
+                 && has(object.spec.resources.limits) && size(object.spec.resources.limits) > 0)",
+            )
+            .message("resource limits required in production")
+            .reason("Forbidden"),
+        )
+        .binding(Binding::new(POLICY).param(POLICY))
 }
 
-/// Whether the image names a version (a tag other than `latest`, or a digest).
-fn pinned(image: &str) -> bool {
-    let last = image.rsplit('/').next().unwrap_or(image);
-    last.contains('@') || last.split_once(':').is_some_and(|(_, tag)| tag != "latest")
+/// A warning, never a denial, for an image without a tag (or with `latest`) or digest: its pods
+/// may run different code after a restart.
+pub fn pinned_images() -> Policy {
+    Policy::new(PINNED_IMAGES)
+        .on::<WebApp>()
+        .on::<v1::WebApp>()
+        .variable("image", IMAGE)
+        .variable("name", "variables.image.substring(variables.image.lastIndexOf('/') + 1)")
+        .validation(
+            Validation::new(
+                "variables.name.contains('@') \
+                 || (variables.name.contains(':') && !variables.name.endsWith(':latest'))",
+            )
+            .message_expression(
+                "'image ' + variables.image + ' has no tag or digest: pods may run different code after a restart'",
+            ),
+        )
+        .binding(Binding::new(PINNED_IMAGES).enforce(&[Enforcement::Warn]))
 }
 
 fn namespace(request: &AdmissionRequest<WebApp>, app: &WebApp) -> String {
     request.namespace.clone().or_else(|| app.namespace()).unwrap_or_default()
-}
-
-impl Validator<WebApp> for WebAppPolicy {
-    async fn validate(&self, request: &AdmissionRequest<WebApp>) -> Verdict {
-        let Some(app) = &request.object else {
-            return Verdict::allow();
-        };
-        let reference = app.spec.image.reference();
-        match self.check(&namespace(request, app), app) {
-            Ok(()) if !pinned(&reference) => Verdict::allow().warn(format!(
-                "image {reference} has no tag or digest: pods may run different code after a restart"
-            )),
-            Ok(()) => Verdict::allow(),
-            Err(message) => Verdict::deny(message),
-        }
-    }
 }
 
 /// The mutating policy: default labels, and a restricted security context in `production`.
@@ -139,27 +197,7 @@ impl Mutator<WebApp> for WebAppDefaults {
     }
 }
 
-/// `app` with the WebApp admission webhooks.
-pub fn enforce(app: opkit::App, policy: WebAppPolicy) -> opkit::App {
-    app.mutator::<WebApp>(WebAppDefaults).validator::<WebApp>(policy)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::normalize;
-
-    #[test]
-    fn references_resolve_as_a_runtime_does() {
-        assert_eq!(normalize("nginx:1.21"), "docker.io/library/nginx:1.21");
-        assert_eq!(normalize("bitnami/nginx"), "docker.io/bitnami/nginx");
-        assert_eq!(normalize("registry.example.com/web:1"), "registry.example.com/web:1");
-        assert_eq!(normalize("localhost:5000/web"), "localhost:5000/web");
-    }
-
-    #[test]
-    fn only_tags_and_digests_pin_an_image() {
-        use super::pinned;
-        assert!(pinned("nginx:1.21") && pinned("localhost:5000/web@sha256:00"));
-        assert!(!pinned("nginx") && !pinned("nginx:latest") && !pinned("localhost:5000/web"));
-    }
+/// `app` with the WebApp admission policies and its mutating webhook.
+pub fn enforce(app: opkit::App, settings: WebAppPolicy) -> opkit::App {
+    app.mutator::<WebApp>(WebAppDefaults).policy(admission(&settings)).policy(pinned_images())
 }

@@ -5,7 +5,9 @@
 //! waits `base * 2^(n-1)` (1 s, 2 s, 4 s, ... by default), capped at `max` (5 min), plus a random
 //! jitter of up to `jitter` of that delay so that many objects failing together do not retry in
 //! lockstep. A success resets the count. Permanent errors do not back off: they wait for the next
-//! spec change or for [`Backoff::permanent_retry`].
+//! spec change or for [`Backoff::permanent_retry`]; a forbidden request (HTTP 403, see
+//! [`Error::is_forbidden`](crate::Error::is_forbidden)) is reported as permanent but backs off as a
+//! transient one does, since a grant of the missing RBAC rule changes nothing on the object.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -5,6 +5,8 @@
 //! are retried with per-object exponential backoff; permanent errors (an invalid spec, a forbidden
 //! request, an object controlled by someone else, anything the operator declares permanent) set
 //! `Degraded=True`, emit a Warning event and wait for the next spec change instead of hot-looping.
+//! A forbidden request (403) is reported as permanent but retried with backoff, so a rule added
+//! to the operator's RBAC takes effect without a change to the object.
 
 use std::time::Duration;
 
@@ -322,6 +324,21 @@ impl Error {
     /// ```
     pub fn is_conflict(&self) -> bool {
         matches!(self, Self::Kube { source: kube::Error::Api(status), .. } if status.code == 409)
+    }
+
+    /// A request the API server refused (HTTP 403): the operator's RBAC lacks a rule, or an
+    /// admission plugin refused the write. Reported as permanent (`Ready=False`, reason
+    /// `Forbidden`, with the server's message) but retried with backoff: an administrator may
+    /// grant the rule without anything changing on the object.
+    ///
+    /// ```
+    /// let forbidden = kube::core::Status::failure("no", "Forbidden").with_code(403);
+    /// let err = opkit::Error::from(kube::Error::Api(Box::new(forbidden)));
+    /// assert!(err.is_forbidden() && !err.is_transient());
+    /// assert!(!opkit::Error::permanent("no").is_forbidden());
+    /// ```
+    pub fn is_forbidden(&self) -> bool {
+        self.status_code() == Some(403)
     }
 
     /// A CamelCase reason for conditions and events.

@@ -90,6 +90,8 @@ pub mod cel;
 pub mod clock;
 pub mod context;
 pub mod controller;
+#[cfg(feature = "webhooks")]
+pub mod delegated_auth;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod ensure;
@@ -112,6 +114,8 @@ pub mod reconcile;
 pub mod security;
 pub mod shard;
 pub mod status;
+#[cfg(feature = "webhooks")]
+mod tls;
 #[cfg(feature = "webhooks")]
 pub mod versions;
 #[cfg(feature = "webhooks")]

@@ -22,6 +22,10 @@ use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, SystemClock};
 use crate::controller::{self, Controller, Runtime, Shutdown, Synced};
+#[cfg(feature = "webhooks")]
+use crate::delegated_auth;
+#[cfg(feature = "webhooks")]
+use crate::error::{Error, Result};
 use crate::leader::{Elector, LeaderElection, LeaseStatus};
 use crate::metrics::Metrics;
 use crate::operator::Operator;
@@ -59,7 +63,16 @@ pub struct Manager {
     warm: bool,
     shutdown_timeout: Duration,
     health_probes: Option<TcpListener>,
-    metrics_endpoint: Option<TcpListener>,
+    metrics_endpoint: Option<MetricsEndpoint>,
+}
+
+/// How `/metrics` is served.
+enum MetricsEndpoint {
+    /// Plain HTTP, to anyone.
+    Plain(TcpListener),
+    /// HTTPS, to callers the API server authenticates and authorizes.
+    #[cfg(feature = "webhooks")]
+    Secure(TcpListener, tokio_rustls::TlsAcceptor),
 }
 
 impl std::fmt::Debug for Manager {
@@ -261,7 +274,8 @@ impl Manager {
         self
     }
 
-    /// Serves `/metrics` (OpenMetrics text) on `listener`.
+    /// Serves `/metrics` (OpenMetrics text) on `listener` over plain HTTP, to anyone; see
+    /// [`Manager::secure_metrics_endpoint`] for what a cluster should expose.
     ///
     /// ```
     /// # async fn f(client: kube::Client) -> std::io::Result<()> {
@@ -270,8 +284,36 @@ impl Manager {
     /// # let _ = manager; Ok(()) }
     /// ```
     pub fn metrics_endpoint(mut self, listener: TcpListener) -> Self {
-        self.metrics_endpoint = Some(listener);
+        self.metrics_endpoint = Some(MetricsEndpoint::Plain(listener));
         self
+    }
+
+    /// Serves `/metrics` on `listener` over HTTPS with `certificates`, only to callers the API
+    /// server authenticates (TokenReview of their bearer token) and authorizes (SubjectAccessReview
+    /// of `get` on the non-resource URL `/metrics`), as controller-runtime's
+    /// `WithAuthenticationAndAuthorization` filter does: 401 without a valid token, 403 for a user
+    /// RBAC does not allow (see [`crate::delegated_auth`]). The reviews go through the manager's
+    /// client, so its ServiceAccount needs `create` on `tokenreviews` and `subjectaccessreviews`.
+    ///
+    /// ```
+    /// # async fn f(client: kube::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let certificates = opkit::webhook::Certificates::self_signed(&["localhost"])?;
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:8443").await?;
+    /// let manager = opkit::Manager::new(client).secure_metrics_endpoint(listener, &certificates)?;
+    /// # let _ = manager; Ok(()) }
+    /// ```
+    #[cfg(feature = "webhooks")]
+    pub fn secure_metrics_endpoint(
+        mut self,
+        listener: TcpListener,
+        certificates: &crate::webhook::Certificates,
+    ) -> Result<Self> {
+        let config = certificates
+            .server_config()
+            .map_err(|e| Error::Config(format!("the metrics endpoint's certificate: {e}")))?;
+        let tls = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        self.metrics_endpoint = Some(MetricsEndpoint::Secure(listener, tls));
+        Ok(self)
     }
 
     /// The names of the controllers added so far.
@@ -317,9 +359,28 @@ impl Manager {
             servers.push(task);
             addr
         });
-        let metrics_address = self.metrics_endpoint.and_then(|listener| {
+        let metrics_address = self.metrics_endpoint.and_then(|endpoint| {
             let router = probes::metrics_router(self.metrics.clone());
-            let (addr, task) = probes::serve(listener, router, servers_stopped.clone());
+            let (addr, task) = match endpoint {
+                MetricsEndpoint::Plain(listener) => {
+                    probes::serve(listener, router, servers_stopped.clone())
+                }
+                #[cfg(feature = "webhooks")]
+                MetricsEndpoint::Secure(listener, tls) => {
+                    let delegated = Arc::new(delegated_auth::Delegated::new(self.client.clone()));
+                    let router = router.layer(axum::middleware::from_fn_with_state(
+                        delegated,
+                        delegated_auth::authenticate_and_authorize,
+                    ));
+                    match crate::tls::TlsListener::new(listener, tls, "metrics endpoint") {
+                        Ok(listener) => probes::serve(listener, router, servers_stopped.clone()),
+                        Err(error) => {
+                            tracing::error!(%error, "the metrics endpoint cannot serve");
+                            return None;
+                        }
+                    }
+                }
+            };
             servers.push(task);
             addr
         });

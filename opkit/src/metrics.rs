@@ -6,8 +6,9 @@
 //! `controller_runtime_reconcile_time_seconds{controller}`,
 //! `controller_runtime_active_workers{controller}` and
 //! `controller_runtime_max_concurrent_reconciles{controller}`. opkit adds its own under `opkit_`:
-//! dependent writes by kind and operation, time from creation to first Ready, finalizer cleanups,
-//! backoff delays and caught panics. No label ever names an object, so cardinality stays bounded.
+//! dependent writes by kind and operation, failed reconciles by reason (`Forbidden` when the
+//! operator's RBAC lacks a rule), time from creation to first Ready, finalizer cleanups, backoff
+//! delays and caught panics. No label ever names an object, so cardinality stays bounded.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,6 +80,7 @@ struct Inner {
     registry: std::sync::Mutex<Registry>,
     reconcile_total: Family<Labels, Counter>,
     reconcile_errors: Family<Labels, Counter>,
+    reconcile_failures: Family<Labels, Counter>,
     reconcile_time: HistogramFamily,
     active_workers: Family<Labels, Gauge>,
     max_concurrent: Family<Labels, Gauge>,
@@ -114,6 +116,7 @@ impl Metrics {
         let mut registry = Registry::default();
         let reconcile_total = Family::<Labels, Counter>::default();
         let reconcile_errors = Family::<Labels, Counter>::default();
+        let reconcile_failures = Family::<Labels, Counter>::default();
         let reconcile_time = HistogramFamily::new_with_constructor(reconcile_buckets as fn() -> _);
         let active_workers = Family::<Labels, Gauge>::default();
         let max_concurrent = Family::<Labels, Gauge>::default();
@@ -131,6 +134,11 @@ impl Metrics {
             "controller_runtime_reconcile_errors",
             "Total number of reconciliation errors per controller",
             reconcile_errors.clone(),
+        );
+        registry.register(
+            "opkit_reconcile_failures",
+            "Failed reconciles per controller by reason (Forbidden, Conflict, InvalidSpec, ...)",
+            reconcile_failures.clone(),
         );
         registry.register(
             "controller_runtime_reconcile_time_seconds",
@@ -177,6 +185,7 @@ impl Metrics {
                 registry: std::sync::Mutex::new(registry),
                 reconcile_total,
                 reconcile_errors,
+                reconcile_failures,
                 reconcile_time,
                 active_workers,
                 max_concurrent,
@@ -255,6 +264,24 @@ impl Metrics {
             .reconcile_time
             .get_or_create(&vec![("controller", c)])
             .observe(took.as_secs_f64());
+    }
+
+    /// Records the reason of a failed reconcile (the reason its `Degraded` condition and Warning
+    /// event carry).
+    ///
+    /// ```
+    /// let m = opkit::Metrics::new();
+    /// m.record_failure("webapp", "Forbidden");
+    /// assert!(m.encode().contains("opkit_reconcile_failures_total{controller=\"webapp\",reason=\"Forbidden\"} 1"));
+    /// ```
+    pub fn record_failure(&self, controller: &str, reason: &str) {
+        self.inner
+            .reconcile_failures
+            .get_or_create(&vec![
+                ("controller", controller.to_owned()),
+                ("reason", reason.to_owned()),
+            ])
+            .inc();
     }
 
     /// Sets the configured concurrency of a controller (0 means unbounded).

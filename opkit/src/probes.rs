@@ -188,8 +188,8 @@ pub(crate) fn metrics_router(registry: Metrics) -> Router {
 }
 
 /// Serves `router` on `listener` until `stop` turns true; returns the bound address.
-pub(crate) fn serve(
-    listener: TcpListener,
+pub(crate) fn serve<L: axum::serve::Listener<Addr = SocketAddr>>(
+    listener: L,
     router: Router,
     mut stop: watch::Receiver<bool>,
 ) -> (Option<SocketAddr>, tokio::task::JoinHandle<()>) {
@@ -218,15 +218,25 @@ pub struct ProbeFlags {
     /// Address of /healthz and /readyz; 0 disables (default :8081, or a free loopback port with the embedded server).
     #[arg(long, value_name = "ADDR")]
     pub health_probe_bind_address: Option<BindAddress>,
-    /// Address of /metrics; 0 disables (default :8080, or a free loopback port with the embedded server).
+    /// Address of /metrics; 0 disables (default :8443 when secure, :8080 otherwise, or a free loopback port with the embedded server).
     #[arg(long, value_name = "ADDR")]
     pub metrics_bind_address: Option<BindAddress>,
+    /// Serve /metrics over HTTPS, only to callers the API server authenticates and authorizes (get on the URL /metrics); =false serves plain HTTP to anyone (default: true in a cluster, false with the embedded server).
+    #[cfg(feature = "webhooks")]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub metrics_secure: Option<bool>,
+    /// Directory with tls.crt and tls.key for the secure /metrics (a mounted Secret); without it a self-signed certificate is generated at start.
+    #[cfg(feature = "webhooks")]
+    #[arg(long, value_name = "DIR", env = "OPKIT_METRICS_CERT_DIR")]
+    pub metrics_cert_dir: Option<std::path::PathBuf>,
 }
 
 #[cfg(feature = "cli")]
 impl ProbeFlags {
     /// Binds the endpoints the flags ask for and gives them to `manager`; `local` defaults to
-    /// free loopback ports instead of `:8081` and `:8080`.
+    /// free loopback ports instead of `:8081` and `:8443` (`:8080` for plain HTTP), and to plain
+    /// HTTP for `/metrics` instead of HTTPS for authorized callers only
+    /// ([`crate::Manager::secure_metrics_endpoint`]).
     ///
     /// ```
     /// # async fn f(client: kube::Client) -> opkit::Result<()> {
@@ -249,13 +259,26 @@ impl ProbeFlags {
         if let Some(listener) = probes.bind().await? {
             manager = manager.health_probes(listener);
         }
+        #[cfg(feature = "webhooks")]
+        let secure = self.metrics_secure.unwrap_or(!local);
+        #[cfg(not(feature = "webhooks"))]
+        let secure = false;
         let metrics = self
             .metrics_bind_address
             .clone()
-            .unwrap_or_else(|| default("8080"));
-        if let Some(listener) = metrics.bind().await? {
-            manager = manager.metrics_endpoint(listener);
+            .unwrap_or_else(|| default(if secure { "8443" } else { "8080" }));
+        let Some(listener) = metrics.bind().await? else {
+            return Ok(manager);
+        };
+        #[cfg(feature = "webhooks")]
+        if secure {
+            let certificates = match &self.metrics_cert_dir {
+                Some(dir) => crate::webhook::Certificates::from_dir(dir),
+                None => crate::webhook::Certificates::self_signed(&["localhost", "127.0.0.1"]),
+            }
+            .map_err(|e| Error::Config(format!("the metrics endpoint's certificate: {e}")))?;
+            return manager.secure_metrics_endpoint(listener, &certificates);
         }
-        Ok(manager)
+        Ok(manager.metrics_endpoint(listener))
     }
 }

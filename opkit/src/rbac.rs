@@ -170,6 +170,50 @@ pub fn objects(name: &str, namespace: &str, rules: &[Rule]) -> Vec<serde_json::V
         .collect()
 }
 
+/// What serving `/metrics` to authorized callers only needs
+/// ([`Manager::secure_metrics_endpoint`](crate::Manager::secure_metrics_endpoint)): `create` on
+/// `tokenreviews` and `subjectaccessreviews`, as kubebuilder's `metrics_auth_role.yaml` grants.
+///
+/// ```
+/// let rules = opkit::rbac::metrics_auth();
+/// assert_eq!(rules[0].resources, vec!["tokenreviews"]);
+/// assert_eq!(rules[1].group, "authorization.k8s.io");
+/// ```
+pub fn metrics_auth() -> Vec<Rule> {
+    vec![
+        Rule::new("authentication.k8s.io", &["tokenreviews"], &["create"]),
+        Rule::new(
+            "authorization.k8s.io",
+            &["subjectaccessreviews"],
+            &["create"],
+        ),
+    ]
+}
+
+/// The ClusterRole `NAME-metrics-reader`: `get` on the non-resource URL `/metrics`, what a
+/// scraper (Prometheus's ServiceAccount) must be bound to before the secured endpoint answers it.
+///
+/// ```
+/// let role = opkit::rbac::metrics_reader("webapp-operator");
+/// assert_eq!(role["metadata"]["name"], "webapp-operator-metrics-reader");
+/// assert_eq!(role["rules"][0]["nonResourceURLs"][0], "/metrics");
+/// ```
+pub fn metrics_reader(name: &str) -> serde_json::Value {
+    let role = ClusterRole {
+        metadata: ObjectMeta {
+            name: Some(format!("{name}-metrics-reader")),
+            ..Default::default()
+        },
+        rules: Some(vec![PolicyRule {
+            non_resource_urls: Some(vec!["/metrics".to_owned()]),
+            verbs: vec!["get".to_owned()],
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    to_value(&role).unwrap_or_default()
+}
+
 /// The Role and RoleBinding `NAME-leader-election` that let the ServiceAccount `name` hold its
 /// leader election Lease in `namespace`: a namespaced grant, as kubebuilder's
 /// `leader_election_role.yaml`, not a cluster-wide one.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use opkit_envtest::TestEnv;
 use types::{AppConfig, AppConfigSpec, Environment};
 
-use super::support::{Kubectl, Served, eventually, reconciled};
+use super::support::{Kubectl, Served, eventually, operator_client, reconciled};
 
 fn app_config(config: &str) -> String {
     format!(
@@ -84,7 +84,7 @@ impl Demo {
         env.install_crd::<AppConfig>().await.expect("CRD installs");
         let kubectl = Kubectl::new(&env);
         let running = Some(
-            opkit::Manager::new(env.client())
+            opkit::Manager::new(operator_client(&env, &app::app()).await)
                 .operator::<AppConfig>()
                 .start(),
         );
@@ -220,7 +220,7 @@ async fn deployments_roll_when_the_data_changes_and_only_then() {
     demo.kubectl.apply(&app_config(&hidden)).await;
     demo.observed().await;
     demo.stop().await;
-    let restarted = opkit::Manager::new(demo.env.client())
+    let restarted = opkit::Manager::new(operator_client(&demo.env, &app::app()).await)
         .operator::<AppConfig>()
         .start();
     // The restarted operator's first reconcile of shop is complete (it would have rolled first).
@@ -273,10 +273,9 @@ async fn deployments_roll_when_the_data_changes_and_only_then() {
 
     // A restart after the roll changes nothing.
     demo.stop().await;
+    let client = operator_client(&demo.env, &app::app()).await;
     demo.env.reset_stats();
-    let running = opkit::Manager::new(demo.env.client())
-        .operator::<AppConfig>()
-        .start();
+    let running = opkit::Manager::new(client).operator::<AppConfig>().start();
     reconciled(&running, "appconfig", 1).await;
     let stats = demo.env.stats();
     assert_eq!(stats.writes(), 0, "the restarted operator wrote: {stats:?}");

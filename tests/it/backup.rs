@@ -10,7 +10,7 @@ use opkit_envtest::TestEnv;
 use opkit_envtest::sim::{ManualClock, Simulation};
 use types::Backup;
 
-use super::support::{Kubectl, Served};
+use super::support::{Kubectl, Served, operator_client};
 
 const SECRETS: &str = "apiVersion: v1
 kind: Secret
@@ -77,7 +77,7 @@ impl Demo {
         env.install_crd::<Backup>().await.expect("CRD installs");
         let kubectl = Kubectl::new(&env);
         let running = Some(
-            opkit::Manager::new(env.client())
+            opkit::Manager::new(operator_client(&env, &app::app()).await)
                 .operator::<Backup>()
                 .start(),
         );

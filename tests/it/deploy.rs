@@ -190,6 +190,7 @@ async fn helm_chart_lints_and_renders_every_option() {
         [
             "ClusterRole",
             "ClusterRoleBinding",
+            "ConfigMap",
             "CustomResourceDefinition",
             "Deployment",
             "MutatingWebhookConfiguration",
@@ -198,10 +199,32 @@ async fn helm_chart_lints_and_renders_every_option() {
             "Secret",
             "Service",
             "ServiceAccount",
-            "ValidatingWebhookConfiguration"
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding"
         ]
     );
     assert_operator_accepts_args(&default);
+    // The policies' parameters live in the release's namespace, where their bindings look.
+    let rendered = documents(&default);
+    let binding = rendered
+        .iter()
+        .find(|doc| {
+            doc["kind"] == "ValidatingAdmissionPolicyBinding"
+                && doc["metadata"]["name"] == "webapp-policy"
+        })
+        .expect("the policy's binding");
+    assert_eq!(binding["spec"]["paramRef"]["namespace"], WEBAPP_NAMESPACE);
+    let params = rendered
+        .iter()
+        .find(|doc| doc["kind"] == "ConfigMap")
+        .expect("the policy's parameters");
+    assert_eq!(params["metadata"]["namespace"], WEBAPP_NAMESPACE);
+    assert_eq!(params["data"]["registries"], "docker.io/library");
+    assert!(
+        !kinds(&render(Some("policies.enabled=false")).await)
+            .contains(&"ValidatingAdmissionPolicy".to_string()),
+        "policies.enabled=false still renders the policies"
+    );
     // The templates carry the rules the operator prints, unchanged.
     let printed = documents(
         &opkit_examples::webapp::app()
@@ -218,6 +241,20 @@ async fn helm_chart_lints_and_renders_every_option() {
         };
         assert_eq!(rules(&rendered), rules(&printed), "{kind} rules differ");
     }
+    let metrics_reader = |docs: &[serde_json::Value]| {
+        docs.iter()
+            .find(|doc| {
+                doc["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|name| name.ends_with("-metrics-reader"))
+            })
+            .map(|doc| doc["rules"].clone())
+    };
+    assert!(
+        metrics_reader(&printed).is_some(),
+        "no metrics-reader role printed"
+    );
+    assert_eq!(metrics_reader(&rendered), metrics_reader(&printed));
 
     let everything = render(Some(ALL_OPTIONS)).await;
     for kind in ["Issuer", "Certificate", "ServiceMonitor", "PrometheusRule"] {
@@ -311,7 +348,6 @@ async fn helm_chart_is_accepted_becomes_available_and_serves_its_webhooks() {
     };
     let server = opkit::webhook::Webhooks::new("webapp-operator")
         .mutator::<WebApp>(policy::WebAppDefaults)
-        .validator::<WebApp>(policy::WebAppPolicy::from_env())
         .conversion(opkit_examples::webapp::versions())
         .start_in_cluster(&env.client(), &flags, WEBAPP_NAMESPACE)
         .await
@@ -350,7 +386,12 @@ spec:
 ",
         )
         .await;
-    assert!(refused.contains("denied the request"), "{refused}");
+    assert!(
+        refused.contains(
+            "ValidatingAdmissionPolicy 'webapp-policy' with binding 'webapp-policy' denied request: images must come from an approved registry"
+        ),
+        "{refused}"
+    );
 
     running.shutdown().await;
     server.shutdown().await;

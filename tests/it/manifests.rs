@@ -19,7 +19,7 @@ pub const PLATFORM_NAMESPACE: &str = "ecommerceplatform-operator-system";
 /// The command the generated files name.
 const COMMAND: &str = "cargo manifests";
 
-/// What `app` prints: `crd`, `rbac`, and `webhooks` for kustomize and for the chart.
+/// What `app` prints: `crd`, `rbac`, and `webhooks` and `policies` for kustomize and for the chart.
 fn printed(app: &opkit::App, namespace: &str) -> Printed {
     Printed {
         crd: app.crd_yaml_for(namespace, true).expect("CRDs render"),
@@ -31,6 +31,8 @@ fn printed(app: &opkit::App, namespace: &str) -> Printed {
         chart_webhooks: app
             .webhooks_yaml("default", false)
             .expect("webhook configurations render"),
+        policies: app.policies_yaml(namespace).expect("policies render"),
+        chart_policies: app.policies_yaml("default").expect("policies render"),
     }
 }
 
@@ -122,6 +124,7 @@ fn generated_paths_are_distinct_and_rbac_is_complete() {
             "role_binding.yaml",
             "leader_election_role.yaml",
             "leader_election_role_binding.yaml",
+            "metrics_reader_role.yaml",
         ] {
             let path = Path::new(dir).join(file);
             assert!(paths.contains(&path), "{} is not generated", path.display());

@@ -34,9 +34,10 @@ async fn start(env: TestEnv) -> Demo {
         .await
         .expect("CRD installs");
     env.install_crd::<PostgreSQL>().await.expect("CRD installs");
-    Demo::start(env, |m| {
+    Demo::start(env, &app::app(), |m| {
         m.operator::<EcommercePlatform>().operator::<PostgreSQL>()
     })
+    .await
 }
 
 async fn demo() -> Demo {
@@ -60,6 +61,30 @@ async fn production_store_objects(kubectl: &Kubectl) -> String {
             "ecommerce-prod",
         ])
         .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_component_runs_in_a_restricted_namespace() {
+    let mut demo = demo().await;
+    demo.restricted_namespace("locked").await;
+    let out = demo
+        .run(
+            &["apply", "-n", "locked", "-f", "-"],
+            Some(&platform("shop", "development", "")),
+        )
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Pod Security admitted the pods of every workload (a refused one would leave its
+    // ReplicaSet failing and the platform not Ready).
+    let pods = demo
+        .ready_with_pods("locked", "ecommerceplatform/shop")
+        .await;
+    assert!(pods.len() >= 3, "{pods:?}");
+    demo.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,7 +38,7 @@ spec:
 
 async fn start(env: TestEnv) -> Demo {
     env.install_crd::<PostgreSQL>().await.expect("CRD installs");
-    Demo::start(env, |m| m.operator::<PostgreSQL>())
+    Demo::start(env, &app::app(), |m| m.operator::<PostgreSQL>()).await
 }
 
 async fn demo() -> Demo {
@@ -130,6 +130,34 @@ async fn the_test_db_walkthrough_becomes_ready() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn its_servers_run_in_a_restricted_namespace() {
+    let mut demo = demo().await;
+    demo.restricted_namespace("locked").await;
+    let out = demo
+        .run(&["apply", "-n", "locked", "-f", "-"], Some(TEST_DB))
+        .await;
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "a Pod Security warning"
+    );
+    let pods = demo.ready_with_pods("locked", "postgresql/test-db").await;
+    assert_eq!(pods, ["pod/test-db-0"]);
+    // Pod Security admitted the StatefulSet's pod: it exists, and runs as the image's user.
+    assert_eq!(
+        demo.jsonpath_in(
+            "locked",
+            "pod/test-db-0",
+            "{.spec.securityContext.runAsNonRoot}"
+        )
+        .await,
+        "true"
+    );
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_are_generated_once_and_never_logged() {
     let mut demo = demo().await;
     demo.apply(TEST_DB).await;
@@ -163,7 +191,7 @@ async fn credentials_are_generated_once_and_never_logged() {
     )
     .await;
     demo.stop().await;
-    let restarted = Demo::start(demo.env, |m| m.operator::<PostgreSQL>());
+    let restarted = Demo::start(demo.env, &app::app(), |m| m.operator::<PostgreSQL>()).await;
     // The restarted operator's reconcile of test-db is complete: it had its chance to regenerate.
     restarted.reconciled("postgresql", 1).await;
     ready(&restarted).await;

@@ -15,6 +15,22 @@ pub async fn env() -> TestEnv {
     TestEnv::start().await.expect("embedded API server starts")
 }
 
+/// The namespace of the example operators' ServiceAccounts.
+pub const OPERATORS: &str = "operators";
+
+/// Applies, as the admin, exactly the RBAC `app`'s `rbac` subcommand prints for a ServiceAccount
+/// in [`OPERATORS`], and returns a client acting as that ServiceAccount: the operator may do what
+/// its RBAC grants and nothing else, as on a cluster.
+pub async fn operator_client(env: &TestEnv, app: &opkit::App) -> kube::Client {
+    let namespace = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {OPERATORS}\n");
+    let rbac = app.rbac_yaml(OPERATORS).expect("RBAC YAML");
+    opkit::manifests::apply_yaml(&env.client(), "tests", &format!("{namespace}---\n{rbac}"))
+        .await
+        .expect("the operator's RBAC applies");
+    env.service_account_client(OPERATORS, app.name())
+        .expect("a token for the operator's ServiceAccount")
+}
+
 /// A server whose workloads take long enough to become ready that a test can hold them first.
 pub async fn slow_env() -> TestEnv {
     TestEnv::builder()
@@ -250,6 +266,32 @@ impl Kubectl {
         self.ok(&["patch", what, "--type=merge", &patch]).await;
     }
 
+    /// Creates namespace `name` enforcing, and warning about, the `restricted` Pod Security
+    /// level, as a hardened cluster labels its application namespaces.
+    pub async fn restricted_namespace(&self, name: &str) {
+        let namespace = format!(
+            "apiVersion: v1
+kind: Namespace
+metadata:
+  name: {name}
+  labels:
+    pod-security.kubernetes.io/enforce: restricted
+    pod-security.kubernetes.io/warn: restricted
+"
+        );
+        self.apply(&namespace).await;
+    }
+
+    /// Waits until `what` in `namespace` is Ready, then returns the Pods there (`pod/<name>`).
+    pub async fn ready_with_pods(&self, namespace: &str, what: &str) -> Vec<String> {
+        self.wait_jsonpath_in(namespace, what, &condition("Ready", "status"), "True")
+            .await;
+        let pods = self
+            .ok(&["get", "pods", "-n", namespace, "-o", "name"])
+            .await;
+        pods.lines().map(str::to_owned).collect()
+    }
+
     /// `kubectl patch <what> --type=merge` with the JSON `patch`, which must be refused; returns
     /// stderr.
     pub async fn patch_refused(&self, what: &str, patch: &str) -> String {
@@ -297,10 +339,16 @@ impl std::ops::Deref for Demo {
 }
 
 impl Demo {
-    /// Runs the controllers `manager` adds against `env`, whose CRDs are installed.
-    pub fn start(env: TestEnv, manager: impl FnOnce(opkit::Manager) -> opkit::Manager) -> Demo {
+    /// Runs the controllers `manager` adds against `env`, whose CRDs are installed, as the
+    /// ServiceAccount of `app` under the RBAC `app` prints (see [`operator_client`]).
+    pub async fn start(
+        env: TestEnv,
+        app: &opkit::App,
+        manager: impl FnOnce(opkit::Manager) -> opkit::Manager,
+    ) -> Demo {
         let kubectl = Kubectl::new(&env);
-        let running = Some(manager(opkit::Manager::new(env.client())).start());
+        let client = operator_client(&env, app).await;
+        let running = Some(manager(opkit::Manager::new(client)).start());
         Demo {
             env,
             kubectl,

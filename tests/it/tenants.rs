@@ -12,9 +12,10 @@ use opkit_examples::tenants::{TenantPolicy, controller};
 use crate::support::{Demo, env, reconciled, succeeded};
 
 async fn demo(policy: TenantPolicy) -> Demo {
-    Demo::start(env().await, |m| {
+    Demo::start(env().await, &opkit_examples::tenants::app(), |m| {
         m.controller(controller(policy).requeue(Duration::from_millis(300)))
     })
+    .await
 }
 
 const SHOP: &str = "apiVersion: v1

@@ -6,7 +6,8 @@ use opkit_examples::webapp::*;
 #[path = "webhooks.rs"]
 mod webhooks;
 
-use crate::support::{Demo, Served, condition, env, reconciled, serve_versions};
+use crate::support::{Demo, Served, condition, env, operator_client, reconciled, serve_versions};
+use k8s_openapi::api::rbac::v1::ClusterRole;
 use opkit::k8s::{ConfigMap, ObjectMeta};
 use opkit::prelude::*;
 use types::WebApp;
@@ -15,7 +16,9 @@ use types::WebApp;
 pub async fn demo() -> Demo {
     let env = env().await;
     let conversion = serve_versions(&env, versions()).await;
-    Demo::start(env, |m| m.operator::<WebApp>()).serving(conversion)
+    Demo::start(env, &app::app(), |m| m.operator::<WebApp>())
+        .await
+        .serving(conversion)
 }
 
 /// The `v1` WebApp `name`, for patches in `v1`'s shape (`webapp/...` is the preferred `v2`).
@@ -91,6 +94,76 @@ async fn pods_run_with_a_restricted_security_context() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_security_admits_its_pods_and_reports_a_template_it_refuses() {
+    let mut demo = demo().await;
+    demo.restricted_namespace("locked").await;
+    // The operator's pods meet `restricted`: admitted, and the WebApp becomes Ready.
+    demo.ok_with(&["apply", "-n", "locked", "-f", "-"], Some(TEST_WEBAPP))
+        .await;
+    let pods = demo.ready_with_pods("locked", "webapp/test-webapp").await;
+    assert_eq!(pods.len(), 2, "{pods:?}");
+
+    // A Deployment whose pod template breaks it: kubectl warns on create, and its ReplicaSet
+    // cannot create pods.
+    let out = demo
+        .run(
+            &[
+                "create",
+                "deployment",
+                "plain",
+                "--image=nginx:1.27",
+                "-n",
+                "locked",
+            ],
+            None,
+        )
+        .await;
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Warning: would violate PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false"),
+        "{stderr}"
+    );
+    demo.wait_jsonpath_in(
+        "locked",
+        "replicasets",
+        "{.items[?(@.metadata.labels.app==\"plain\")].status.conditions[?(@.type==\"ReplicaFailure\")].reason}",
+        "FailedCreate",
+    )
+    .await;
+
+    // A WebApp whose security context breaks it is not Ready, and says why.
+    let escalating = TEST_WEBAPP.replace("test-webapp", "escalating")
+        + "  securityContext:\n    allowPrivilegeEscalation: true\n";
+    demo.ok_with(&["apply", "-n", "locked", "-f", "-"], Some(&escalating))
+        .await;
+    demo.wait_jsonpath_in(
+        "locked",
+        "webapp/escalating",
+        &condition("Degraded", "status"),
+        "True",
+    )
+    .await;
+    let ready = demo
+        .jsonpath_in(
+            "locked",
+            "webapp/escalating",
+            &format!(
+                "{} {}",
+                condition("Ready", "status"),
+                condition("Degraded", "message")
+            ),
+        )
+        .await;
+    assert!(
+        ready.starts_with("False FailedCreate: pods \"escalating-")
+            && ready.contains("is forbidden: violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false"),
+        "{ready}"
+    );
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_is_level_triggered() {
     let mut demo = demo().await;
     demo.apply(TEST_WEBAPP).await;
@@ -108,10 +181,9 @@ async fn the_operator_is_level_triggered() {
     demo.wait_until("webapp/test-webapp", "condition=Ready")
         .await;
     demo.stop().await;
+    let client = operator_client(&demo.env, &app::app()).await;
     demo.env.reset_stats();
-    let running = opkit::Manager::new(demo.env.client())
-        .operator::<WebApp>()
-        .start();
+    let running = opkit::Manager::new(client).operator::<WebApp>().start();
     reconciled(&running, "webapp", 1).await;
     let stats = demo.env.stats();
     assert_eq!(stats.writes(), 0, "the restarted operator wrote: {stats:?}");
@@ -222,15 +294,19 @@ impl Reconcile<Auditor> for WebApp {
 async fn two_controllers_on_webapp_each_under_its_own_name() {
     let env = env().await;
     let conversion = serve_versions(&env, versions()).await;
-    let auditor = opkit::Controller::<WebApp, _>::new(
-        "webapp-auditor",
-        Auditor {
-            team: "security".into(),
-        },
-    )
-    .owns::<ConfigMap>();
-    let mut demo =
-        Demo::start(env, |m| m.operator::<WebApp>().controller(auditor)).serving(conversion);
+    let auditor = || {
+        opkit::Controller::<WebApp, _>::new(
+            "webapp-auditor",
+            Auditor {
+                team: "security".into(),
+            },
+        )
+        .owns::<ConfigMap>()
+    };
+    let both = app::app().controller(auditor());
+    let mut demo = Demo::start(env, &both, |m| m.operator::<WebApp>().controller(auditor()))
+        .await
+        .serving(conversion);
     demo.apply(TEST_WEBAPP).await;
     demo.wait_until("webapp/test-webapp", "condition=Ready")
         .await;
@@ -278,5 +354,71 @@ async fn two_controllers_on_webapp_each_under_its_own_name() {
             "no reconciles of {controller}:\n{metrics}"
         );
     }
+    demo.stop().await;
+}
+
+/// Removes `verb` from the rule on `resource` of the ClusterRole `name`.
+async fn revoke(client: kube::Client, name: &str, resource: &str, verb: &str) {
+    let roles: Api<ClusterRole> = Api::all(client);
+    let mut role = roles.get(name).await.expect("the operator's ClusterRole");
+    for rule in role.rules.iter_mut().flatten() {
+        if rule.resources.iter().flatten().any(|r| r == resource) {
+            rule.verbs.retain(|v| v != verb);
+        }
+    }
+    roles
+        .replace(name, &Default::default(), &role)
+        .await
+        .expect("the ClusterRole is replaced");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_rbac_rule_is_reported_and_retried_until_granted() {
+    let env = env().await;
+    let conversion = serve_versions(&env, versions()).await;
+    let quick = opkit::Backoff {
+        base: std::time::Duration::from_millis(100),
+        max: std::time::Duration::from_millis(500),
+        ..Default::default()
+    };
+    let mut demo = Demo::start(env, &app::app(), |m| {
+        m.controller(WebApp::controller(()).backoff(quick))
+    })
+    .await
+    .serving(conversion);
+    revoke(demo.client(), "webapp-operator", "services", "patch").await;
+    demo.apply(TEST_WEBAPP).await;
+
+    demo.wait_degraded("webapp/test-webapp", "Forbidden").await;
+    let forbidden = r#"services "test-webapp" is forbidden: User "system:serviceaccount:operators:webapp-operator" cannot patch resource "services" in API group "" in the namespace "default""#;
+    let message = demo
+        .jsonpath("webapp/test-webapp", &condition("Ready", "message"))
+        .await;
+    assert!(message.contains(forbidden), "{message}");
+    let events = demo
+        .ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "type=Warning,reason=ReconcileFailed,involvedObject.name=test-webapp",
+            "-o",
+            "jsonpath={.items[*].message}",
+        ])
+        .await;
+    assert!(events.contains(forbidden), "{events}");
+    let failures = "opkit_reconcile_failures_total{controller=\"webapp\",reason=\"Forbidden\"} ";
+    let metrics = demo.running().metrics().encode();
+    assert!(metrics.contains(failures), "{metrics}");
+
+    // Granting the rule again is enough: nothing changes on the WebApp, the retries pick it up.
+    operator_client(&demo.env, &app::app()).await;
+    demo.wait_until("webapp/test-webapp", "condition=Ready")
+        .await;
+    demo.wait_jsonpath(
+        "webapp/test-webapp",
+        &condition("Degraded", "status"),
+        "False",
+    )
+    .await;
     demo.stop().await;
 }

@@ -4,7 +4,7 @@
 //! `cargo fmt --check`, `cargo opkit manifests` and `--check`, `cargo run` on its embedded API
 //! server with the real kubectl, and the real kustomize and helm on its manifests.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -136,7 +136,8 @@ fn drift_is_caught(project: &Path) {
 
 /// `cargo run` (the binary `cargo test` built, run as cargo runs it, so the test can stop it)
 /// starts the operator on its embedded API server and prints the kubeconfig export line;
-/// kubectl then sees the sample become Ready, and `kubectl apply` takes the generated CRDs.
+/// kubectl then sees the sample become Ready, and `kubectl apply` takes the generated CRDs and
+/// `cargo run -- crd | kubectl apply -f -`.
 fn kubectl_uses_cargo_run(project: &Path) {
     let kubeconfig = project.join("kubeconfig");
     let binary = target().join("debug/memcached-operator");
@@ -180,9 +181,9 @@ fn kubectl_uses_cargo_run(project: &Path) {
         printed.join("\n")
     );
 
-    let kubectl = opkit_envtest::tools::kubectl().expect("kubectl is available");
+    let kubectl_binary = opkit_envtest::tools::kubectl().expect("kubectl is available");
     let kubectl = |args: &[&str]| {
-        ok(Command::new(&kubectl)
+        ok(Command::new(&kubectl_binary)
             .args(args)
             .env("KUBECONFIG", &kubeconfig)
             .current_dir(project))
@@ -206,6 +207,36 @@ fn kubectl_uses_cargo_run(project: &Path) {
         "-f",
         "config/crd/bases",
     ]);
+
+    // `cargo run -- crd | kubectl apply -f -`
+    let crds = ok(Command::new(&binary).arg("crd").current_dir(project)).stdout;
+    let mut apply = Command::new(&kubectl_binary)
+        .args(["apply", "-f", "-"])
+        .env("KUBECONFIG", &kubeconfig)
+        .current_dir(project)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl starts");
+    apply
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(&crds)
+        .expect("kubectl reads the CRDs");
+    let applied = apply.wait_with_output().expect("kubectl runs");
+    let report = stdout(&applied);
+    assert!(
+        applied.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    for plural in ["memcacheds", "fleets", "notes"] {
+        let line =
+            format!("customresourcedefinition.apiextensions.k8s.io/{plural}.cache.example.com ");
+        assert!(report.contains(&line), "no `{line}` in:\n{report}");
+    }
     drop(running);
 }
 

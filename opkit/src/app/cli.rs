@@ -84,7 +84,7 @@ pub enum Command {
         #[arg(long)]
         cert_manager: bool,
     },
-    /// Print the ServiceAccount, ClusterRole and ClusterRoleBinding the operator needs.
+    /// Print the ServiceAccount, ClusterRole and ClusterRoleBinding the operator needs, the metrics-reader ClusterRole for scrapers and the leader election Role.
     Rbac {
         /// Namespace of the operator's ServiceAccount.
         #[arg(long, default_value = "default")]

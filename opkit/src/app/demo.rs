@@ -87,7 +87,16 @@ pub(super) async fn serve(
         println!("Probes at http://{addr}/healthz and http://{addr}/readyz");
     }
     if let Some(addr) = running.metrics_address() {
-        println!("Metrics at http://{addr}/metrics");
+        // Plain HTTP unless asked: a demo is scraped with curl on loopback by whoever runs it.
+        #[cfg(feature = "webhooks")]
+        let scheme = if cli.probes.metrics_secure == Some(true) {
+            "https"
+        } else {
+            "http"
+        };
+        #[cfg(not(feature = "webhooks"))]
+        let scheme = "http";
+        println!("Metrics at {scheme}://{addr}/metrics");
     }
     for sample in &app.demo.samples {
         for applied in manifests::apply_yaml(&client, &app.name, sample).await? {

@@ -133,6 +133,15 @@ impl App {
         }
     }
 
+    /// The operator's name: its ServiceAccount, ClusterRole and field manager prefix.
+    ///
+    /// ```
+    /// assert_eq!(opkit::App::new("site-operator").name(), "site-operator");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Adds a controller (see [`Controller`]): its RBAC rules, and its CRD when it defines one.
     ///
     /// ```
@@ -489,8 +498,10 @@ impl App {
         }
     }
 
-    /// The RBAC YAML for a ServiceAccount in `namespace`: the rules of every controller, with
-    /// the Role that lets it hold the leader election Lease there.
+    /// The RBAC YAML for a ServiceAccount in `namespace`: the rules of every controller and
+    /// those of the secured `/metrics` endpoint ([`rbac::metrics_auth`]), the
+    /// `NAME-metrics-reader` ClusterRole for scrapers ([`rbac::metrics_reader`]), and the Role
+    /// that lets it hold the leader election Lease there.
     ///
     /// ```
     /// # use opkit::prelude::*;
@@ -517,7 +528,11 @@ impl App {
                 verbs.extend(["list", "watch"].map(serde_json::Value::from));
             }
         }
+        #[cfg(feature = "webhooks")]
+        rules.extend(rbac::metrics_auth());
         let mut objects = rbac::objects(&self.name, namespace, &rbac::merge(rules));
+        #[cfg(feature = "webhooks")]
+        objects.push(rbac::metrics_reader(&self.name));
         objects.extend(leases);
         manifests::to_yaml(&objects)
     }

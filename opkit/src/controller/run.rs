@@ -586,7 +586,8 @@ async fn failed<K: Reconcile<D>, D: Send + Sync + 'static>(
     let failures = shared.failures.record_failure(key);
     let transient = error.is_transient();
     let backoff = &shared.config.backoff;
-    let delay = if transient {
+    // A forbidden request waits for a grant, not for a change of the object: keep retrying.
+    let delay = if transient || error.is_forbidden() {
         let delay = backoff.delay(failures);
         let delay = retry_after_hint(&error).map_or(delay, |hint| hint.max(delay));
         shared.metrics.record_backoff(controller, delay);
@@ -603,6 +604,7 @@ async fn failed<K: Reconcile<D>, D: Send + Sync + 'static>(
         error.reason()
     };
     let message = error.to_string();
+    shared.metrics.record_failure(controller, reason);
     if transient {
         tracing::warn!(%error, failures, retry_in = ?delay, "reconcile failed; retrying");
     } else {

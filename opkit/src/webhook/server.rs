@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
@@ -15,11 +14,11 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use axum::serve::Listener as _;
+
 use super::review::Handler;
 use super::{Certificates, WebhookError, Webhooks};
-
-/// A client that opens a connection and sends nothing must not hold a task forever.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::tls::TlsListener;
 
 /// A running webhook server; dropping it or [`WebhookServer::shutdown`] stops it.
 ///
@@ -63,41 +62,22 @@ impl Webhooks {
         };
         let listener = TcpListener::bind(addr).await.map_err(bind)?;
         let addr = listener.local_addr().map_err(bind)?;
+        let listener = TlsListener::new(listener, acceptor, "webhook server").map_err(bind)?;
         let routes = Arc::new(Routes {
             handlers: self.handlers().into_iter().collect(),
             max_body_bytes: self.max_body_bytes,
         });
-        let task = tokio::spawn(accept(listener, acceptor, routes));
+        let task = tokio::spawn(accept(listener, routes));
         tracing::info!(%addr, paths = ?self.paths(), "serving admission webhooks");
         Ok(WebhookServer { addr, task })
     }
 }
 
-async fn accept(listener: TcpListener, acceptor: TlsAcceptor, routes: Arc<Routes>) {
+async fn accept(mut listener: TlsListener, routes: Arc<Routes>) {
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Out of file descriptors and the like: wait instead of spinning.
-                tracing::warn!(%error, "webhook server: accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let acceptor = acceptor.clone();
+        let (tls, peer) = listener.accept().await;
         let routes = routes.clone();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(error)) => {
-                    tracing::debug!(%peer, %error, "webhook server: TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "webhook server: TLS handshake timed out");
-                    return;
-                }
-            };
             let service = hyper::service::service_fn(move |request| {
                 let routes = routes.clone();
                 async move { Ok::<_, Infallible>(handle(&routes, request).await) }

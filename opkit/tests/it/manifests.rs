@@ -31,6 +31,7 @@ async fn rbac_output_applies_and_names_exact_verbs() {
             "ServiceAccount operators/widget-operator",
             "ClusterRole widget-operator",
             "ClusterRoleBinding widget-operator",
+            "ClusterRole widget-operator-metrics-reader",
             "Role operators/widget-operator-leader-election",
             "RoleBinding operators/widget-operator-leader-election"
         ]
@@ -64,6 +65,15 @@ async fn rbac_output_applies_and_names_exact_verbs() {
         ["create", "delete", "get", "list", "patch", "watch"]
     );
     assert_eq!(verbs_on("events.k8s.io", "events"), ["create", "patch"]);
+    // The secured /metrics reviews its callers.
+    assert_eq!(
+        verbs_on("authentication.k8s.io", "tokenreviews"),
+        ["create"]
+    );
+    assert_eq!(
+        verbs_on("authorization.k8s.io", "subjectaccessreviews"),
+        ["create"]
+    );
     assert!(rules.iter().all(|r| !r.verbs.iter().any(|v| v == "*")));
     assert!(
         rules

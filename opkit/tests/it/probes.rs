@@ -1,8 +1,11 @@
-//! `/healthz`, `/readyz` and `/metrics` over HTTP, and the graceful shutdown: in-flight
-//! reconciles drained within the deadline, the Lease released.
+//! `/healthz`, `/readyz` and `/metrics` over HTTP, `/metrics` over HTTPS for the callers the API
+//! server authenticates and authorizes, and the graceful shutdown: in-flight reconciles drained
+//! within the deadline, the Lease released.
 
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::rbac::v1::ClusterRole;
+use opkit::k8s::ServiceAccount;
 use opkit::prelude::*;
 use opkit_envtest::{Fault, TestEnv};
 use tokio::net::{TcpListener, TcpStream};
@@ -205,4 +208,104 @@ async fn shutdown_cancels_reconciles_that_outlast_the_deadline() {
         "the reconcile was cancelled mid-way"
     );
     assert_eq!(holder(&env).await, None, "the lease is released");
+}
+
+/// A TokenRequest token for the ServiceAccount `namespace/name`, created with its Namespace.
+async fn service_account_token(env: &TestEnv, namespace: &str, name: &str) -> String {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    let yaml = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n---\n\
+         apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: {name}\n  namespace: {namespace}\n"
+    );
+    opkit::manifests::apply_yaml(&env.client(), "tests", &yaml)
+        .await
+        .expect("the ServiceAccount applies");
+    let request = TokenRequest {
+        spec: TokenRequestSpec::default(),
+        ..Default::default()
+    };
+    let accounts: Api<ServiceAccount> = Api::namespaced(env.client(), namespace);
+    let answer: TokenRequest = accounts
+        .create_subresource("token", name, &Default::default(), &request)
+        .await
+        .expect("a token");
+    answer.status.map(|s| s.token).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn secure_metrics_answer_only_the_callers_rbac_allows_to_read_them() {
+    let env = setup().await;
+    // The operator runs as its ServiceAccount under exactly the RBAC `rbac` prints for it.
+    let app = opkit::App::new("widget-operator");
+    let rbac = app.rbac_yaml("ops").expect("RBAC renders");
+    service_account_token(&env, "ops", "widget-operator").await;
+    opkit::manifests::apply_yaml(&env.client(), "tests", &rbac)
+        .await
+        .expect("the RBAC applies");
+    let operator = env
+        .service_account_client("ops", "widget-operator")
+        .expect("the operator's client");
+    let certificates = opkit::webhook::Certificates::self_signed(&["localhost"]).expect("certs");
+    let running = opkit::Manager::new(operator)
+        .secure_metrics_endpoint(loopback().await, &certificates)
+        .expect("a TLS configuration")
+        .start();
+    let addr = running.metrics_address().expect("metrics are served");
+    let ca = certificates.ca_pem();
+    let scrape = |headers: String| async move {
+        crate::webhook::https(addr, ca, &headers, "GET", "/metrics", b"").await
+    };
+    let bearer = |token: &str| format!("Authorization: Bearer {token}\r\n");
+
+    let (status, body) = scrape(String::new()).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.ends_with("\r\n\r\nUnauthorized\n"), "{body}");
+    assert!(
+        body.contains("content-type: text/plain; charset=utf-8"),
+        "{body}"
+    );
+    let (status, body) = scrape(bearer("not-a-token")).await;
+    assert_eq!(status, 401, "{body}");
+
+    let nosy = service_account_token(&env, "monitoring", "nosy").await;
+    let (status, body) = scrape(bearer(&nosy)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.ends_with("Authorization denied for user system:serviceaccount:monitoring:nosy\n"),
+        "{body}"
+    );
+
+    let prometheus = service_account_token(&env, "monitoring", "prometheus").await;
+    let binding = "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: prometheus-reads-widget-operator-metrics
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: widget-operator-metrics-reader
+subjects:
+- kind: ServiceAccount
+  name: prometheus
+  namespace: monitoring
+";
+    opkit::manifests::apply_yaml(&env.client(), "tests", binding)
+        .await
+        .expect("the binding applies");
+    let (status, body) = scrape(bearer(&prometheus)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.trim_end().ends_with("# EOF"), "{body}");
+
+    // Without its review rules the operator cannot tell who asks: 500, as controller-runtime.
+    let roles: Api<ClusterRole> = Api::all(env.client());
+    let mut role = roles.get("widget-operator").await.expect("the ClusterRole");
+    role.rules = Some(Vec::new());
+    roles
+        .replace("widget-operator", &Default::default(), &role)
+        .await
+        .expect("the rules are removed");
+    let (status, body) = scrape(bearer(&prometheus)).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.ends_with("Authentication failed\n"), "{body}");
+    running.shutdown().await;
 }

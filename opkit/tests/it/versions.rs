@@ -395,14 +395,19 @@ async fn stored_versions(env: &TestEnv) -> Value {
 
 /// POSTs `body` to the conversion webhook over TLS: the HTTP status and the body.
 async fn review(server: &WebhookServer, certs: &Certificates, body: &[u8]) -> (u16, Value) {
-    let (status, body) = crate::webhook::exchange(
+    let (status, response) = crate::webhook::https(
         server.addr(),
         certs.ca_pem(),
+        "",
         "POST",
         &versions().path(),
         body,
     )
     .await;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
     (
         status,
         serde_json::from_str(&body).unwrap_or(Value::String(body)),

@@ -458,14 +458,15 @@ fn the_webhooks_subcommand_prints_both_configurations() {
 
 /// One request over TLS, written by hand so that any bytes can be sent; the HTTP status.
 async fn raw(addr: SocketAddr, ca: &str, method: &str, path: &str, body: &[u8]) -> u16 {
-    exchange(addr, ca, method, path, body).await.0
+    https(addr, ca, "", method, path, body).await.0
 }
 
-/// One request over TLS, written by hand so that any bytes can be sent; the HTTP status and
-/// the response body.
-pub async fn exchange(
+/// One request over TLS to a server `ca` vouches for as `localhost`, with `headers` (each
+/// ending in CRLF); the HTTP status and the whole response.
+pub async fn https(
     addr: SocketAddr,
     ca: &str,
+    headers: &str,
     method: &str,
     path: &str,
     body: &[u8],
@@ -489,7 +490,7 @@ pub async fn exchange(
         .await
         .expect("TLS handshake");
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n",
         body.len()
     );
     tls.write_all(head.as_bytes()).await.expect("head written");
@@ -497,17 +498,13 @@ pub async fn exchange(
     let _ = tls.write_all(body).await;
     let mut answer = Vec::new();
     let _ = tls.read_to_end(&mut answer).await;
-    let text = String::from_utf8_lossy(&answer);
+    let text = String::from_utf8_lossy(&answer).into_owned();
     let status = text
         .split(' ')
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    (status, text)
 }
 
 fn review(uid: &str, size: i32) -> Vec<u8> {
