@@ -389,6 +389,49 @@ async fn invalid_backups_are_refused_or_reported_without_a_cronjob() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn its_backup_jobs_run_in_a_restricted_namespace() {
+    let clock = ManualClock::new(jiff::Timestamp::now());
+    let mut demo = Demo::start(Some(clock.clone())).await;
+    let kubectl = &demo.kubectl;
+    kubectl.restricted_namespace("locked").await;
+    let in_locked = ["apply", "-n", "locked", "-f", "-"];
+    kubectl.ok_with(&in_locked, Some(SECRETS)).await;
+    let hourly = backup("hourly", "postgresql", "s3", "0 * * * *", "12h");
+    kubectl.ok_with(&in_locked, Some(&hourly)).await;
+    assert!(
+        kubectl
+            .ready_with_pods("locked", "backup/hourly")
+            .await
+            .is_empty()
+    );
+    clock.advance(Duration::from_secs(3600));
+    kubectl
+        .wait_jsonpath_in(
+            "locked",
+            "backup/hourly",
+            "{.status.lastJobResult}",
+            "Succeeded",
+        )
+        .await;
+    // Pod Security admitted the Job's pod: a refused one would never exist.
+    let job = kubectl
+        .jsonpath_in("locked", "backup/hourly", "{.status.lastJob}")
+        .await;
+    let pods = kubectl
+        .ok(&[
+            "get",
+            "pods",
+            "-n",
+            "locked",
+            "-o",
+            "jsonpath={.items[*].metadata.ownerReferences[0].name}",
+        ])
+        .await;
+    assert_eq!(pods, job);
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_follows_the_runs_of_the_cronjob() {
     let clock = ManualClock::new(jiff::Timestamp::now());
     let mut demo = Demo::start(Some(clock.clone())).await;

@@ -353,8 +353,19 @@ async fn helm_chart_is_accepted_becomes_available_and_serves_its_webhooks() {
         .await
         .expect("the webhook server starts")
         .expect("the webhook server is served");
-    let running = opkit::Manager::new(env.client())
+    // The operator as its pod runs it: as the chart's ServiceAccount, /metrics over HTTPS.
+    let operator = env
+        .service_account_client(WEBAPP_NAMESPACE, "webapp-operator")
+        .expect("the chart's ServiceAccount");
+    let metrics_certificates =
+        opkit::webhook::Certificates::self_signed(&["localhost"]).expect("a certificate");
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let running = opkit::Manager::new(operator)
         .operator::<WebApp>()
+        .secure_metrics_endpoint(metrics, &metrics_certificates)
+        .expect("a TLS configuration")
         .start();
 
     kubectl.ok(&["apply", "-k", &sample]).await;
@@ -391,6 +402,65 @@ spec:
             "ValidatingAdmissionPolicy 'webapp-policy' with binding 'webapp-policy' denied request: images must come from an approved registry"
         ),
         "{refused}"
+    );
+
+    // Scraped as the chart's ServiceMonitor scrapes: a ServiceAccount's token over HTTPS without
+    // verifying the self-signed certificate; only one bound to the chart's metrics-reader role.
+    let addr = running.metrics_address().expect("metrics are served");
+    kubectl.ok(&["create", "namespace", "monitoring"]).await;
+    for account in ["prometheus", "nosy"] {
+        kubectl
+            .ok(&["create", "serviceaccount", account, "-n", "monitoring"])
+            .await;
+    }
+    kubectl
+        .ok(&[
+            "create",
+            "clusterrolebinding",
+            "prometheus-reads-webapp-operator",
+            "--clusterrole=webapp-operator-metrics-reader",
+            "--serviceaccount=monitoring:prometheus",
+        ])
+        .await;
+    let scrape = |account: &'static str| {
+        let kubectl = &kubectl;
+        async move {
+            let token = kubectl
+                .ok(&["create", "token", account, "-n", "monitoring"])
+                .await;
+            let server = format!("--server=https://{addr}");
+            let token = format!("--token={}", token.trim());
+            // No cluster, user or CA of its own: what the flags say is all it knows.
+            let scraper = Kubectl::unconfigured();
+            std::fs::write(scraper.kubeconfig(), "apiVersion: v1\nkind: Config\n")
+                .expect("an empty kubeconfig");
+            scraper
+                .run(
+                    &[
+                        &server,
+                        &token,
+                        "--insecure-skip-tls-verify",
+                        "get",
+                        "--raw",
+                        "/metrics",
+                    ],
+                    None,
+                )
+                .await
+        }
+    };
+    let scraped = scrape("prometheus").await;
+    let metrics = String::from_utf8_lossy(&scraped.stdout);
+    assert!(
+        scraped.status.success() && metrics.contains("controller_runtime_reconcile_total"),
+        "{metrics}{}",
+        String::from_utf8_lossy(&scraped.stderr)
+    );
+    let refused = scrape("nosy").await;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("Forbidden"),
+        "{stderr}"
     );
 
     running.shutdown().await;
