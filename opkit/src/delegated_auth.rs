@@ -7,12 +7,19 @@
 //! scraper a role with `nonResourceURLs: ["/metrics"]`, `verbs: ["get"]` (the
 //! `NAME-metrics-reader` ClusterRole of [`crate::rbac::metrics_reader`]).
 //!
+//! Answers are reused as controller-runtime's delegating authenticator and authorizer reuse them:
+//! a token's review for a minute, an allowed request for five, a denied one for 30 seconds; so a
+//! scraper costs the API server two reviews every few minutes, not two per scrape.
+//!
 //! Answers, worded as controller-runtime's: no token or one the review rejects, 401
 //! `Unauthorized`; a user RBAC does not allow, 403 `Authorization denied for user <name>`; a review
 //! that fails (the API server unreachable, the operator lacking its rules), 500
 //! `Authentication failed` or `Authorization for user <name> failed`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -25,18 +32,100 @@ use k8s_openapi::api::authorization::v1::{
 use kube::Client;
 use kube::api::{Api, PostParams};
 
+/// How long a token's review is reused, whatever it said.
+const AUTHENTICATION_TTL: Duration = Duration::from_secs(60);
+/// How long an allowed request's review is reused.
+const ALLOWED_TTL: Duration = Duration::from_secs(300);
+/// How long a denied request's review is reused.
+const DENIED_TTL: Duration = Duration::from_secs(30);
+/// Past this many entries a cache drops what expired, then everything if that was not enough,
+/// so callers with ever new tokens cannot grow it without bound.
+const MAX_ENTRIES: usize = 1024;
+
+/// Review answers until they expire.
+struct Answers<K, V> {
+    entries: Mutex<HashMap<K, (Instant, V)>>,
+}
+
+impl<K: Eq + Hash, V: Clone> Answers<K, V> {
+    fn new() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, key: &K) -> Option<V> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(key)
+            .filter(|(expires, _)| *expires > Instant::now())
+            .map(|(_, value)| value.clone())
+    }
+
+    fn put(&self, key: K, value: V, ttl: Duration) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= MAX_ENTRIES {
+            let now = Instant::now();
+            entries.retain(|_, (expires, _)| *expires > now);
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (Instant::now() + ttl, value));
+    }
+}
+
+/// Who asks for what: the key of an authorization answer.
+#[derive(PartialEq, Eq, Hash)]
+struct Access {
+    user: String,
+    verb: String,
+    path: String,
+}
+
 /// The API server that authenticates and authorizes the endpoint's callers.
-#[derive(Clone)]
 pub(crate) struct Delegated {
     client: Client,
+    authenticated: Answers<String, Option<UserInfo>>,
+    authorized: Answers<Access, bool>,
 }
 
 impl Delegated {
     pub(crate) fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            authenticated: Answers::new(),
+            authorized: Answers::new(),
+        }
     }
 
     async fn authenticate(&self, token: &str) -> kube::Result<Option<UserInfo>> {
+        if let Some(user) = self.authenticated.get(&token.to_owned()) {
+            return Ok(user);
+        }
+        let user = self.review_token(token).await?;
+        self.authenticated
+            .put(token.to_owned(), user.clone(), AUTHENTICATION_TTL);
+        Ok(user)
+    }
+
+    async fn authorize(&self, user: UserInfo, verb: String, path: String) -> kube::Result<bool> {
+        // The whole user (groups, uid, extra) decides, so it is all in the key.
+        let key = Access {
+            user: serde_json::to_string(&user).unwrap_or_default(),
+            verb: verb.clone(),
+            path: path.clone(),
+        };
+        if let Some(allowed) = self.authorized.get(&key) {
+            return Ok(allowed);
+        }
+        let allowed = self.review_access(user, verb, path).await?;
+        let ttl = if allowed { ALLOWED_TTL } else { DENIED_TTL };
+        self.authorized.put(key, allowed, ttl);
+        Ok(allowed)
+    }
+
+    async fn review_token(&self, token: &str) -> kube::Result<Option<UserInfo>> {
         let review = TokenReview {
             spec: TokenReviewSpec {
                 token: Some(token.to_owned()),
@@ -53,7 +142,12 @@ impl Delegated {
             .and_then(|s| s.user))
     }
 
-    async fn authorize(&self, user: UserInfo, verb: String, path: String) -> kube::Result<bool> {
+    async fn review_access(
+        &self,
+        user: UserInfo,
+        verb: String,
+        path: String,
+    ) -> kube::Result<bool> {
         let review = SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
                 user: user.username,
@@ -161,5 +255,20 @@ mod tests {
         );
         assert_eq!(bearer_token(&with_authorization("Basic abc")), None);
         assert_eq!(bearer_token(&with_authorization("Bearer ")), None);
+    }
+
+    #[test]
+    fn answers_expire_and_stay_bounded() {
+        let answers = Answers::new();
+        answers.put("old", 1, Duration::ZERO);
+        answers.put("new", 2, Duration::from_secs(60));
+        assert_eq!((answers.get(&"old"), answers.get(&"new")), (None, Some(2)));
+        let keys: Vec<String> = (0..MAX_ENTRIES + 1).map(|i| i.to_string()).collect();
+        let answers = Answers::new();
+        for key in &keys {
+            answers.put(key.as_str(), 0, Duration::from_secs(60));
+        }
+        let held = answers.entries.lock().map(|e| e.len()).unwrap_or_default();
+        assert!(held <= MAX_ENTRIES, "{held}");
     }
 }

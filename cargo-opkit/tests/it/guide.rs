@@ -92,7 +92,7 @@ fn the_getting_started_chapter_builds_and_passes() {
     }
     std::fs::copy(workspace.join("Cargo.lock"), dir.join("Cargo.lock"))
         .expect("copies the lock file");
-    ok(cargo(&dir).args(["fmt", "--check"]));
+    super::project::formatted(&dir);
     let tested = ok(cargo(&dir).arg("test"));
     let report = stdout(&tested);
     assert!(

@@ -59,6 +59,17 @@ pub fn opkit(dir: &Path) -> Command {
     command
 }
 
+/// `cargo fmt --check` in `dir`: the project is formatted as rustfmt formats it. rustfmt comes
+/// with rustup's default profile; a toolchain installed with the minimal one lacks it.
+pub fn formatted(dir: &Path) {
+    let fmt = cargo(dir).args(["fmt", "--version"]).output();
+    assert!(
+        fmt.is_ok_and(|out| out.status.success()),
+        "`cargo fmt` is not installed: `rustup component add rustfmt`"
+    );
+    ok(cargo(dir).args(["fmt", "--check"]));
+}
+
 /// `cargo ARGS` in `dir`.
 pub fn cargo(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO"));

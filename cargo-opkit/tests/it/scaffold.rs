@@ -75,7 +75,7 @@ fn a_scaffolded_project_builds_tests_runs_and_ships_its_manifests() {
     // The same dependency versions as this workspace, resolved offline.
     std::fs::copy(workspace.join("Cargo.lock"), project.join("Cargo.lock"))
         .expect("copies the lock file");
-    ok(cargo(&project).args(["fmt", "--check"]));
+    super::project::formatted(&project);
 
     let started = Instant::now();
     let tested = ok(cargo(&project).args(["test", "--no-fail-fast"]));

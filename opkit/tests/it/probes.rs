@@ -296,7 +296,28 @@ subjects:
     assert_eq!(status, 200, "{body}");
     assert!(body.trim_end().ends_with("# EOF"), "{body}");
 
-    // Without its review rules the operator cannot tell who asks: 500, as controller-runtime.
+    // The answers are reused, as controller-runtime reuses them: no review for the next scrape.
+    let reviewed = env.stats();
+    assert!(reviewed.count("create", "tokenreviews") > 0, "{reviewed:?}");
+    assert!(
+        reviewed.count("create", "subjectaccessreviews") > 0,
+        "{reviewed:?}"
+    );
+    env.reset_stats();
+    assert_eq!(scrape(bearer(&prometheus)).await.0, 200);
+    let stats = env.stats();
+    assert_eq!(
+        (
+            stats.count("create", "tokenreviews"),
+            stats.count("create", "subjectaccessreviews")
+        ),
+        (0, 0),
+        "{stats:?}"
+    );
+
+    // Without its review rules the operator cannot tell who asks a new token: 500, as
+    // controller-runtime answers.
+    let newcomer = service_account_token(&env, "monitoring", "newcomer").await;
     let roles: Api<ClusterRole> = Api::all(env.client());
     let mut role = roles.get("widget-operator").await.expect("the ClusterRole");
     role.rules = Some(Vec::new());
@@ -304,7 +325,7 @@ subjects:
         .replace("widget-operator", &Default::default(), &role)
         .await
         .expect("the rules are removed");
-    let (status, body) = scrape(bearer(&prometheus)).await;
+    let (status, body) = scrape(bearer(&newcomer)).await;
     assert_eq!(status, 500, "{body}");
     assert!(body.ends_with("Authentication failed\n"), "{body}");
     running.shutdown().await;
