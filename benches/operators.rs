@@ -43,7 +43,7 @@ use opkit_envtest::{Stats, TestEnv};
 use serde_json::json;
 
 use child::Operator;
-use opkit_examples::webapp::types::{WebApp, WebAppSpec};
+use opkit_examples::webapp::types::{Image, Scale, WebApp, WebAppSpec};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -238,7 +238,7 @@ pub async fn scale_webapps(
     stream::iter(names.to_vec())
         .map(|name| {
             let apps = apps.clone();
-            let patch = json!({"spec": {"replicas": replicas}});
+            let patch = json!({"spec": {"scale": {"replicas": replicas}}});
             async move {
                 apps.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await
@@ -348,8 +348,8 @@ fn webapp(i: usize) -> WebApp {
     WebApp::new(
         &name(i),
         WebAppSpec {
-            replicas: 2,
-            image: "nginx:alpine".into(),
+            scale: Scale { replicas: 2 },
+            image: Image::parse("nginx:alpine"),
             port: 8080,
             resources: None,
             security_context: None,
@@ -759,7 +759,7 @@ fn record(seen: &Mutex<HashMap<String, Seen>>, app: &WebApp) {
         .filter(|s| {
             s.phase.as_deref() == Some("Running")
                 && s.observed_generation == app.meta().generation
-                && s.ready_replicas == app.spec.replicas
+                && s.ready_replicas == app.spec.scale.replicas
         })
         .map(|s| s.ready_replicas);
     let ring = opkit::shard::shard_label(child::RING);

@@ -40,6 +40,8 @@ mod docs {
     struct Reliability;
     #[doc = include_str!("../docs/guide/resource.md")]
     struct GuideResource;
+    #[doc = include_str!("../docs/guide/versions.md")]
+    struct GuideVersions;
     #[doc = include_str!("../docs/guide/validation.md")]
     struct GuideValidation;
     #[doc = include_str!("../docs/guide/webhooks.md")]

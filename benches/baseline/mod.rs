@@ -112,7 +112,7 @@ async fn apply(app: &WebApp, client: &Client, namespace: &str) -> Result<Action,
     let status = live.status.unwrap_or_default();
     let observed = status.observed_generation >= live.metadata.generation;
     let ready = status.ready_replicas.unwrap_or(0);
-    let phase = if observed && ready >= app.spec.replicas {
+    let phase = if observed && ready >= app.spec.scale.replicas {
         "Running"
     } else {
         "Deploying"
@@ -143,7 +143,7 @@ fn set_deployment(app: &WebApp, name: &str, live: &mut Deployment) {
         spec.template = desired.template;
         return;
     };
-    container.image = Some(app.spec.image.clone());
+    container.image = Some(app.spec.image.reference());
     container.security_context = Some(opkit::security::restricted());
     match container.ports.as_mut().and_then(|p| p.first_mut()) {
         Some(port) => port.container_port = app.spec.port,
@@ -182,7 +182,7 @@ fn deployment(app: &WebApp, name: &str) -> Deployment {
     let labels = [("app".to_owned(), name.to_owned())].into();
     let container = Container {
         name: "webapp".into(),
-        image: Some(app.spec.image.clone()),
+        image: Some(app.spec.image.reference()),
         ports: Some(vec![ContainerPort {
             container_port: app.spec.port,
             ..Default::default()
@@ -193,7 +193,7 @@ fn deployment(app: &WebApp, name: &str) -> Deployment {
     Deployment {
         metadata: metadata(app, name),
         spec: Some(DeploymentSpec {
-            replicas: Some(app.spec.replicas),
+            replicas: Some(app.spec.scale.replicas),
             selector: LabelSelector {
                 match_labels: Some(labels),
                 ..Default::default()

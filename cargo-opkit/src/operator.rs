@@ -28,7 +28,11 @@ pub fn update_manifests(dir: &Path, check: bool) -> Result<Vec<PathBuf>, Error> 
     let binary = build(&root, &project.name)?;
     let namespace = project.namespace();
     let printed = Printed {
-        crd: run(&binary, &["crd"])?,
+        crd: run(
+            &binary,
+            &["crd", "--namespace", &namespace, "--cert-manager"],
+        )?,
+        chart_crd: run(&binary, &["crd"])?,
         rbac: run(&binary, &["rbac", "--namespace", &namespace])?,
         webhooks: run(
             &binary,

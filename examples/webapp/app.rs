@@ -1,5 +1,5 @@
 //! The WebApp operator binary: embedded API server by default, `sample.yaml`'s `my-webapp` as
-//! sample, and the admission policies of `policy.rs`.
+//! sample, the admission policies of `policy.rs`, and `v1` served beside the hub `v2`.
 
 use super::policy::{self, WebAppPolicy};
 use super::types::WebApp;
@@ -13,6 +13,7 @@ pub fn app() -> opkit::App {
 pub fn with_policy(policy: WebAppPolicy) -> opkit::App {
     let app = opkit::App::new("webapp-operator")
         .operator::<WebApp>()
+        .versions(super::versions())
         .embedded()
         .sample(include_str!("sample.yaml"));
     policy::enforce(app, policy)

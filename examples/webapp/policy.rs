@@ -6,6 +6,11 @@
 //! the ConfigMap `webapp-policy`; and a warning for an image without a tag or digest
 //! ([`pinned_images`]). Mutating, as an admission webhook since CEL cannot change an object: the
 //! labels `managed-by` and `version`, and a restricted security context in `production`.
+//!
+//! The policies match both served versions, so the API server evaluates each request in the
+//! version it was made in; their expressions read the image and the replica count from either
+//! shape (`v1`: `spec.image`, `spec.replicas`; `v2`: `spec.image.repository`/`tag`/`digest`,
+//! `spec.scale.replicas`).
 
 use opkit::k8s::{ConfigMap, ObjectMeta};
 use opkit::policy::{Binding, Enforcement, Policy, Validation};
@@ -13,6 +18,7 @@ use opkit::prelude::*;
 use opkit::webhook::{AdmissionRequest, Mutator, Verdict};
 
 use super::types::WebApp;
+use super::v1;
 
 /// The namespace the stricter rules apply to.
 pub const PRODUCTION: &str = "production";
@@ -84,6 +90,16 @@ impl WebAppPolicy {
     }
 }
 
+/// The image reference of a WebApp in either version.
+const IMAGE: &str = "object.apiVersion == 'example.com/v1' ? object.spec.image \
+     : object.spec.image.repository \
+     + (has(object.spec.image.tag) ? ':' + object.spec.image.tag : '') \
+     + (has(object.spec.image.digest) ? '@' + object.spec.image.digest : '')";
+
+/// The replica count of a WebApp in either version.
+const REPLICAS: &str =
+    "object.apiVersion == 'example.com/v1' ? object.spec.replicas : object.spec.scale.replicas";
+
 /// The validating policy `webapp-policy`, denying with the reasons the webhook used to give.
 ///
 /// An image reference is resolved as a container runtime resolves it: `nginx` is
@@ -92,9 +108,11 @@ impl WebAppPolicy {
 pub fn admission(settings: &WebAppPolicy) -> Policy {
     Policy::new(POLICY)
         .on::<WebApp>()
+        .on::<v1::WebApp>()
         .params(settings.params())
         .variable("production", "request.namespace == 'production'")
-        .variable("image", "object.spec.image")
+        .variable("image", IMAGE)
+        .variable("replicas", REPLICAS)
         .variable("first", "variables.image.split('/')[0]")
         .variable(
             "reference",
@@ -108,7 +126,7 @@ pub fn admission(settings: &WebAppPolicy) -> Policy {
         )
         .validation(
             Validation::new(
-                "!variables.production || object.spec.replicas <= int(params.data.maxProductionReplicas)",
+                "!variables.production || variables.replicas <= int(params.data.maxProductionReplicas)",
             )
             .message_expression(
                 "'production workloads cannot exceed ' + params.data.maxProductionReplicas + ' replicas'",
@@ -119,7 +137,7 @@ pub fn admission(settings: &WebAppPolicy) -> Policy {
             Validation::new("variables.registries.exists(r, variables.reference.startsWith(r + '/'))")
                 .message_expression(
                     "'images must come from an approved registry (' + variables.registries.join(', ') \
-                     + '); ' + object.spec.image + ' does not'",
+                     + '); ' + variables.image + ' does not'",
                 )
                 .reason("Forbidden"),
         )
@@ -139,14 +157,16 @@ pub fn admission(settings: &WebAppPolicy) -> Policy {
 pub fn pinned_images() -> Policy {
     Policy::new(PINNED_IMAGES)
         .on::<WebApp>()
-        .variable("name", "object.spec.image.substring(object.spec.image.lastIndexOf('/') + 1)")
+        .on::<v1::WebApp>()
+        .variable("image", IMAGE)
+        .variable("name", "variables.image.substring(variables.image.lastIndexOf('/') + 1)")
         .validation(
             Validation::new(
                 "variables.name.contains('@') \
                  || (variables.name.contains(':') && !variables.name.endsWith(':latest'))",
             )
             .message_expression(
-                "'image ' + object.spec.image + ' has no tag or digest: pods may run different code after a restart'",
+                "'image ' + variables.image + ' has no tag or digest: pods may run different code after a restart'",
             ),
         )
         .binding(Binding::new(PINNED_IMAGES).enforce(&[Enforcement::Warn]))

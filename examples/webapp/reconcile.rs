@@ -49,7 +49,8 @@ impl Ensure for WebAppDeployment<'_> {
         let app = self.0;
         let container = Container {
             name: "webapp".into(),
-            image: Some(app.spec.image.clone()),
+            image: Some(app.spec.image.reference()),
+            image_pull_policy: app.spec.image.pull_policy.clone(),
             ports: Some(vec![ContainerPort {
                 container_port: app.spec.port,
                 ..Default::default()
@@ -63,7 +64,7 @@ impl Ensure for WebAppDeployment<'_> {
         Deployment {
             metadata: metadata(app),
             spec: Some(DeploymentSpec {
-                replicas: Some(app.spec.replicas),
+                replicas: Some(app.spec.scale.replicas),
                 selector: LabelSelector { match_labels: Some(labels(app)), ..Default::default() },
                 template: PodTemplateSpec {
                     metadata: Some(metadata(app)),

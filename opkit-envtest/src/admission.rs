@@ -140,14 +140,30 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
     let namespace_labels = namespace_object
         .as_ref()
         .and_then(|ns| ns.pointer("/metadata/labels").cloned());
+    let versions = crate::conversion::of(info);
+    // The version a webhook is called in: the request's when a rule names it, else, unless
+    // its matchPolicy is Exact, the first served version a rule names (the object converted).
+    let version_for = |webhook: &Value| -> Option<String> {
+        if matches(webhook, &attributes) {
+            return Some(info.version.clone());
+        }
+        if webhook.get("matchPolicy").and_then(Value::as_str) == Some("Exact") {
+            return None;
+        }
+        versions?.served().iter().find_map(|version| {
+            let equivalent = Attributes {
+                version: version.as_str(),
+                ..attributes
+            };
+            matches(webhook, &equivalent).then(|| version.clone())
+        })
+    };
     let selected = |webhook: &Value| {
-        matches(webhook, &attributes)
-            && selects(
-                webhook.get("namespaceSelector"),
-                namespace_labels.as_ref(),
-                info.namespaced || info.plural == "namespaces",
-            )
-            && object_selected(webhook, old.as_ref(), new.as_ref())
+        selects(
+            webhook.get("namespaceSelector"),
+            namespace_labels.as_ref(),
+            info.namespaced || info.plural == "namespaces",
+        ) && object_selected(webhook, old.as_ref(), new.as_ref())
     };
     let mut admitted = Admitted::default();
     let mut object = new.clone();
@@ -160,6 +176,7 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
         services: &request.server.webhook_services,
         attributes: &attributes,
         info_kind: &info.kind,
+        request_version: &info.version,
         name: &name,
         dry_run: request.query.get("dryRun").is_some_and(|v| v == "All"),
         user: &request.user,
@@ -204,20 +221,29 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
                 .into_iter()
                 .flatten()
             {
-                if !selected(webhook) {
+                let Some(version) = version_for(webhook).filter(|_| selected(webhook)) else {
                     continue;
-                }
-                match call.conditions(webhook, object.as_ref(), old.as_ref()) {
-                    Matched::Yes => {}
-                    Matched::No(_) => continue,
-                    Matched::Error(error) if ignores_failures(webhook) => {
-                        tracing::warn!(webhook = webhook_name(webhook), %error, "matchConditions failed; failurePolicy Ignore");
-                        continue;
+                };
+                let equivalent = Attributes {
+                    version: &version,
+                    ..attributes
+                };
+                let call = Call {
+                    attributes: &equivalent,
+                    ..call
+                };
+                let services = &request.server.webhook_services;
+                let converted = match versions.filter(|_| version != info.version) {
+                    Some(versions) => {
+                        Some(Converted::new(versions, services, &version, &object, &old).await?)
                     }
-                    Matched::Error(error) => return Err(ApiError::forbidden(info, &name, &error)),
-                }
-                let Some(response) = call.call(webhook, object.as_ref(), old.as_ref()).await?
-                else {
+                    None => None,
+                };
+                let (seen, seen_old) = match &converted {
+                    Some(c) => (c.object.as_ref(), c.old.as_ref()),
+                    None => (object.as_ref(), old.as_ref()),
+                };
+                let Some(response) = call.matched_call(webhook, seen, seen_old, info).await? else {
                     continue;
                 };
                 admitted.warnings.extend(response.warnings);
@@ -226,6 +252,14 @@ pub(crate) async fn review(request: &RestRequest, bytes: &[u8]) -> Result<Admitt
                     && subresource != "scale"
                     && let (Some(patch), Some(obj)) = (response.patch, object.as_mut())
                 {
+                    let patch = match (&converted, versions) {
+                        (Some(converted), Some(versions)) => {
+                            converted
+                                .patch_back(versions, services, &info.version, obj, &patch, webhook)
+                                .await?
+                        }
+                        _ => patch,
+                    };
                     apply_patch(obj, &patch).map_err(|e| {
                         ApiError::internal(format!(
                             "admission webhook {:?} returned a patch that does not apply: {e}",
@@ -330,13 +364,69 @@ struct Response {
     warnings: Vec<String>,
 }
 
+#[derive(Clone, Copy)]
 struct Call<'a> {
     services: &'a Services,
+    /// The attributes the webhook is called with; their version may be an equivalent one.
     attributes: &'a Attributes<'a>,
     info_kind: &'a str,
+    /// The version the request named (`requestKind`, `requestResource`).
+    request_version: &'a str,
     name: &'a str,
     dry_run: bool,
     user: &'a crate::authn::UserInfo,
+}
+
+/// The request's objects in another version of their CRD, for a webhook whose rules name only
+/// that one (`matchPolicy: Equivalent`).
+struct Converted {
+    object: Option<Value>,
+    old: Option<Value>,
+}
+
+impl Converted {
+    async fn new(
+        versions: &crate::conversion::Versions,
+        services: &Services,
+        version: &str,
+        object: &Option<Value>,
+        old: &Option<Value>,
+    ) -> Result<Self, ApiError> {
+        let inputs: Vec<Value> = [object, old].into_iter().flatten().cloned().collect();
+        let mut converted = versions
+            .convert(services, inputs, version)
+            .await?
+            .into_iter();
+        Ok(Self {
+            object: object.as_ref().and_then(|_| converted.next()),
+            old: old.as_ref().and_then(|_| converted.next()),
+        })
+    }
+
+    /// A webhook's patch of the converted object, as a patch of the request's `original`.
+    async fn patch_back(
+        &self,
+        versions: &crate::conversion::Versions,
+        services: &Services,
+        request_version: &str,
+        original: &Value,
+        patch: &json_patch::Patch,
+        webhook: &Value,
+    ) -> Result<json_patch::Patch, ApiError> {
+        let mut patched = self.object.clone().unwrap_or_default();
+        apply_patch(&mut patched, patch).map_err(|e| {
+            ApiError::internal(format!(
+                "admission webhook {:?} returned a patch that does not apply: {e}",
+                webhook_name(webhook)
+            ))
+        })?;
+        let back = versions
+            .convert(services, vec![patched], request_version)
+            .await?
+            .pop()
+            .unwrap_or_default();
+        Ok(json_patch::diff(original, &back))
+    }
 }
 
 /// Where a webhook is reached: the URL kube-apiserver would name in its messages,
@@ -393,6 +483,26 @@ impl Call<'_> {
         }
     }
 
+    /// Calls one webhook if its `matchConditions` select the request; `Ok(None)` when they do
+    /// not, or when the call failed and its failurePolicy is Ignore.
+    async fn matched_call(
+        &self,
+        webhook: &Value,
+        object: Option<&Value>,
+        old: Option<&Value>,
+        info: &crate::resources::ResourceInfo,
+    ) -> Result<Option<Response>, ApiError> {
+        match self.conditions(webhook, object, old) {
+            Matched::Yes => self.call(webhook, object, old).await,
+            Matched::No(_) => Ok(None),
+            Matched::Error(error) if ignores_failures(webhook) => {
+                tracing::warn!(webhook = webhook_name(webhook), %error, "matchConditions failed; failurePolicy Ignore");
+                Ok(None)
+            }
+            Matched::Error(error) => Err(ApiError::forbidden(info, self.name, &error)),
+        }
+    }
+
     /// Whether the webhook's `matchConditions` (CEL) select the request.
     fn conditions(&self, webhook: &Value, object: Option<&Value>, old: Option<&Value>) -> Matched {
         let Some(conditions) = webhook.get("matchConditions").and_then(Value::as_array) else {
@@ -423,6 +533,10 @@ impl Call<'_> {
         let a = self.attributes;
         let gvk = json!({"group": a.group, "version": a.version, "kind": self.info_kind});
         let gvr = json!({"group": a.group, "version": a.version, "resource": a.resource});
+        let request_gvk =
+            json!({"group": a.group, "version": self.request_version, "kind": self.info_kind});
+        let request_gvr =
+            json!({"group": a.group, "version": self.request_version, "resource": a.resource});
         let options_kind = match a.operation {
             "CREATE" => "CreateOptions",
             "DELETE" => "DeleteOptions",
@@ -432,8 +546,8 @@ impl Call<'_> {
             "uid": uuid::Uuid::new_v4().to_string(),
             "kind": gvk,
             "resource": gvr,
-            "requestKind": gvk,
-            "requestResource": gvr,
+            "requestKind": request_gvk,
+            "requestResource": request_gvr,
             "name": self.name,
             "operation": a.operation,
             "userInfo": self.user.to_json(),

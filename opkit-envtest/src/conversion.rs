@@ -35,6 +35,8 @@ pub(crate) struct Versions {
     webhook: Option<Value>,
     /// The deprecation warning of each deprecated version.
     warnings: HashMap<String, String>,
+    /// The served versions, in Kubernetes' order of preference.
+    served: Vec<String>,
 }
 
 fn text<'a>(value: &'a Value, pointer: &str) -> &'a str {
@@ -82,6 +84,12 @@ impl Versions {
                 (name.to_string(), warning)
             })
             .collect();
+        let mut served: Vec<String> = versions
+            .iter()
+            .filter(|v| v.get("served").and_then(Value::as_bool) == Some(true))
+            .map(|v| text(v, "/name").to_string())
+            .collect();
+        served.sort_by(|a, b| compare_versions(b, a));
         Versions {
             group,
             kind,
@@ -89,7 +97,13 @@ impl Versions {
             schemas,
             webhook,
             warnings,
+            served,
         }
+    }
+
+    /// The served versions, the preferred first.
+    pub fn served(&self) -> &[String] {
+        &self.served
     }
 
     /// The warning every request to `version` gets, if it is deprecated.

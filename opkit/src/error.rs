@@ -349,12 +349,7 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Kube { source, .. } => match source {
-                kube::Error::Api(status) if status.code == 403 => "Forbidden",
-                kube::Error::Api(status) if status.code == 409 => "Conflict",
-                kube::Error::Api(status) if status.code == 422 || status.code == 400 => "Invalid",
-                kube::Error::Api(status) if status.code == 429 => "Throttled",
-                kube::Error::Api(status) if status.code >= 500 => "ServerError",
-                kube::Error::Api(_) => "ApiError",
+                kube::Error::Api(status) => code_reason(status.code),
                 _ => "NetworkError",
             },
             Self::NotOwned { .. } => "NotOwned",
@@ -397,6 +392,32 @@ impl Error {
             } => Some(status.code),
             _ => None,
         }
+    }
+}
+
+/// The reason of an API server's answer with HTTP status `code`.
+fn code_reason(code: u16) -> &'static str {
+    match code {
+        403 => "Forbidden",
+        409 => "Conflict",
+        400 | 422 => "Invalid",
+        429 => "Throttled",
+        500.. => "ServerError",
+        _ => "ApiError",
+    }
+}
+
+/// The reason of a failed watch, as [`Error::reason`] words it (`Forbidden` when RBAC lacks
+/// `list` or `watch` on the kind).
+pub(crate) fn watch_reason(error: &kube::runtime::watcher::Error) -> &'static str {
+    use kube::runtime::watcher::Error as Watch;
+    match error {
+        Watch::InitialListFailed(kube::Error::Api(status))
+        | Watch::WatchStartFailed(kube::Error::Api(status))
+        | Watch::WatchFailed(kube::Error::Api(status))
+        | Watch::WatchError(status) => code_reason(status.code),
+        Watch::NoResourceVersion => "ApiError",
+        _ => "NetworkError",
     }
 }
 

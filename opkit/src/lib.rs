@@ -24,6 +24,8 @@
 //!   least-privilege RBAC ([`rbac`]);
 //! - admission webhooks typed on the resource, served over HTTPS with generated or cert-manager
 //!   certificates ([`webhook`]);
+//! - custom resources in several versions: one CRD, conversions written as `From`/`TryFrom`
+//!   served as a conversion webhook, and storage migration ([`versions`]);
 //! - validation without webhooks: CEL rules on the resource's own types (kube's
 //!   `#[kube(validation = ...)]` and `#[x_kube(validation = ...)]`, checked client-side by
 //!   `cel` with the feature of that name) and ValidatingAdmissionPolicies declared in Rust
@@ -114,6 +116,8 @@ pub mod shard;
 pub mod status;
 #[cfg(feature = "webhooks")]
 mod tls;
+#[cfg(feature = "webhooks")]
+pub mod versions;
 #[cfg(feature = "webhooks")]
 pub mod webhook;
 

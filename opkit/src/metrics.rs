@@ -81,6 +81,7 @@ struct Inner {
     reconcile_total: Family<Labels, Counter>,
     reconcile_errors: Family<Labels, Counter>,
     reconcile_failures: Family<Labels, Counter>,
+    watch_errors: Family<Labels, Counter>,
     reconcile_time: HistogramFamily,
     active_workers: Family<Labels, Gauge>,
     max_concurrent: Family<Labels, Gauge>,
@@ -117,6 +118,7 @@ impl Metrics {
         let reconcile_total = Family::<Labels, Counter>::default();
         let reconcile_errors = Family::<Labels, Counter>::default();
         let reconcile_failures = Family::<Labels, Counter>::default();
+        let watch_errors = Family::<Labels, Counter>::default();
         let reconcile_time = HistogramFamily::new_with_constructor(reconcile_buckets as fn() -> _);
         let active_workers = Family::<Labels, Gauge>::default();
         let max_concurrent = Family::<Labels, Gauge>::default();
@@ -139,6 +141,11 @@ impl Metrics {
             "opkit_reconcile_failures",
             "Failed reconciles per controller by reason (Forbidden, Conflict, InvalidSpec, ...)",
             reconcile_failures.clone(),
+        );
+        registry.register(
+            "opkit_watch_errors",
+            "Failed lists and watches per controller, watched kind and reason (Forbidden when RBAC lacks list or watch)",
+            watch_errors.clone(),
         );
         registry.register(
             "controller_runtime_reconcile_time_seconds",
@@ -186,6 +193,7 @@ impl Metrics {
                 reconcile_total,
                 reconcile_errors,
                 reconcile_failures,
+                watch_errors,
                 reconcile_time,
                 active_workers,
                 max_concurrent,
@@ -279,6 +287,24 @@ impl Metrics {
             .reconcile_failures
             .get_or_create(&vec![
                 ("controller", controller.to_owned()),
+                ("reason", reason.to_owned()),
+            ])
+            .inc();
+    }
+
+    /// Records a failed list or watch of `kind` by `controller` (retried with backoff).
+    ///
+    /// ```
+    /// let m = opkit::Metrics::new();
+    /// m.record_watch_error("webapp", "Service", "Forbidden");
+    /// assert!(m.encode().contains("opkit_watch_errors_total{controller=\"webapp\",kind=\"Service\",reason=\"Forbidden\"} 1"));
+    /// ```
+    pub fn record_watch_error(&self, controller: &str, kind: &str, reason: &str) {
+        self.inner
+            .watch_errors
+            .get_or_create(&vec![
+                ("controller", controller.to_owned()),
+                ("kind", kind.to_owned()),
                 ("reason", reason.to_owned()),
             ])
             .inc();

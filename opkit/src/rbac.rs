@@ -32,6 +32,8 @@ pub struct Rule {
     pub resources: Vec<String>,
     /// Exact verbs.
     pub verbs: Vec<String>,
+    /// The names of the objects the rule is limited to; empty for every object.
+    pub resource_names: Vec<String>,
 }
 
 impl Rule {
@@ -46,7 +48,21 @@ impl Rule {
             group: group.to_owned(),
             resources: resources.iter().map(|r| (*r).to_owned()).collect(),
             verbs: verbs.iter().map(|v| (*v).to_owned()).collect(),
+            resource_names: Vec::new(),
         }
+    }
+
+    /// The rule limited to the objects named `names`.
+    ///
+    /// ```
+    /// let rule = opkit::Rule::new("apiextensions.k8s.io", &["customresourcedefinitions"], &["patch"])
+    ///     .named(&["webapps.example.com"]);
+    /// assert_eq!(rule.resource_names, vec!["webapps.example.com"]);
+    /// ```
+    #[must_use]
+    pub fn named(mut self, names: &[&str]) -> Self {
+        self.resource_names = names.iter().map(|n| (*n).to_owned()).collect();
+        self
     }
 
     /// A rule on the plural resource of `K`.
@@ -65,12 +81,13 @@ impl Rule {
             api_groups: Some(vec![self.group.clone()]),
             resources: Some(self.resources.clone()),
             verbs: self.verbs.clone(),
+            resource_names: (!self.resource_names.is_empty()).then(|| self.resource_names.clone()),
             ..Default::default()
         }
     }
 }
 
-/// Merges rules so each (group, resource) appears once, with the union of verbs, sorted.
+/// Merges rules so each (group, resource, names) appears once, with the union of verbs, sorted.
 ///
 /// ```
 /// let merged = opkit::rbac::merge(vec![
@@ -80,22 +97,26 @@ impl Rule {
 /// assert_eq!(merged, vec![opkit::Rule::new("", &["secrets"], &["get", "list"])]);
 /// ```
 pub fn merge(rules: Vec<Rule>) -> Vec<Rule> {
-    let mut by_resource: BTreeMap<(String, String), std::collections::BTreeSet<String>> =
-        BTreeMap::new();
+    type Key = (String, String, Vec<String>);
+    let mut by_resource: BTreeMap<Key, std::collections::BTreeSet<String>> = BTreeMap::new();
     for rule in rules {
+        let mut names = rule.resource_names.clone();
+        names.sort();
+        names.dedup();
         for resource in &rule.resources {
             by_resource
-                .entry((rule.group.clone(), resource.clone()))
+                .entry((rule.group.clone(), resource.clone(), names.clone()))
                 .or_default()
                 .extend(rule.verbs.iter().cloned());
         }
     }
     by_resource
         .into_iter()
-        .map(|((group, resource), verbs)| Rule {
+        .map(|((group, resource, resource_names), verbs)| Rule {
             group,
             resources: vec![resource],
             verbs: verbs.into_iter().collect(),
+            resource_names,
         })
         .collect()
 }
@@ -263,6 +284,29 @@ mod tests {
                 Rule::new("apps", &["deployments"], &["create", "get", "watch"]),
             ]
         );
+    }
+
+    #[test]
+    fn named_rules_stay_apart_from_unnamed_ones() {
+        let crds = "customresourcedefinitions";
+        let merged = merge(vec![
+            Rule::new("apiextensions.k8s.io", &[crds], &["get"]).named(&["b", "a"]),
+            Rule::new("apiextensions.k8s.io", &[crds], &["patch"]).named(&["a", "b"]),
+            Rule::new("apiextensions.k8s.io", &[crds], &["list"]),
+        ]);
+        assert_eq!(
+            merged,
+            vec![
+                Rule::new("apiextensions.k8s.io", &[crds], &["list"]),
+                Rule::new("apiextensions.k8s.io", &[crds], &["get", "patch"]).named(&["a", "b"]),
+            ]
+        );
+        let role = &objects("op", "ns", &merged)[1];
+        assert_eq!(
+            role["rules"][1]["resourceNames"],
+            serde_json::json!(["a", "b"])
+        );
+        assert!(role["rules"][0].get("resourceNames").is_none());
     }
 
     #[test]

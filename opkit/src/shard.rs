@@ -702,8 +702,12 @@ async fn run_sharder<K: Object>(
                             objects.current.insert(key.clone(), entry);
                             todo.push(key);
                         }
-                        // The watch brings the newer version, and with it another look.
-                        Written::Stale => {}
+                        // The watch brings the newer version, but its event may have come
+                        // while this write was in flight and been passed over: look again
+                        // after a retry period.
+                        Written::Stale => {
+                            failed.insert(key);
+                        }
                         Written::Failed => {
                             failed.insert(key);
                         }

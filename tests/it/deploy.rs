@@ -278,7 +278,8 @@ async fn helm_chart_lints_and_renders_every_option() {
 
 /// The chart with its self-signed webhook certificate, then the operator as its pod would run:
 /// the controllers, and the webhook server on the certificate from the chart's Secret, which the
-/// embedded server reaches through the chart's Service and trusts through the chart's caBundle.
+/// embedded server reaches through the chart's Service and trusts through the chart's caBundle
+/// (the conversion webhook through the CA the operator puts into the chart's CRD).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm_chart_is_accepted_becomes_available_and_serves_its_webhooks() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -324,7 +325,7 @@ async fn helm_chart_is_accepted_becomes_available_and_serves_its_webhooks() {
     );
 
     let certs = tempfile::tempdir().expect("temp dir");
-    for file in ["tls.crt", "tls.key"] {
+    for file in ["ca.crt", "tls.crt", "tls.key"] {
         let template = format!("go-template={{{{index .data \"{file}\" | base64decode}}}}");
         let pem = kubectl
             .ok(&[
@@ -339,13 +340,19 @@ async fn helm_chart_is_accepted_becomes_available_and_serves_its_webhooks() {
             .await;
         std::fs::write(certs.path().join(file), pem).expect("write the mounted file");
     }
-    let certificates =
-        opkit::webhook::Certificates::from_dir(certs.path()).expect("the chart's certificate");
+    // As the operator's pod starts them: on the mounted certificate, with the CRD (static in
+    // the chart) pointed at the release's Service and CA.
+    let flags = opkit::webhook::WebhookFlags {
+        webhook_port: port,
+        webhook_cert_dir: Some(certs.path().to_path_buf()),
+    };
     let server = opkit::webhook::Webhooks::new("webapp-operator")
         .mutator::<WebApp>(policy::WebAppDefaults)
-        .serve(webhook_addr, &certificates)
+        .conversion(opkit_examples::webapp::versions())
+        .start_in_cluster(&env.client(), &flags, WEBAPP_NAMESPACE)
         .await
-        .expect("the webhook server starts");
+        .expect("the webhook server starts")
+        .expect("the webhook server is served");
     // The operator as its pod runs it: as the chart's ServiceAccount, /metrics over HTTPS.
     let operator = env
         .service_account_client(WEBAPP_NAMESPACE, "webapp-operator")

@@ -9,4 +9,5 @@ mod platform;
 mod postgresql;
 mod support;
 mod tenants;
+mod versions;
 mod webapp;

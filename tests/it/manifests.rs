@@ -22,7 +22,8 @@ const COMMAND: &str = "cargo manifests";
 /// What `app` prints: `crd`, `rbac`, and `webhooks` and `policies` for kustomize and for the chart.
 fn printed(app: &opkit::App, namespace: &str) -> Printed {
     Printed {
-        crd: app.crd_yaml().expect("CRDs render"),
+        crd: app.crd_yaml_for(namespace, true).expect("CRDs render"),
+        chart_crd: app.crd_yaml().expect("CRDs render"),
         rbac: app.rbac_yaml(namespace).expect("RBAC renders"),
         webhooks: app
             .webhooks_yaml(namespace, true)

@@ -326,6 +326,8 @@ pub struct Demo {
     pub env: TestEnv,
     kubectl: Kubectl,
     running: Option<opkit::Running>,
+    /// Webhook servers the operators need (conversion), stopped with the demo.
+    webhooks: Vec<opkit::webhook::WebhookServer>,
 }
 
 impl std::ops::Deref for Demo {
@@ -351,7 +353,14 @@ impl Demo {
             env,
             kubectl,
             running,
+            webhooks: Vec::new(),
         }
+    }
+
+    /// Keeps `server` running as long as the demo.
+    pub fn serving(mut self, server: opkit::webhook::WebhookServer) -> Demo {
+        self.webhooks.push(server);
+        self
     }
 
     pub fn client(&self) -> kube::Client {
@@ -374,6 +383,26 @@ impl Demo {
             running.shutdown().await;
         }
     }
+}
+
+/// Installs the CRD of a kind with several versions and serves its conversion webhook on a
+/// loopback port, with the CRD pointed at it.
+pub async fn serve_versions<H: opkit::versions::Version>(
+    env: &TestEnv,
+    versions: opkit::versions::Versions<H>,
+) -> opkit::webhook::WebhookServer {
+    let unreachable = opkit::webhook::Endpoint::Url("https://127.0.0.1:1".into());
+    let crd = versions
+        .crd(&unreachable, None)
+        .expect("the versions assemble");
+    let yaml = opkit::manifests::to_yaml(&[crd]).expect("the CRD renders");
+    env.install_crd_yaml(&yaml).await.expect("the CRD installs");
+    opkit::webhook::Webhooks::new("versions")
+        .conversion(versions)
+        .start_local(&env.client())
+        .await
+        .expect("the conversion webhook starts")
+        .expect("a conversion webhook is served")
 }
 
 /// An example's `App`, served as `cargo run --example <name>` serves it (embedded API server,

@@ -6,17 +6,26 @@ use opkit_examples::webapp::*;
 #[path = "webhooks.rs"]
 mod webhooks;
 
-use crate::support::{Demo, Served, condition, env, operator_client, reconciled};
+use crate::support::{
+    Demo, Served, condition, env, eventually, operator_client, reconciled, serve_versions,
+};
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use opkit::k8s::{ConfigMap, ObjectMeta};
 use opkit::prelude::*;
 use types::WebApp;
 
-/// The WebApp operator on an embedded API server, and kubectl for it.
-async fn demo() -> Demo {
+/// The WebApp operator on an embedded API server serving `v1` and `v2`, and kubectl for it.
+pub async fn demo() -> Demo {
     let env = env().await;
-    env.install_crd::<WebApp>().await.expect("CRD installs");
-    Demo::start(env, &app::app(), |m| m.operator::<WebApp>()).await
+    let conversion = serve_versions(&env, versions()).await;
+    Demo::start(env, &app::app(), |m| m.operator::<WebApp>())
+        .await
+        .serving(conversion)
+}
+
+/// The `v1` WebApp `name`, for patches in `v1`'s shape (`webapp/...` is the preferred `v2`).
+fn v1(name: &str) -> String {
+    format!("webapps.v1.example.com/{name}")
 }
 
 const TEST_WEBAPP: &str = "apiVersion: example.com/v1
@@ -39,7 +48,7 @@ async fn the_integration_script_passes() {
     demo.wait_until("webapp/test-webapp", "condition=Ready")
         .await;
 
-    demo.patch("webapp/test-webapp", r#"{"spec":{"replicas":3}}"#)
+    demo.patch(&v1("test-webapp"), r#"{"spec":{"replicas":3}}"#)
         .await;
     demo.wait_until("deployment/test-webapp", "jsonpath={.spec.replicas}=3")
         .await;
@@ -214,7 +223,7 @@ async fn a_stalled_rollout_is_explained_not_stuck_deploying() {
     ])
     .await;
     demo.patch(
-        "webapp/test-webapp",
+        &v1("test-webapp"),
         r#"{"spec":{"image":"nginx:does-not-exist"}}"#,
     )
     .await;
@@ -270,7 +279,7 @@ impl Ensure for Audit<'_> {
                 labels: Some([("team".to_string(), self.1.to_string())].into()),
                 ..Default::default()
             },
-            data: Some([("image".to_string(), self.0.spec.image.clone())].into()),
+            data: Some([("image".to_string(), self.0.spec.image.reference())].into()),
             ..Default::default()
         }
     }
@@ -286,7 +295,7 @@ impl Reconcile<Auditor> for WebApp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_controllers_on_webapp_each_under_its_own_name() {
     let env = env().await;
-    env.install_crd::<WebApp>().await.expect("CRD installs");
+    let conversion = serve_versions(&env, versions()).await;
     let auditor = || {
         opkit::Controller::<WebApp, _>::new(
             "webapp-auditor",
@@ -297,7 +306,9 @@ async fn two_controllers_on_webapp_each_under_its_own_name() {
         .owns::<ConfigMap>()
     };
     let both = app::app().controller(auditor());
-    let mut demo = Demo::start(env, &both, |m| m.operator::<WebApp>().controller(auditor())).await;
+    let mut demo = Demo::start(env, &both, |m| m.operator::<WebApp>().controller(auditor()))
+        .await
+        .serving(conversion);
     demo.apply(TEST_WEBAPP).await;
     demo.wait_until("webapp/test-webapp", "condition=Ready")
         .await;
@@ -307,7 +318,7 @@ async fn two_controllers_on_webapp_each_under_its_own_name() {
         "nginx:alpine",
     )
     .await;
-    demo.patch("webapp/test-webapp", r#"{"spec":{"image":"nginx:1.27"}}"#)
+    demo.patch(&v1("test-webapp"), r#"{"spec":{"image":"nginx:1.27"}}"#)
         .await;
     demo.wait_jsonpath("configmap/test-webapp-audit", "{.data.image}", "nginx:1.27")
         .await;
@@ -366,7 +377,7 @@ async fn revoke(client: kube::Client, name: &str, resource: &str, verb: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_rbac_rule_is_reported_and_retried_until_granted() {
     let env = env().await;
-    env.install_crd::<WebApp>().await.expect("CRD installs");
+    let conversion = serve_versions(&env, versions()).await;
     let quick = opkit::Backoff {
         base: std::time::Duration::from_millis(100),
         max: std::time::Duration::from_millis(500),
@@ -375,7 +386,8 @@ async fn a_missing_rbac_rule_is_reported_and_retried_until_granted() {
     let mut demo = Demo::start(env, &app::app(), |m| {
         m.controller(WebApp::controller(()).backoff(quick))
     })
-    .await;
+    .await
+    .serving(conversion);
     revoke(demo.client(), "webapp-operator", "services", "patch").await;
     demo.apply(TEST_WEBAPP).await;
 
@@ -411,4 +423,21 @@ async fn a_missing_rbac_rule_is_reported_and_retried_until_granted() {
     )
     .await;
     demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_list_rule_is_counted_for_the_watched_kind() {
+    let env = env().await;
+    env.install_crd::<WebApp>().await.expect("CRD installs");
+    let client = operator_client(&env, &app::app()).await;
+    revoke(env.client(), "webapp-operator", "services", "list").await;
+    let running = opkit::Manager::new(client).operator::<WebApp>().start();
+    let forbidden =
+        "opkit_watch_errors_total{controller=\"webapp\",kind=\"Service\",reason=\"Forbidden\"} ";
+    eventually("the refused list of Services to be counted", || async {
+        running.metrics().encode().contains(forbidden).then_some(())
+    })
+    .await;
+    assert!(!running.is_synced(), "synced without listing Services");
+    running.shutdown().await;
 }

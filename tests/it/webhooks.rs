@@ -57,6 +57,32 @@ async fn kubectl_apply_meets_the_webapp_admission_policies() {
         denied("foreign")
     );
     kubectl.refused_naming(&foreign, &registry).await;
+    // A v2 client meets the same rules, read from the image's parts and from scale.
+    let v2 = |name: &str, namespace: &str, spec: &str| {
+        format!(
+            "apiVersion: example.com/v2\nkind: WebApp\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:\n{spec}"
+        )
+    };
+    let foreign_v2 = v2(
+        "foreign-v2",
+        "default",
+        "  scale: {replicas: 1}\n  image: {repository: quay.io/someone/app, tag: '1'}\n",
+    );
+    let registry_v2 = format!(
+        "{}: images must come from an approved registry (docker.io/library, registry.example.com); quay.io/someone/app:1 does not",
+        denied("foreign-v2")
+    );
+    kubectl.refused_naming(&foreign_v2, &registry_v2).await;
+    let too_many_v2 = v2(
+        "big-v2",
+        "production",
+        &format!("  scale: {{replicas: 6}}\n  image: {{repository: nginx, tag: '1.27'}}\n{limits}"),
+    );
+    let replicas_v2 = format!(
+        "Error from server (Forbidden): error when creating \"STDIN\": {}: production workloads cannot exceed 5 replicas",
+        denied("big-v2")
+    );
+    kubectl.refused_naming(&too_many_v2, &replicas_v2).await;
     // References resolve as a container runtime resolves them.
     let images = [
         ("bitnami/nginx:1", false),
@@ -149,7 +175,7 @@ async fn kubectl_apply_meets_the_webapp_admission_policies() {
     // Updates are reviewed too: scaling past the cap is refused, and the object is unchanged.
     let scale_to_nine = [
         "patch",
-        "webapp/good",
+        "webapps.v1.example.com/good",
         "-n",
         "production",
         "--type=merge",
@@ -166,7 +192,7 @@ async fn kubectl_apply_meets_the_webapp_admission_policies() {
         kubectl
             .ok(&[
                 "get",
-                "webapp/good",
+                "webapps.v1.example.com/good",
                 "-n",
                 "production",
                 "-o",
@@ -211,6 +237,7 @@ async fn the_webhooks_subcommand_prints_the_webapp_configurations() {
         !yaml.contains("kind: ValidatingWebhookConfiguration"),
         "validation is the policies' job"
     );
-    assert!(yaml.contains("path: /mutate-example-com-v1-webapp"));
+    assert!(yaml.contains("path: /mutate-example-com-v2-webapp"));
+    assert!(yaml.contains("# webapps.example.com at /convert-example-com-webapp"));
     assert!(yaml.contains("cert-manager.io/inject-ca-from: webapp-system/webapp-operator-webhook"));
 }

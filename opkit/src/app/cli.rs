@@ -40,6 +40,9 @@ pub struct Cli {
     /// Use the current kubeconfig context (or in-cluster config) even when the binary defaults to an embedded API server.
     #[arg(long)]
     pub cluster: bool,
+    /// Use this kubeconfig's current context instead of the in-cluster config or $KUBECONFIG (implies --cluster).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub kubeconfig: Option<PathBuf>,
     /// Where to write the embedded API server's kubeconfig.
     #[arg(long, value_name = "PATH")]
     pub write_kubeconfig: Option<PathBuf>,
@@ -66,14 +69,21 @@ pub struct Cli {
 /// ```
 /// use clap::Parser;
 /// let cli = opkit::app::Cli::parse_from(["op", "crd"]);
-/// assert!(matches!(cli.command, Some(opkit::app::Command::Crd)));
+/// assert!(matches!(cli.command, Some(opkit::app::Command::Crd { .. })));
 /// ```
 #[derive(Clone, Debug, Subcommand)]
 pub enum Command {
     /// Run the controllers until SIGINT/SIGTERM.
     Run,
     /// Print the CustomResourceDefinitions.
-    Crd,
+    Crd {
+        /// Namespace of the webhook Service (`NAME-webhook`) that converts between versions.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        /// Ask cert-manager to inject the conversion webhook's caBundle (`cert-manager.io/inject-ca-from`).
+        #[arg(long)]
+        cert_manager: bool,
+    },
     /// Print the ServiceAccount, ClusterRole and ClusterRoleBinding the operator needs, the metrics-reader ClusterRole for scrapers and the leader election Role.
     Rbac {
         /// Namespace of the operator's ServiceAccount.
@@ -98,5 +108,12 @@ pub enum Command {
         /// Ask cert-manager to inject the caBundle (`cert-manager.io/inject-ca-from`).
         #[arg(long)]
         cert_manager: bool,
+    },
+    /// Rewrite every stored object of the kinds with several versions in their storage version, then drop the older versions from the CRDs' status.storedVersions; resumes where a stopped run stopped.
+    #[cfg(feature = "webhooks")]
+    Migrate {
+        /// Only this CRD (`plural.group`); default: every CRD with several versions.
+        #[arg(long)]
+        crd: Option<String>,
     },
 }

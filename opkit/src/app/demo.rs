@@ -43,7 +43,8 @@ pub(super) async fn serve(
     logging::init(cli.log_format, "warn");
     println!("Starting the embedded API server...");
     let server = Embedded::start().await?;
-    for crd in &app.crds {
+    // Conversion webhooks are pointed at the local server once it runs.
+    for crd in &app.crds("default", false)? {
         server.install(crd).await?;
     }
     let policies = app.policies_yaml("default")?;

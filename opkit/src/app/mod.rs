@@ -6,18 +6,21 @@
 //! my-operator crd             # the CRD YAML of every custom resource the operator defines
 //! my-operator rbac            # least-privilege ServiceAccount, ClusterRole and binding
 //! my-operator webhooks        # the Validating/MutatingWebhookConfigurations of its admission webhooks
+//! my-operator migrate         # rewrite stored objects in the storage version of each kind with several versions
 //! my-operator policies        # its ValidatingAdmissionPolicies, their bindings and parameters
 //! my-operator --log-format json
 //! ```
 //!
 //! With the `embedded` feature an [`App`] can default to an embedded API server instead
-//! ([`App::embedded`], the examples do): `--cluster` then selects the current kubeconfig context,
+//! ([`App::embedded`], the examples do): `--cluster` (or `--kubeconfig PATH`) then selects a cluster,
 //! and `--write-kubeconfig PATH` says where to write the embedded server's kubeconfig.
 
 mod cli;
 #[cfg(feature = "embedded")]
 mod demo;
 mod logging;
+#[cfg(feature = "webhooks")]
+mod migrate;
 #[cfg(feature = "embedded")]
 mod progress;
 mod serve;
@@ -67,6 +70,9 @@ pub struct App {
     sharding: Option<Sharding>,
     #[cfg(feature = "webhooks")]
     webhooks: crate::webhook::Webhooks,
+    /// The kinds with several versions, whose CRDs these assemble.
+    #[cfg(feature = "webhooks")]
+    versions: Vec<crate::versions::Catalog>,
     #[cfg(feature = "embedded")]
     demo: demo::Demo,
 }
@@ -111,6 +117,8 @@ impl App {
         Self {
             #[cfg(feature = "webhooks")]
             webhooks: crate::webhook::Webhooks::new(name.clone()),
+            #[cfg(feature = "webhooks")]
+            versions: Vec::new(),
             name,
             controllers: Vec::new(),
             configure: Vec::new(),
@@ -317,6 +325,50 @@ impl App {
         self
     }
 
+    /// Serves a kind in several versions ([`Versions`](crate::versions::Versions)): its CRD
+    /// (printed by `crd`) holds every version and calls the operator's conversion webhook,
+    /// served by `run` and listed by `webhooks`; `migrate` moves its stored objects to the
+    /// hub's version. The operator reconciles the hub. Its RBAC gains `get` and `patch` on the
+    /// CRD and its status (pointing the CRD at the webhook, migrating).
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # mod v1 { use opkit::prelude::*;
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "Site", namespaced)]
+    /// # pub struct SiteSpec { pub replicas: i32 } }
+    /// # mod v2 { use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v2", kind = "Site", namespaced)]
+    /// # pub struct SiteSpec { pub replicas: i32 }
+    /// # impl Reconcile for Site { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } } }
+    /// # impl From<v1::Site> for v2::Site { fn from(s: v1::Site) -> Self { v2::Site { metadata: s.metadata, spec: v2::SiteSpec { replicas: s.spec.replicas } } } }
+    /// # impl From<v2::Site> for v1::Site { fn from(s: v2::Site) -> Self { v1::Site { metadata: s.metadata, spec: v1::SiteSpec { replicas: s.spec.replicas } } } }
+    /// use opkit::versions::Versions;
+    /// let app = opkit::App::new("site-operator")
+    ///     .operator::<v2::Site>()
+    ///     .versions(Versions::<v2::Site>::new().spoke::<v1::Site>());
+    /// let crd = app.crd_yaml()?;
+    /// assert!(crd.contains("name: v1") && crd.contains("name: v2") && crd.contains("strategy: Webhook"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "webhooks")]
+    pub fn versions<H>(mut self, versions: crate::versions::Versions<H>) -> Self {
+        let catalog = versions.catalog().clone();
+        let name = catalog.crd_name();
+        let crds = "customresourcedefinitions";
+        let group = "apiextensions.k8s.io";
+        self.rules
+            .push(Rule::new(group, &[crds], &["get", "patch"]).named(&[&name]));
+        self.rules.push(
+            Rule::new(group, &[&format!("{crds}/status")], &["get", "patch"]).named(&[&name]),
+        );
+        self.versions.retain(|c| c.crd_name() != name);
+        self.versions.push(catalog);
+        self.webhooks = self.webhooks.conversion(versions);
+        self
+    }
+
     /// The webhook configurations' YAML for a Service `NAME-webhook` in `namespace`; empty
     /// without webhooks.
     ///
@@ -359,7 +411,9 @@ impl App {
         self
     }
 
-    /// The CRD YAML of every custom resource the operator defines.
+    /// The CRD YAML of every custom resource the operator defines; those with several
+    /// versions call the conversion webhook behind the Service `NAME-webhook` in `default`
+    /// (see [`App::crd_yaml_for`]).
     ///
     /// ```
     /// # use opkit::prelude::*;
@@ -373,7 +427,75 @@ impl App {
     /// assert!(yaml.starts_with("apiVersion: apiextensions.k8s.io/v1"));
     /// ```
     pub fn crd_yaml(&self) -> Result<String> {
-        manifests::to_yaml(&self.crds)
+        self.crd_yaml_for("default", false)
+    }
+
+    /// The CRD YAML for an operator whose webhook Service `NAME-webhook` is in `namespace`;
+    /// with `cert_manager`, CRDs with a conversion webhook ask cert-manager to inject its CA
+    /// (`cert-manager.io/inject-ca-from`).
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Operator, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "Site", namespaced)]
+    /// # pub struct SiteSpec { pub image: String }
+    /// # impl Reconcile for Site { async fn reconcile(&self, _: &Context<Self>) -> opkit::Result<Action> { Ok(Action::done()) } }
+    /// let app = opkit::App::new("site-operator").operator::<Site>();
+    /// assert_eq!(app.crd_yaml_for("ops", true)?, app.crd_yaml()?);
+    /// # Ok::<(), opkit::Error>(())
+    /// ```
+    pub fn crd_yaml_for(&self, namespace: &str, cert_manager: bool) -> Result<String> {
+        manifests::to_yaml(&self.crds(namespace, cert_manager)?)
+    }
+
+    /// The CRDs, those with several versions assembled with their conversion webhook.
+    fn crds(&self, namespace: &str, cert_manager: bool) -> Result<Vec<CustomResourceDefinition>> {
+        #[cfg(feature = "webhooks")]
+        {
+            let service = self.webhooks.service_name();
+            let endpoint = crate::webhook::Endpoint::Service {
+                namespace: namespace.to_owned(),
+                name: service.clone(),
+                port: 443,
+            };
+            let assemble = |catalog: &crate::versions::Catalog| {
+                let mut crd = catalog
+                    .crd(&endpoint, None)
+                    .map_err(|e| Error::Config(e.to_string()))?;
+                if cert_manager {
+                    crd.metadata.annotations.get_or_insert_default().insert(
+                        "cert-manager.io/inject-ca-from".to_owned(),
+                        format!("{namespace}/{service}"),
+                    );
+                }
+                Ok::<_, Error>(crd)
+            };
+            let mut crds = Vec::new();
+            for crd in &self.crds {
+                match self
+                    .versions
+                    .iter()
+                    .find(|c| Some(c.crd_name()) == crd.metadata.name)
+                {
+                    Some(catalog) => crds.push(assemble(catalog)?),
+                    None => crds.push(crd.clone()),
+                }
+            }
+            for catalog in &self.versions {
+                if !crds
+                    .iter()
+                    .any(|c| c.metadata.name == Some(catalog.crd_name()))
+                {
+                    crds.push(assemble(catalog)?);
+                }
+            }
+            Ok(crds)
+        }
+        #[cfg(not(feature = "webhooks"))]
+        {
+            let _ = (namespace, cert_manager);
+            Ok(self.crds.clone())
+        }
     }
 
     /// The RBAC YAML for a ServiceAccount in `namespace`: the rules of every controller and
@@ -483,9 +605,23 @@ impl App {
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<()> {
         match &cli.command {
-            Some(Command::Crd) => {
-                print!("{}", self.crd_yaml()?);
+            Some(Command::Crd {
+                namespace,
+                cert_manager,
+            }) => {
+                print!("{}", self.crd_yaml_for(namespace, *cert_manager)?);
                 Ok(())
+            }
+            #[cfg(feature = "webhooks")]
+            Some(Command::Migrate { crd }) => {
+                let crds = self.versions.iter().map(|c| c.crd_name()).collect();
+                migrate::run(
+                    crds,
+                    cli.log_format,
+                    cli.kubeconfig.as_deref(),
+                    crd.as_deref(),
+                )
+                .await
             }
             Some(Command::Rbac {
                 namespace,
@@ -511,7 +647,7 @@ impl App {
             }
             Some(Command::Run) | None => {
                 #[cfg(feature = "embedded")]
-                if self.demo.enabled && !cli.cluster {
+                if self.demo.enabled && !cli.cluster && cli.kubeconfig.is_none() {
                     return demo::serve(self, cli, shutdown).await;
                 }
                 serve::serve(self, cli, shutdown).await

@@ -17,13 +17,7 @@ pub(super) async fn serve(
         ));
     }
     logging::init(cli.log_format, "info");
-    let mut config = kube::Config::infer()
-        .await
-        .map_err(|e| Error::Config(format!("loading the in-cluster config or kubeconfig: {e}")))?;
-    // opkit retries failed reconciles per object with backoff and jitter; the client's own
-    // retries (up to 15 on 429/503/504) would hide those errors and stall the worker.
-    config.default_retry = false;
-    let client = Client::try_from(config).map_err(|e| Error::kube("building the client", e))?;
+    let client = cluster_client(cli.kubeconfig.as_deref()).await?;
     // Every replica serves admission, leader or not.
     #[cfg(feature = "webhooks")]
     let webhook_server = app
@@ -62,6 +56,27 @@ pub(super) async fn serve(
     tracing::info!("shutting down; waiting for in-flight reconciles");
     running.shutdown().await;
     Ok(())
+}
+
+/// A client from `kubeconfig`'s current context, or else the in-cluster config or the current
+/// kubeconfig context.
+pub(super) async fn cluster_client(kubeconfig: Option<&std::path::Path>) -> Result<Client> {
+    let mut config = match kubeconfig {
+        Some(path) => {
+            let loaded = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| Error::Config(format!("reading {}: {e}", path.display())))?;
+            kube::Config::from_custom_kubeconfig(loaded, &Default::default())
+                .await
+                .map_err(|e| Error::Config(format!("loading {}: {e}", path.display())))?
+        }
+        None => kube::Config::infer().await.map_err(|e| {
+            Error::Config(format!("loading the in-cluster config or kubeconfig: {e}"))
+        })?,
+    };
+    // opkit retries failed reconciles per object with backoff and jitter; the client's own
+    // retries (up to 15 on 429/503/504) would hide those errors and stall the worker.
+    config.default_retry = false;
+    Client::try_from(config).map_err(|e| Error::kube("building the client", e))
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -81,6 +81,8 @@ where
     let primaries = Primaries::new(store.clone(), indexes.clone());
     let start = watches::Start {
         client: client.clone(),
+        metrics: metrics.clone(),
+        controller: config.name.clone(),
         caches: caches.clone(),
         primaries: primaries.clone(),
         owned_selector: shard.as_ref().map(|s| s.owned_selector()),
@@ -268,7 +270,12 @@ impl<K: Reconcile<D>, D: Send + Sync + 'static> Loop<K, D> {
         let event = match event {
             Ok(event) => event,
             Err(error) => {
-                tracing::warn!(controller = %self.shared.config.name, %error, "watch failed; retrying");
+                let controller = &self.shared.config.name;
+                tracing::warn!(%controller, %error, "watch failed; retrying");
+                let reason = crate::error::watch_reason(&error);
+                self.shared
+                    .metrics
+                    .record_watch_error(controller, &K::kind(&()), reason);
                 return;
             }
         };

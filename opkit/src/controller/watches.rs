@@ -32,6 +32,9 @@ pub(crate) type Requests = BoxStream<'static, Vec<Request>>;
 #[derive(Clone)]
 pub(crate) struct Start<K: Object> {
     pub client: Client,
+    /// Where failed watches are counted, under `controller`.
+    pub metrics: crate::metrics::Metrics,
+    pub controller: String,
     pub caches: Caches,
     pub primaries: Primaries<K>,
     pub owned_selector: Option<String>,
@@ -102,6 +105,7 @@ fn cached_watch<C: Object, K: Object>(
     map: impl Fn(&C) -> Vec<ObjectRef<K>> + Send + 'static,
 ) -> Requests {
     let cache = start.caches.insert::<C>();
+    let (metrics, controller) = (start.metrics.clone(), start.controller.clone());
     let config = match selector {
         Some(selector) => watcher::Config::default().labels(selector),
         None => watcher::Config::default(),
@@ -121,6 +125,8 @@ fn cached_watch<C: Object, K: Object>(
                 Ok(watcher::Event::Init) => Vec::new(),
                 Err(error) => {
                     tracing::warn!(%error, kind = %C::kind(&()), "watch failed; retrying");
+                    let reason = crate::error::watch_reason(&error);
+                    metrics.record_watch_error(&controller, &C::kind(&()), reason);
                     Vec::new()
                 }
             };

@@ -229,6 +229,19 @@ impl Webhooks {
         };
         let configs = self.configurations(&endpoint, None);
         let mut out = String::new();
+        if !self.conversions.is_empty() {
+            // Conversion webhooks are configured in their CRDs (`crd`), not by an object here.
+            out.push_str(
+                "# Conversion webhooks, configured in the spec.conversion of their CRDs:\n",
+            );
+            for conversion in &self.conversions {
+                out.push_str(&format!(
+                    "# {} at {}\n",
+                    conversion.catalog.crd_name(),
+                    conversion.catalog.path()
+                ));
+            }
+        }
         let mut push = |value: Result<serde_json::Value, serde_json::Error>| {
             let value = value.map_err(|e| WebhookError::Serialize(e.to_string()))?;
             let yaml = serde_yaml_ng::to_string(&value)
@@ -247,7 +260,8 @@ impl Webhooks {
     }
 
     /// Creates or replaces the configurations on the API server (server-side apply), pointing
-    /// at `endpoint` and trusting `ca_bundle` (PEM).
+    /// at `endpoint` and trusting `ca_bundle` (PEM), and points the CRDs of the conversion
+    /// webhooks there too.
     ///
     /// ```no_run
     /// # async fn f(client: kube::Client, webhooks: opkit::webhook::Webhooks, certs: opkit::webhook::Certificates) -> Result<(), opkit::webhook::WebhookError> {
@@ -280,6 +294,9 @@ impl Webhooks {
             api.patch(&self.name, &params, &Patch::Apply(value))
                 .await
                 .map_err(fail)?;
+        }
+        for conversion in &self.conversions {
+            conversion.install(client, endpoint, ca_bundle).await?;
         }
         Ok(())
     }

@@ -6,7 +6,9 @@
 //! Validating/MutatingWebhookConfiguration manifests ([`Webhooks::yaml`]), installs them with a
 //! caBundle ([`Webhooks::install`]) and serves them ([`Webhooks::serve`]) with a certificate
 //! generated at start ([`Certificates::self_signed`]) or mounted by cert-manager
-//! ([`Certificates::from_dir`]).
+//! ([`Certificates::from_dir`]). The same server answers the ConversionReviews of kinds with
+//! several versions ([`Webhooks::conversion`], see [`versions`](crate::versions)), and
+//! [`Webhooks::install`] points their CRDs at it.
 //!
 //! ```
 //! use opkit::prelude::*;
@@ -34,6 +36,7 @@
 
 mod certs;
 mod config;
+mod conversion;
 mod review;
 mod run;
 mod server;
@@ -48,6 +51,7 @@ pub use run::WebhookFlags;
 pub use server::WebhookServer;
 
 use config::Hook;
+use conversion::Conversion;
 use review::Handler;
 
 /// Errors of the webhook machinery (certificates, TLS, manifests, installation).
@@ -289,7 +293,8 @@ impl<K> Admitted for K where
 {
 }
 
-/// The admission webhooks of one operator: their handlers, their configurations and their server.
+/// The admission and conversion webhooks of one operator: their handlers, their
+/// configurations and their server.
 ///
 /// ```
 /// # use opkit::prelude::*;
@@ -309,6 +314,7 @@ pub struct Webhooks {
     max_body_bytes: usize,
     cert_manager: bool,
     hooks: Vec<Hook>,
+    conversions: Vec<Conversion>,
 }
 
 impl std::fmt::Debug for Webhooks {
@@ -335,6 +341,7 @@ impl Webhooks {
             max_body_bytes: review::MAX_BODY_BYTES,
             cert_manager: false,
             hooks: Vec::new(),
+            conversions: Vec::new(),
         }
     }
 
@@ -373,6 +380,28 @@ impl Webhooks {
     #[must_use]
     pub fn mutator<K: Admitted>(mut self, mutator: impl Mutator<K>) -> Self {
         self.push(config::mutating(mutator));
+        self
+    }
+
+    /// Adds the conversion webhook of a kind with several versions, served at
+    /// [`Versions::path`](crate::versions::Versions::path); [`Webhooks::install`] points the
+    /// kind's CRD at it. A later one for the same CRD replaces it.
+    ///
+    /// ```
+    /// # use opkit::prelude::*;
+    /// # #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    /// # #[kube(group = "example.com", version = "v1", kind = "App", namespaced)]
+    /// # pub struct AppSpec { pub image: String }
+    /// use opkit::versions::Versions;
+    /// let webhooks = opkit::webhook::Webhooks::new("app-operator").conversion(Versions::<App>::new());
+    /// assert_eq!(webhooks.paths(), ["/convert-example-com-app"]);
+    /// ```
+    #[must_use]
+    pub fn conversion<H>(mut self, versions: crate::versions::Versions<H>) -> Self {
+        let catalog = versions.catalog().clone();
+        self.conversions
+            .retain(|c| c.catalog.crd_name() != catalog.crd_name());
+        self.conversions.push(Conversion::new(catalog));
         self
     }
 
@@ -419,16 +448,21 @@ impl Webhooks {
     /// assert!(opkit::webhook::Webhooks::new("x").is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.hooks.is_empty()
+        self.hooks.is_empty() && self.conversions.is_empty()
     }
 
-    /// The URL paths served, in the order the webhooks were added.
+    /// The URL paths served: the admission webhooks' in the order they were added, then the
+    /// conversion webhooks'.
     ///
     /// ```
     /// assert!(opkit::webhook::Webhooks::new("x").paths().is_empty());
     /// ```
     pub fn paths(&self) -> Vec<String> {
-        self.hooks.iter().map(|h| h.path.clone()).collect()
+        self.hooks
+            .iter()
+            .map(|h| h.path.clone())
+            .chain(self.conversions.iter().map(|c| c.catalog.path()))
+            .collect()
     }
 
     /// The name of the Service in front of the webhook server: `<name>-webhook`.
@@ -466,6 +500,11 @@ impl Webhooks {
         self.hooks
             .iter()
             .map(|h| (h.path.clone(), h.handler.clone()))
+            .chain(
+                self.conversions
+                    .iter()
+                    .map(|c| (c.catalog.path(), c.handler.clone())),
+            )
             .collect()
     }
 }

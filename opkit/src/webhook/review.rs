@@ -23,6 +23,12 @@ pub(crate) enum ReviewError {
     NoRequest,
     #[error("the AdmissionReview's apiVersion is {0:?}, not admission.k8s.io/v1")]
     Version(String),
+    #[error("the body is not a ConversionReview: {0}")]
+    NotConversionReview(serde_json::Error),
+    #[error("the ConversionReview's type is {0}, not apiextensions.k8s.io/v1 ConversionReview")]
+    ConversionVersion(String),
+    #[error("the ConversionReview has no request")]
+    NoConversionRequest,
 }
 
 /// A typed webhook behind a untyped interface: the body of an AdmissionReview to the body of

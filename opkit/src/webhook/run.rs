@@ -74,8 +74,10 @@ impl Webhooks {
     }
 
     /// Serves on all interfaces at `flags.webhook_port` inside a cluster. With
-    /// `flags.webhook_cert_dir` the certificate is cert-manager's and the configurations are
-    /// left to the manifests (cert-manager injects the caBundle); without it, in a Pod, a
+    /// `flags.webhook_cert_dir` the certificate is cert-manager's and the admission
+    /// configurations are left to the manifests (cert-manager injects the caBundle), while the
+    /// CRDs of conversion webhooks are pointed at the Service with the directory's CA (this
+    /// needs `patch` on them); without it, in a Pod, a
     /// self-signed CA is generated for the Service `<name>-webhook` in `namespace` and the
     /// configurations are installed with it (this needs `create` and `patch` on them). Outside a
     /// Pod without a certificate directory nothing is served or installed. `None` when nothing
@@ -97,9 +99,23 @@ impl Webhooks {
             return Ok(None);
         }
         let addr = SocketAddr::from(([0, 0, 0, 0], flags.webhook_port));
+        let service = self.service_name();
+        let endpoint = Endpoint::Service {
+            namespace: namespace.to_owned(),
+            name: service.clone(),
+            port: 443,
+        };
         if let Some(dir) = &flags.webhook_cert_dir {
             let certs = Certificates::from_dir(dir)?;
-            return Ok(Some(self.serve(addr, &certs).await?));
+            let server = self.serve(addr, &certs).await?;
+            // CRDs shipped as static files (a Helm chart's) cannot name the release's namespace
+            // or CA: the conversion webhooks point them here.
+            for conversion in &self.conversions {
+                conversion
+                    .install(client, &endpoint, Some(certs.ca_pem()))
+                    .await?;
+            }
+            return Ok(Some(server));
         }
         // From a workstation the cluster cannot reach this process: configurations pointing at
         // it would refuse every write of the kinds (failurePolicy Fail) and outlive the run.
@@ -109,7 +125,6 @@ impl Webhooks {
             );
             return Ok(None);
         }
-        let service = self.service_name();
         let names = [
             format!("{service}.{namespace}.svc"),
             format!("{service}.{namespace}.svc.cluster.local"),
@@ -117,11 +132,6 @@ impl Webhooks {
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let certs = Certificates::self_signed(&names)?;
         let server = self.serve(addr, &certs).await?;
-        let endpoint = Endpoint::Service {
-            namespace: namespace.to_owned(),
-            name: service,
-            port: 443,
-        };
         self.install(client, &endpoint, Some(certs.ca_pem()))
             .await?;
         Ok(Some(server))

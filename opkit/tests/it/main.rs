@@ -16,4 +16,5 @@ mod reconcile;
 mod sharding;
 mod status;
 mod validation;
+mod versions;
 mod webhook;
