@@ -33,7 +33,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 pub use cli::{Cli, Command, LogFormat};
 
 use crate::controller::Controller;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::leader::LeaderElection;
 use crate::manager::Manager;
 use crate::manifests;
@@ -382,7 +382,7 @@ impl App {
             .clone()
             .cert_manager(cert_manager)
             .yaml(namespace)
-            .map_err(|e| Error::Config(format!("admission webhooks: {e}")))
+            .map_err(|e| crate::Error::Config(format!("admission webhooks: {e}")))
     }
 
     /// Defaults to an embedded API server (for demos and local development); `--cluster` opts out.
@@ -461,14 +461,14 @@ impl App {
             let assemble = |catalog: &crate::versions::Catalog| {
                 let mut crd = catalog
                     .crd(&endpoint, None)
-                    .map_err(|e| Error::Config(e.to_string()))?;
+                    .map_err(|e| crate::Error::Config(e.to_string()))?;
                 if cert_manager {
                     crd.metadata.annotations.get_or_insert_default().insert(
                         "cert-manager.io/inject-ca-from".to_owned(),
                         format!("{namespace}/{service}"),
                     );
                 }
-                Ok::<_, Error>(crd)
+                Ok::<_, crate::Error>(crd)
             };
             let mut crds = Vec::new();
             for crd in &self.crds {

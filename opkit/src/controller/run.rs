@@ -475,6 +475,10 @@ async fn run_once<K: Reconcile<D>, D: Send + Sync + 'static>(
         Ok(_) => Ok(user_action),
         Err(finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e)) => Err(e),
         Err(finalizer::Error::AddFinalizer(e)) => Err(Error::kube("adding the finalizer", e)),
+        // Gone while its cleanup ran (deleted with no other finalizer left): nothing to remove.
+        Err(finalizer::Error::RemoveFinalizer(kube::Error::Api(status))) if status.code == 404 => {
+            Ok(None)
+        }
         Err(finalizer::Error::RemoveFinalizer(e)) => Err(Error::kube("removing the finalizer", e)),
         Err(finalizer::Error::UnnamedObject) => Err(Error::MissingField("metadata.name")),
         Err(finalizer::Error::InvalidFinalizer) => Err(Error::Config(format!(

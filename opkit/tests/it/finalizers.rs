@@ -133,3 +133,56 @@ async fn an_object_deleted_before_the_finalizer_was_added_is_never_stuck() {
     .await;
     running.shutdown().await;
 }
+
+/// The value of the metric line starting with `series`, 0 when absent.
+fn counter(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn an_object_gone_while_its_cleanup_ran_is_not_a_failure() {
+    const SUCCESS: &str =
+        "controller_runtime_reconcile_total{controller=\"widget\",result=\"success\"}";
+    const ERROR: &str =
+        "controller_runtime_reconcile_total{controller=\"widget\",result=\"error\"}";
+    let mut h = Harness::start().await;
+    h.create("vanishing", spec(1)).await;
+    ready(&h, "vanishing").await;
+    h.probe.gate_cleanup.store(true, Ordering::SeqCst);
+    let api = h.widgets();
+    api.delete("vanishing", &Default::default())
+        .await
+        .expect("delete");
+    h.probe.cleanup_entered.notified().await;
+    // Someone else lets the object go while opkit's cleanup still runs.
+    let release = serde_json::json!({"metadata": {"finalizers": null}});
+    api.patch(
+        "vanishing",
+        &PatchParams::default(),
+        &Patch::Merge(&release),
+    )
+    .await
+    .expect("release");
+    eventually("the widget to be gone", || {
+        let api = api.clone();
+        async move { api.get_opt("vanishing").await.ok()?.is_none().then_some(()) }
+    })
+    .await;
+    let before = h.metrics();
+    let (successes, errors) = (counter(&before, SUCCESS), counter(&before, ERROR));
+    h.probe.cleanup_release.notify_one();
+    let after = eventually("the cleanup's reconcile to be counted", || async {
+        let now = h.metrics();
+        (counter(&now, SUCCESS) > successes || counter(&now, ERROR) > errors).then_some(now)
+    })
+    .await;
+    assert_eq!(
+        counter(&after, ERROR),
+        errors,
+        "removing the finalizer of an object already gone failed the reconcile"
+    );
+    h.stop().await;
+}

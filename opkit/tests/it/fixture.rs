@@ -86,6 +86,10 @@ pub struct Spy {
     pub attempts: Mutex<Vec<Instant>>,
     pub cleanups: AtomicUsize,
     pub block_cleanup: AtomicBool,
+    /// When set, a cleanup signals `cleanup_entered` and waits for `cleanup_release`.
+    pub gate_cleanup: AtomicBool,
+    pub cleanup_entered: tokio::sync::Notify,
+    pub cleanup_release: tokio::sync::Notify,
     pub finalizer_missing: AtomicBool,
     pub in_flight: AtomicUsize,
     pub max_in_flight: AtomicUsize,
@@ -186,6 +190,10 @@ impl Reconcile<Arc<Spy>> for Widget {
     async fn cleanup(&self, ctx: &Context<Self, Arc<Spy>>) -> opkit::Result<()> {
         let probe = ctx.data();
         probe.cleanups.fetch_add(1, Ordering::SeqCst);
+        if probe.gate_cleanup.load(Ordering::SeqCst) {
+            probe.cleanup_entered.notify_one();
+            probe.cleanup_release.notified().await;
+        }
         if probe.block_cleanup.load(Ordering::SeqCst) {
             return Err(opkit::Error::transient(
                 "the external resource is still in use",
